@@ -1,0 +1,5 @@
+"""`python -m rnnbench` is the `rnnbench` command."""
+
+from rnnbench.cli import main
+
+main()

@@ -1,0 +1,257 @@
+"""The `rnnbench` command line: thin commands over the library.
+
+    $ rnnbench sweep --preset smoke
+    $ rnnbench results
+    $ rnnbench data list
+
+Each command parses, calls the library and prints. Bad input raises UsageError anywhere below;
+the group catches it and prints one line, exit code 2. torch and pandas are imported inside the
+commands so that `rnnbench --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from typer.core import TyperGroup
+
+from rnnbench import __version__
+from rnnbench.errors import UsageError
+
+# Piped output gets wide tables rather than rich's 80-column default for non-terminals.
+stderr = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+stdout = Console(width=None if sys.stdout.isatty() else 160)
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Group(TyperGroup):
+    """Turns UsageError from any command, however deep, into one line and exit code 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except UsageError as exc:
+            stderr.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_USAGE) from None
+
+
+app = typer.Typer(cls=_Group, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Benchmark character-level RNN, LSTM and GRU language models: loss and throughput "
+                       "over cells, depths, sizes and devices.")
+data_app = typer.Typer(no_args_is_help=True, help="List, download and build the corpora.")
+results_app = typer.Typer(help="Show or export the stored runs (run with no subcommand to show them).")
+app.add_typer(data_app, name="data")
+app.add_typer(results_app, name="results")
+
+RESULTS_DIR_HELP = "Folder of stored results (runs are files under RESULTS_DIR/runs)."
+DATA_DIR_HELP = "Folder searched first for named corpora (then $RNNBENCH_DATA_DIR, then the cache)."
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"rnnbench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """Benchmark character-level RNN, LSTM and GRU language models."""
+
+
+def _split(text: Optional[str], cast=str, name: str = "") -> Optional[tuple]:
+    """'a,b,c' -> (a, b, c), or None when the option was not given."""
+    if text is None:
+        return None
+    try:
+        values = tuple(cast(v.strip()) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise UsageError(f"--{name} takes a comma-separated list of {cast.__name__} values, got '{text}'") from None
+    if not values:
+        raise UsageError(f"--{name} is empty")
+    return values
+
+
+@app.command()
+def sweep(
+    preset: Optional[str] = typer.Option(None, help="Preset name (benchmarks/presets/NAME.toml) or a .toml path; options given here override it."),
+    dataset: Optional[str] = typer.Option(None, help="Corpus: warpeace, linux, synthetic, or a path to a text file. [default: warpeace]"),
+    cells: Optional[str] = typer.Option(None, help="Comma-separated cell types from rnn, lstm, gru. [default: lstm,rnn,gru]"),
+    layers: Optional[str] = typer.Option(None, help="Comma-separated layer counts. [default: 1,2,3]"),
+    sizes: Optional[str] = typer.Option(None, help="Comma-separated sizes (see --size-mode). [default: 64,128,256,512]"),
+    size_mode: Optional[str] = typer.Option(None, help="'params': a size is the parameter budget of a 1-layer LSTM that wide, as in the paper; 'hidden': a size is the hidden width. [default: params]"),
+    devices: Optional[str] = typer.Option(None, help="Comma-separated devices (cpu, cuda, cuda:N, mps) or 'auto' for every device present. [default: auto]"),
+    seeds: Optional[str] = typer.Option(None, help="Comma-separated random seeds; each grid cell runs once per seed. [default: 0]"),
+    epochs: Optional[int] = typer.Option(None, help="Budget: passes over the train split. [default: 50]"),
+    max_steps: Optional[int] = typer.Option(None, help="Budget: training steps per run."),
+    max_chars: Optional[int] = typer.Option(None, help="Budget: training characters per run (steps x batch x sequence length)."),
+    time_budget: Optional[float] = typer.Option(None, help="Budget: seconds per run, evaluation included."),
+    batch_size: Optional[int] = typer.Option(None, help="Parallel streams per step. [default: 100]"),
+    seq_len: Optional[int] = typer.Option(None, help="Characters per stream per step (BPTT length). [default: 100]"),
+    lr: Optional[float] = typer.Option(None, help="RMSProp learning rate. [default: 0.002]"),
+    dropout: Optional[float] = typer.Option(None, help="Dropout between layers and before the output layer. [default: 0]"),
+    grad_clip: Optional[float] = typer.Option(None, help="Clip the gradient norm at this value. [default: 5]"),
+    eval_every: Optional[int] = typer.Option(None, help="Evaluate on the validation split every N steps (and at each epoch end). [default: 1000]"),
+    patience: Optional[int] = typer.Option(None, help="Early stopping: evaluations without a better validation loss. [default: 5]"),
+    data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP),
+    results_dir: Path = typer.Option(Path("results"), help=RESULTS_DIR_HELP),
+    force: bool = typer.Option(False, "--force", help="Run again runs that are already finished (their files are replaced)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the live progress display on stderr."),
+) -> None:
+    """Train every model of a grid and store one result file per run; finished runs are skipped."""
+    from rnnbench.config import Grid, load_preset
+    from rnnbench.sweep import run_sweep, summary_table
+
+    base = load_preset(preset) if preset else Grid()
+    grid = base.replace(
+        dataset=dataset, cells=_split(cells, str, "cells"), layers=_split(layers, int, "layers"),
+        sizes=_split(sizes, int, "sizes"), size_mode=size_mode, devices=_split(devices, str, "devices"),
+        seeds=_split(seeds, int, "seeds"), epochs=epochs, max_steps=max_steps, max_chars=max_chars,
+        time_budget_s=time_budget, batch_size=batch_size, seq_len=seq_len, lr=lr, dropout=dropout,
+        grad_clip=grad_clip, eval_every_steps=eval_every, patience_evals=patience,
+    )
+    try:
+        records = run_sweep(grid, str(results_dir), str(data_dir) if data_dir else None, force=force,
+                            console=stderr, show_progress=progress)
+    except KeyboardInterrupt:
+        stderr.print(f"[yellow]interrupted:[/] finished runs are stored in {results_dir / 'runs'}; "
+                     "the run in progress was not stored. Run the same command again to continue.")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    stdout.print(summary_table(records, title=f"sweep: {grid.dataset}, {len(records)} runs"))
+
+
+@results_app.callback(invoke_without_command=True)
+def results_show(
+    ctx: typer.Context,
+    results_dir: Path = typer.Option(Path("results"), help=RESULTS_DIR_HELP),
+) -> None:
+    """Print the stored runs as a table."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from rnnbench import results
+    from rnnbench.sweep import summary_table
+
+    records, problems = results.iter_records(results_dir)
+    _report_problems(problems)
+    if not records:
+        stderr.print(f"no runs stored in {results.runs_dir(results_dir)}; run `rnnbench sweep` first")
+        return
+    records.sort(key=lambda r: (r["config"]["dataset"], r["config"]["size"], r["config"]["num_layers"],
+                                r["config"]["cell"], r["config"]["device"], r["config"]["seed"]))
+    stdout.print(summary_table(records, title=f"{len(records)} runs in {results_dir}"))
+
+
+def _report_problems(problems: list[str]) -> None:
+    for problem in problems:
+        stderr.print(f"[yellow]warning:[/] skipped {problem}", highlight=False, soft_wrap=True)
+
+
+@results_app.command("export")
+def results_export(
+    format: str = typer.Option("csv", "--format", help="csv or jsonl: one row per run with every column."),
+    out: Optional[Path] = typer.Option(None, help="Write to this file (atomically) instead of stdout."),
+    results_dir: Path = typer.Option(Path("results"), help=RESULTS_DIR_HELP),
+) -> None:
+    """Export the stored runs as one tidy table."""
+    from rnnbench import results
+    from rnnbench.files import write_atomic
+
+    if format not in results.EXPORT_FORMATS:
+        raise UsageError(f"unknown export format '{format}': choose from {', '.join(results.EXPORT_FORMATS)}")
+    df = results.load(results_dir, warn=False)
+    _report_problems(df.attrs["problems"])
+    text = results.export(df, format)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        write_atomic(out, text.encode())
+        stderr.print(f"wrote {len(df)} runs to {out}")
+
+
+@data_app.command("list")
+def data_list(data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP)) -> None:
+    """Show each corpus: where it is, its size, vocabulary and split sizes."""
+    from rich.table import Table
+
+    from rnnbench import data
+
+    table = Table(title="corpora (bytes; splits are contiguous 80/10/10)")
+    for name in ("name", "present", "bytes", "vocab", "train", "val", "test", "description"):
+        table.add_column(name, justify="right" if name in ("bytes", "vocab", "train", "val", "test") else "left")
+    entries = [(spec.name, spec) for spec in data.REGISTRY.values()] + [(data.SYNTHETIC_NAME, None)]
+    for name, spec in entries:
+        path = data.find(spec, data_dir) if spec else None
+        if spec is None or path is not None:
+            try:
+                corpus = data.load_corpus(name, data_dir, show_progress=False)
+            except UsageError as exc:
+                table.add_row(name, f"[red]{exc}[/]", *["-"] * 5, spec.description)
+                continue
+            where = corpus.source
+            sizes = [f"{n:,}" for n in corpus.split_sizes]
+            table.add_row(name, where, f"{corpus.n_bytes:,}", str(corpus.vocab_size), *sizes,
+                          spec.description if spec else "generated; long-range structure (see rnnbench.synthetic)")
+        else:
+            how = "downloads on first use" if spec.url else spec.how_to_get
+            table.add_row(name, f"[yellow]no[/]: {how}", f"{spec.n_bytes:,}", "-", "-", "-", "-", spec.description)
+    stdout.print(table)
+
+
+@data_app.command("fetch")
+def data_fetch(
+    name: str = typer.Argument(..., help="A registered corpus with a download address (warpeace)."),
+    data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP),
+) -> None:
+    """Download a corpus into the cache now (sweeps also do it on first use), checking its sha256."""
+    from rnnbench import data
+
+    if name not in data.REGISTRY:
+        raise UsageError(f"unknown corpus '{name}': choose from {', '.join(data.REGISTRY)}")
+    path = data.fetch(data.REGISTRY[name], data_dir)
+    data.load_corpus(name, data_dir)  # verifies size and checksum of a file found on disk
+    stdout.print(f"{name}: {path}")
+
+
+@data_app.command("build-linux")
+def data_build_linux(
+    tarball: Path = typer.Argument(..., help="Debian's usr/src/linux-source-6.1.tar.xz from linux-source-6.1 6.1.192-2."),
+    out: Optional[Path] = typer.Option(None, help="Where to write linux.txt. [default: the cache folder]"),
+) -> None:
+    """Rebuild the Linux corpus from kernel source by its documented recipe, and verify its sha256."""
+    from rnnbench import data
+    from rnnbench.files import write_atomic
+
+    if not tarball.is_file():
+        raise UsageError(f"{tarball} is not a file: give the path of linux-source-6.1.tar.xz")
+    spec = data.REGISTRY["linux"]
+    with stderr.status(f"reading kernel/*.[ch] from {tarball}"):
+        text = data.build_linux_text(tarball, spec.n_bytes)
+    if len(text) != spec.n_bytes or data.sha256_of(text) != spec.sha256:
+        raise UsageError(f"the text built from {tarball} ({len(text):,} bytes, sha256 {data.sha256_of(text)[:12]}…) "
+                         f"is not the pinned corpus (sha256 {spec.sha256[:12]}…): use linux-source-6.1 6.1.192-2; nothing written")
+    path = out or data.cache_dir() / spec.filename
+    write_atomic(path, text)
+    stdout.print(f"linux: {path} ({len(text):,} bytes, sha256 verified)")
+
+
+@app.command("devices")
+def devices_list() -> None:
+    """List the devices torch can use on this machine."""
+    from rnnbench.devices import available_devices, describe
+
+    for device in available_devices():
+        env = describe(device)
+        name = env["gpu_name"] or f"{env['cpu_model']} ({env['cpu_cores_logical']} logical cores, {env['torch_num_threads']} torch threads)"
+        stdout.print(f"{device}: {name}")
+    if "cuda" not in " ".join(available_devices()):
+        stdout.print("no CUDA device: only the CPU can be measured here")
+
+
+def main() -> None:
+    app()

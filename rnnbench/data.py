@@ -1,0 +1,295 @@
+"""Corpora: a registry of named texts, fetch + verify + cache, bytes -> tensors, splits, streams.
+
+    >>> from rnnbench.data import load_corpus
+    >>> corpus = load_corpus("synthetic")
+    >>> corpus.n_bytes, corpus.vocab_size, corpus.split_sizes
+    (500000, 39, (400000, 50000, 50000))
+
+A corpus is read as bytes, as char-rnn read it: the vocabulary is the sorted set of byte values
+in the whole file and the paper's character counts are byte counts. Splits are contiguous:
+train = int(0.8 n), val = int(0.1 n), test = the rest.
+
+Named corpora are looked up in `data_dir`, then $RNNBENCH_DATA_DIR, then the cache directory
+($RNNBENCH_CACHE_DIR, or the user cache directory); a corpus with a download address that is in
+none of them is downloaded into the cache, checked against its sha256 and renamed into place only
+when whole, so the cache never holds a partial file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import io
+import os
+import tarfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path, PurePosixPath
+
+import platformdirs
+import torch
+
+from rnnbench.errors import UsageError
+from rnnbench.files import write_atomic
+from rnnbench.synthetic import generate
+
+TRAIN_FRACTION = 0.8
+VAL_FRACTION = 0.1
+
+
+@dataclass(frozen=True)
+class CorpusSpec:
+    """A named corpus: its file, exact size and checksum, and how to obtain it."""
+
+    name: str
+    filename: str
+    n_bytes: int
+    sha256: str
+    description: str
+    url: str | None = None  # None: cannot be downloaded, `how_to_get` says what to do
+    how_to_get: str = ""
+
+
+WARPEACE_URL = (
+    "https://raw.githubusercontent.com/ZihanDai2005/PSTAT_160B_Final_Project/"
+    "3887971b127315af5989b79b501c0bc099ffd1f9/data/warpeace_input.txt"
+)
+
+REGISTRY: dict[str, CorpusSpec] = {
+    "warpeace": CorpusSpec(
+        name="warpeace",
+        filename="warpeace.txt",
+        n_bytes=3_258_246,
+        sha256="fb66ba999dafe24017cdd59e04c56d385a9c8466993d374fd4c6f08b2142985e",
+        description="Tolstoy, War and Peace (char-rnn's warpeace_input.txt)",
+        url=WARPEACE_URL,
+    ),
+    "linux": CorpusSpec(
+        name="linux",
+        filename="linux.txt",
+        n_bytes=6_206_996,
+        sha256="d82ed27012c0ead14196763ee97878324bc1ae10ae3b07a2656dba64b0549432",
+        description="Linux 6.1.192 kernel/ C source, joined (the paper's length)",
+        how_to_get=(
+            "build it from Debian's linux-source-6.1 (6.1.192-2) with "
+            "`rnnbench data build-linux linux-source-6.1.tar.xz`, or point --data-dir at a folder holding linux.txt"
+        ),
+    ),
+}
+
+SYNTHETIC_NAME = "synthetic"
+SYNTHETIC_BYTES = 500_000
+SYNTHETIC_SEED = 0
+
+
+def cache_dir() -> Path:
+    """Where downloaded and built corpora are kept."""
+    override = os.environ.get("RNNBENCH_CACHE_DIR")
+    base = Path(override) if override else Path(platformdirs.user_cache_dir("rnnbench"))
+    return base / "datasets"
+
+
+def search_dirs(data_dir: str | Path | None = None) -> list[Path]:
+    """The folders a named corpus is looked up in, in order."""
+    dirs = [Path(data_dir)] if data_dir else []
+    if os.environ.get("RNNBENCH_DATA_DIR"):
+        dirs.append(Path(os.environ["RNNBENCH_DATA_DIR"]))
+    dirs.append(cache_dir())
+    return dirs
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """A text held in memory as bytes; everything else is derived from them."""
+
+    name: str
+    data: bytes = field(repr=False)
+    source: str  # a path, or how the bytes were made
+
+    @cached_property
+    def sha256(self) -> str:
+        return sha256_of(self.data)
+
+    @property
+    def n_bytes(self) -> int:
+        return len(self.data)
+
+    @cached_property
+    def _byte_values(self) -> torch.Tensor:
+        return torch.frombuffer(bytearray(self.data), dtype=torch.uint8)
+
+    @cached_property
+    def vocab(self) -> tuple[int, ...]:
+        """The sorted byte values that occur in the whole text."""
+        return tuple(torch.unique(self._byte_values).tolist())
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    @property
+    def split_sizes(self) -> tuple[int, int, int]:
+        n = self.n_bytes
+        n_train, n_val = int(TRAIN_FRACTION * n), int(VAL_FRACTION * n)
+        return n_train, n_val, n - n_train - n_val
+
+    def encode(self) -> torch.Tensor:
+        """The text as vocabulary indices (int64, as one_hot and cross_entropy want them)."""
+        lookup = torch.full((256,), -1, dtype=torch.int64)
+        lookup[list(self.vocab)] = torch.arange(self.vocab_size)
+        return lookup[self._byte_values.long()]
+
+    def splits(self) -> dict[str, torch.Tensor]:
+        """Contiguous train/val/test views of the encoded text."""
+        n_train, n_val, n_test = self.split_sizes
+        return dict(zip(("train", "val", "test"), self.encode().split([n_train, n_val, n_test])))
+
+    def check_fits(self, batch_size: int, seq_len: int) -> None:
+        """Every split must give each of `batch_size` streams at least one step of `seq_len`."""
+        need = batch_size * (seq_len + 1)
+        for split, size in zip(("train", "val", "test"), self.split_sizes):
+            if size < need:
+                raise UsageError(
+                    f"corpus '{self.name}' is too small: its {split} split has {size:,} bytes but "
+                    f"batch size {batch_size} x sequence length {seq_len} needs at least {need:,}; "
+                    "use a smaller --batch-size/--seq-len or a larger text"
+                )
+
+
+def streams(split: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Cut a split into `batch_size` contiguous parallel streams, shape (batch_size, length).
+
+    Stream b continues where it left off at every step, so the hidden state carried from one step
+    to the next belongs to the text that follows (truncated backpropagation through time).
+    """
+    length = split.numel() // batch_size
+    return split[: batch_size * length].view(batch_size, length)
+
+
+# --- finding, downloading and verifying named corpora ------------------------------------------
+
+
+def _verify(spec: CorpusSpec, data: bytes, where: str) -> None:
+    if len(data) != spec.n_bytes or sha256_of(data) != spec.sha256:
+        raise UsageError(
+            f"{where} is not the '{spec.name}' corpus: expected {spec.n_bytes:,} bytes with sha256 "
+            f"{spec.sha256[:12]}…, found {len(data):,} bytes with sha256 {sha256_of(data)[:12]}…; "
+            "delete or replace it"
+        )
+
+
+def _read_file(path: Path) -> bytes:
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory, not a text file")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def find(spec: CorpusSpec, data_dir: str | Path | None = None) -> Path | None:
+    """The first file of this corpus in the search folders, or None."""
+    for folder in search_dirs(data_dir):
+        path = folder / spec.filename
+        if path.exists():
+            return path
+    return None
+
+
+def download(url: str, expected_bytes: int, expected_sha256: str, timeout_s: float = 60.0, show_progress: bool = True) -> bytes:
+    """Fetch `url` whole and verified, or raise UsageError; nothing is written here."""
+    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+    chunks = []
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            total = int(response.headers.get("Content-Length") or expected_bytes)
+            with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
+                          disable=not show_progress, transient=True) as progress:
+                task = progress.add_task(f"downloading {url.rsplit('/', 1)[-1]}", total=total)
+                while chunk := response.read(1 << 16):
+                    chunks.append(chunk)
+                    progress.advance(task, len(chunk))
+    except urllib.error.HTTPError as exc:
+        raise UsageError(f"download of {url} failed: HTTP {exc.code} {exc.reason}") from exc
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise UsageError(f"download of {url} failed: {reason}") from exc
+    data = b"".join(chunks)
+    if len(data) != expected_bytes:
+        raise UsageError(f"download of {url} was cut short or too long: got {len(data):,} of {expected_bytes:,} bytes; try again")
+    if sha256_of(data) != expected_sha256:
+        raise UsageError(f"download of {url} has the wrong sha256 ({sha256_of(data)[:12]}…, expected {expected_sha256[:12]}…); not saved")
+    return data
+
+
+def fetch(spec: CorpusSpec, data_dir: str | Path | None = None, show_progress: bool = True) -> Path:
+    """The verified file of a named corpus, downloading it into the cache if it is nowhere yet."""
+    path = find(spec, data_dir)
+    if path is not None:
+        return path
+    if spec.url is None:
+        raise UsageError(f"corpus '{spec.name}' not found in {', '.join(map(str, search_dirs(data_dir)))}: {spec.how_to_get}")
+    data = download(spec.url, spec.n_bytes, spec.sha256, show_progress=show_progress)
+    path = cache_dir() / spec.filename
+    write_atomic(path, data)
+    return path
+
+
+def load_corpus(name_or_path: str, data_dir: str | Path | None = None, show_progress: bool = True) -> Corpus:
+    """A registered corpus by name (fetched if needed), `synthetic`, or any text file by path."""
+    if name_or_path == SYNTHETIC_NAME:
+        return Corpus(SYNTHETIC_NAME, generate(SYNTHETIC_BYTES, SYNTHETIC_SEED), f"generated (seed {SYNTHETIC_SEED})")
+    if name_or_path in REGISTRY:
+        spec = REGISTRY[name_or_path]
+        path = fetch(spec, data_dir, show_progress)
+        data = _read_file(path)
+        _verify(spec, data, str(path))
+        return Corpus(spec.name, data, str(path))
+    path = Path(name_or_path).expanduser()
+    if not path.exists():
+        known = ", ".join([*REGISTRY, SYNTHETIC_NAME])
+        raise UsageError(f"no corpus '{name_or_path}': not a registered name ({known}) and no such file")
+    data = _read_file(path)
+    if not data:
+        raise UsageError(f"{path} is empty")
+    return Corpus(path.stem, data, str(path.resolve()))
+
+
+# --- rebuilding the Linux corpus from kernel source ----------------------------------------------
+
+
+def build_linux_text(tarball: str | Path, n_bytes: int = REGISTRY["linux"].n_bytes) -> bytes:
+    """The documented recipe: kernel/**/*.[ch] sorted by path, joined by one newline, first n bytes.
+
+    `tarball` is Debian's usr/src/linux-source-6.1.tar.xz (any tar compression): its files sit
+    under one top-level folder, and paths are taken relative to it. Symlinks are skipped.
+    """
+    try:
+        archive = tarfile.open(tarball)
+    except (OSError, tarfile.TarError) as exc:
+        raise UsageError(f"cannot open {tarball} as a tar archive: {exc}") from exc
+    files: dict[str, bytes] = {}
+    with archive:
+        for member in archive:
+            parts = PurePosixPath(member.name).parts
+            relative = PurePosixPath(*parts[1:]) if len(parts) > 1 else None
+            if (member.isfile() and relative is not None and relative.parts[0] == "kernel"
+                    and relative.suffix in (".c", ".h")):
+                files[str(relative)] = archive.extractfile(member).read()
+    if not files:
+        raise UsageError(f"{tarball} holds no kernel/*.c or *.h files under a top-level folder")
+    # Byte-wise order of the UTF-8 paths, as `LC_ALL=C sort` gives.
+    ordered = sorted(files, key=lambda p: p.encode())
+    joined = io.BytesIO()
+    for i, relative in enumerate(ordered):
+        if joined.tell() >= n_bytes:
+            break
+        joined.write((b"\n" if i else b"") + files[relative])
+    return joined.getvalue()[:n_bytes]

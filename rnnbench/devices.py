@@ -1,0 +1,121 @@
+"""Device discovery and checking, and a description of the machine for every result row.
+
+    >>> from rnnbench.devices import available_devices, resolve_devices
+    >>> "cpu" in available_devices()
+    True
+    >>> resolve_devices(["cpu"])
+    ['cpu']
+
+A device that is asked for and absent is a UsageError before any work starts: rnnbench never falls
+back to another device, so a figure is always from the device it is labelled with.
+"""
+
+from __future__ import annotations
+
+import functools
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import torch
+
+from rnnbench.errors import UsageError
+
+
+def available_devices() -> list[str]:
+    """Every device torch can use here: the CPU, each CUDA GPU, Apple's MPS."""
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        count = torch.cuda.device_count()
+        devices += ["cuda"] if count == 1 else [f"cuda:{i}" for i in range(count)]
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+def _why_absent(kind: str) -> str:
+    if kind == "cuda":
+        if torch.version.cuda is None:
+            return f"this torch ({torch.__version__}) is built without CUDA"
+        return "torch.cuda.is_available() is False: no GPU or driver found"
+    if kind == "mps":
+        return "torch.backends.mps.is_available() is False"
+    return "torch does not know it"
+
+
+def resolve_devices(requested: list[str] | tuple[str, ...]) -> list[str]:
+    """Canonical device names for a request; `auto` means every device present."""
+    resolved: list[str] = []
+    present = available_devices()
+    for name in requested:
+        name = name.strip().lower()
+        if name == "auto":
+            candidates = present
+        else:
+            try:
+                device = torch.device(name)
+            except RuntimeError as exc:
+                raise UsageError(f"unknown device '{name}': use cpu, cuda, cuda:N, mps or auto") from exc
+            if device.type == "cuda":
+                count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+                index = device.index or 0
+                if index >= count:
+                    detail = _why_absent("cuda") if count == 0 else f"this machine has {count} CUDA device(s)"
+                    raise UsageError(f"device '{name}' is not available: {detail}; see `rnnbench devices`")
+                name = "cuda" if count == 1 else f"cuda:{index}"
+            elif device.type == "mps":
+                if "mps" not in present:
+                    raise UsageError(f"device 'mps' is not available: {_why_absent('mps')}")
+                name = "mps"
+            elif device.type == "cpu":
+                name = "cpu"
+            else:
+                raise UsageError(f"device '{name}' is not supported: use cpu, cuda, cuda:N, mps or auto")
+            candidates = [name]
+        resolved += [c for c in candidates if c not in resolved]
+    return resolved
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+@functools.lru_cache(maxsize=1)
+def git_commit() -> str | None:
+    """The commit of the repository rnnbench runs in, with '-dirty' for uncommitted changes."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("-dirty" if dirty else "")
+
+
+def describe(device: str) -> dict:
+    """Environment columns of a result row: machine, software, and the device itself."""
+    kind = torch.device(device).type
+    env = {
+        "host": platform.node(),
+        "os": platform.platform(),
+        "python_version": sys.version.split()[0],
+        "cpu_model": cpu_model(),
+        "cpu_cores_physical": psutil.cpu_count(logical=False),
+        "cpu_cores_logical": psutil.cpu_count(logical=True),
+        "torch_version": torch.__version__,
+        "torch_num_threads": torch.get_num_threads(),
+        "cuda_version": torch.version.cuda,
+        "cudnn_version": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "gpu_name": torch.cuda.get_device_name(device) if kind == "cuda" else None,
+        "git_commit": git_commit(),
+        "device_kind": kind,
+    }
+    return env

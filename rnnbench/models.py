@@ -1,0 +1,123 @@
+"""CharRNN over the fused torch recurrent modules, parameter counting, size matching and FLOPs.
+
+    >>> from rnnbench.models import CharRNN, hidden_size_for, n_params
+    >>> hidden = hidden_size_for("gru", num_layers=2, size=128, vocab_size=87, size_mode="params")
+    >>> model = CharRNN(vocab_size=87, cell="gru", hidden_size=hidden, num_layers=2)
+    >>> sum(p.numel() for p in model.parameters()) == n_params("gru", 87, hidden, 2)
+    True
+
+This module does no I/O. A new cell type is one entry in CELLS.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rnnbench.errors import UsageError
+
+# cell name -> (fused torch module, number of gate blocks in its weight matrices)
+CELLS: dict[str, tuple[type[nn.RNNBase], int]] = {
+    "rnn": (nn.RNN, 1),
+    "lstm": (nn.LSTM, 4),
+    "gru": (nn.GRU, 3),
+}
+SIZE_MODES = ("hidden", "params")
+INIT_RANGE = 0.08  # char-rnn's uniform initialisation
+
+
+def check_cell(cell: str) -> None:
+    if cell not in CELLS:
+        raise UsageError(f"unknown cell '{cell}': choose from {', '.join(CELLS)}")
+
+
+class CharRNN(nn.Module):
+    """One-hot characters in, a stack of recurrent layers, a linear layer to next-character logits."""
+
+    def __init__(self, vocab_size: int, cell: str, hidden_size: int, num_layers: int, dropout: float = 0.0):
+        super().__init__()
+        check_cell(cell)
+        module, _ = CELLS[cell]
+        self.vocab_size = vocab_size
+        # torch applies `dropout` between stacked layers only; self.drop covers the top layer.
+        self.rnn = module(vocab_size, hidden_size, num_layers, batch_first=True,
+                          dropout=dropout if num_layers > 1 else 0.0)
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden_size, vocab_size)
+        self.reset_parameters(cell)
+
+    def reset_parameters(self, cell: str) -> None:
+        for p in self.parameters():
+            nn.init.uniform_(p, -INIT_RANGE, INIT_RANGE)
+        if cell == "lstm":
+            # Forget-gate bias 1, as char-rnn: torch's gate order is input, forget, cell, output, and
+            # it adds two biases, so one carries the 1 and the other is zero.
+            hidden = self.rnn.hidden_size
+            for layer in range(self.rnn.num_layers):
+                getattr(self.rnn, f"bias_ih_l{layer}").data[hidden:2 * hidden] = 1.0
+                getattr(self.rnn, f"bias_hh_l{layer}").data[hidden:2 * hidden] = 0.0
+
+    def forward(self, indices: torch.Tensor, state=None):
+        """indices: (batch, time) int64 -> logits (batch, time, vocab), new recurrent state."""
+        x = F.one_hot(indices, self.vocab_size).to(self.head.weight.dtype)
+        out, state = self.rnn(x, state)
+        return self.head(self.drop(out)), state
+
+
+def n_params(cell: str, vocab_size: int, hidden_size: int, num_layers: int) -> int:
+    """Exact parameter count of CharRNN, without building it."""
+    check_cell(cell)
+    gates = CELLS[cell][1]
+    total = 0
+    for layer in range(num_layers):
+        inputs = vocab_size if layer == 0 else hidden_size
+        total += gates * hidden_size * (inputs + hidden_size) + 2 * gates * hidden_size  # W_ih, W_hh, two biases
+    return total + hidden_size * vocab_size + vocab_size  # output layer
+
+
+def hidden_size_for(cell: str, num_layers: int, size: int, vocab_size: int, size_mode: str) -> int:
+    """The hidden width of a grid cell.
+
+    size_mode "hidden": `size` is the width. size_mode "params": `size` names the parameter budget
+    of a 1-layer LSTM that wide on this vocabulary (the paper's Table 1), and the width returned is
+    the one whose parameter count is closest to that budget (the smaller width on a tie).
+    """
+    check_cell(cell)
+    if size < 1 or num_layers < 1:
+        raise UsageError(f"sizes and layer counts must be positive, got size {size} and {num_layers} layers")
+    if size_mode == "hidden":
+        return size
+    if size_mode != "params":
+        raise UsageError(f"unknown size mode '{size_mode}': choose from {', '.join(SIZE_MODES)}")
+    budget = n_params("lstm", vocab_size, size, 1)
+    # The count grows with the width, so walk up until it passes the budget.
+    hidden = 1
+    while n_params(cell, vocab_size, hidden + 1, num_layers) <= budget:
+        hidden += 1
+    below = abs(budget - n_params(cell, vocab_size, hidden, num_layers))
+    above = abs(n_params(cell, vocab_size, hidden + 1, num_layers) - budget)
+    return hidden if below <= above else hidden + 1
+
+
+def matmul_shapes(cell: str, vocab_size: int, hidden_size: int, num_layers: int) -> list[tuple[int, int]]:
+    """(in_features, out_features) of every matrix product one character goes through, forward."""
+    check_cell(cell)
+    gates = CELLS[cell][1]
+    shapes = []
+    for layer in range(num_layers):
+        inputs = vocab_size if layer == 0 else hidden_size
+        shapes += [(inputs, gates * hidden_size), (hidden_size, gates * hidden_size)]
+    return shapes + [(hidden_size, vocab_size)]
+
+
+def flops_per_char(cell: str, vocab_size: int, hidden_size: int, num_layers: int, training: bool = True) -> int:
+    """Analytic floating-point operations per character, counting matrix products only.
+
+    A product of a k-vector by a k x n matrix is 2kn operations (multiply and add). Training adds the
+    backward pass, two products of the same size per forward product (gradients with respect to the
+    input and to the weights), so it is 3x the forward count. Gate nonlinearities, biases and the
+    softmax are O(hidden) per character against O(hidden^2) and are left out.
+    """
+    forward = sum(2 * k * n for k, n in matmul_shapes(cell, vocab_size, hidden_size, num_layers))
+    return 3 * forward if training else forward

@@ -1,0 +1,152 @@
+"""The results store: one JSON file per run, written atomically, loaded as one tidy DataFrame.
+
+    >>> from rnnbench.results import load
+    >>> df = load("results")                                    # doctest: +SKIP
+    >>> df.groupby("cell")["test_loss_nats"].min()              # doctest: +SKIP
+
+A run's file is `<results-dir>/runs/<run_id>.json`:
+    {"schema_version", "run_id", "status", "error", "started_at", "finished_at",
+     "config": RunConfig as a dict, "env": machine and software, "metrics": {...}, "curve": [...]}
+`load()` flattens config, env and metrics into columns, one row per run; the loss curves come
+from `load_curves()`. A file that is not a run of a known schema is reported by name and skipped;
+it never stops the other runs from loading.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from rnnbench.files import write_atomic
+from rnnbench.errors import UsageError
+
+SCHEMA_VERSION = 1
+STATUSES = ("ok", "diverged", "oom", "failed")
+FINISHED = ("ok", "diverged")  # a re-run sweep skips these; failed and oom runs are tried again
+REQUIRED_KEYS = ("schema_version", "run_id", "status", "config", "env", "metrics")
+# The first columns of load(), in this order; the rest follow as they come.
+LEADING_COLUMNS = [
+    "run_id", "schema_version", "status", "error", "dataset", "cell", "num_layers", "size", "size_mode",
+    "hidden_size", "n_params", "device", "seed", "test_loss_nats", "val_loss_nats", "train_loss_nats",
+    "test_bpc", "train_chars_per_s", "train_chars_per_s_iqr", "step_ms_median", "step_ms_iqr",
+    "achieved_gflops", "peak_rss_mb",
+]
+
+
+def runs_dir(results_dir: str | Path) -> Path:
+    return Path(results_dir) / "runs"
+
+
+def _finite_or_none(value):
+    """Strict JSON has no NaN or infinity: store them as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_none(v) for v in value]
+    return value
+
+
+def write_run(results_dir: str | Path, record: dict) -> Path:
+    """Store one run's record as runs/<run_id>.json, atomically."""
+    path = runs_dir(results_dir) / f"{record['run_id']}.json"
+    text = json.dumps(_finite_or_none(record), indent=1, sort_keys=False, allow_nan=False)
+    write_atomic(path, (text + "\n").encode())
+    return path
+
+
+def _read_record(path: Path) -> dict:
+    """A run record, or ValueError saying why the file is not one."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"not readable JSON ({exc.__class__.__name__}: {exc})") from exc
+    if not isinstance(record, dict) or any(key not in record for key in REQUIRED_KEYS):
+        raise ValueError(f"not an rnnbench run record (needs keys {', '.join(REQUIRED_KEYS)})")
+    if record["schema_version"] != SCHEMA_VERSION:
+        raise ValueError(f"schema_version {record['schema_version']!r}, this rnnbench reads {SCHEMA_VERSION}")
+    if record["run_id"] != path.stem:
+        raise ValueError(f"holds run {record['run_id']!r} under another name")
+    return record
+
+
+def iter_records(results_dir: str | Path) -> tuple[list[dict], list[str]]:
+    """(records, problems): every readable run record, and one line per file that is not one."""
+    folder = runs_dir(results_dir)
+    records, problems = [], []
+    if not folder.is_dir():
+        return records, problems
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith("."):  # temporary files of writes in progress
+            continue
+        if path.suffix != ".json" or not path.is_file():
+            problems.append(f"{path}: not a .json run file")
+            continue
+        try:
+            records.append(_read_record(path))
+        except ValueError as exc:
+            problems.append(f"{path}: {exc}")
+    return records, problems
+
+
+def finished_run_ids(results_dir: str | Path) -> set[str]:
+    records, _ = iter_records(results_dir)
+    return {r["run_id"] for r in records if r["status"] in FINISHED}
+
+
+def flatten(record: dict) -> dict:
+    config = dict(record["config"])
+    train = config.pop("train", {})
+    row = {
+        "run_id": record["run_id"],
+        "schema_version": record["schema_version"],
+        "status": record["status"],
+        "error": record.get("error"),
+        **config,
+        **train,
+        **record["metrics"],
+        **record["env"],
+        "started_at": record.get("started_at"),
+        "finished_at": record.get("finished_at"),
+    }
+    return row
+
+
+def load(results_dir: str | Path = "results", warn: bool = True) -> pd.DataFrame:
+    """One tidy row per stored run. Files that are not runs are named in df.attrs["problems"]
+    (and in a warning, unless warn=False)."""
+    records, problems = iter_records(results_dir)
+    rows = [flatten(r) for r in records]
+    df = pd.DataFrame(rows)
+    if df.empty:
+        df = pd.DataFrame(columns=LEADING_COLUMNS)
+    ordered = [c for c in LEADING_COLUMNS if c in df.columns]
+    df = df[ordered + [c for c in df.columns if c not in ordered]]
+    df.attrs["problems"] = problems
+    if warn:
+        for problem in problems:
+            warnings.warn(f"skipped {problem}", stacklevel=2)
+    return df
+
+
+def load_curves(results_dir: str | Path = "results") -> pd.DataFrame:
+    """The loss curves of all runs, long form: run_id, step, epoch, train_loss_nats, val_loss_nats."""
+    records, _ = iter_records(results_dir)
+    rows = [{"run_id": r["run_id"], **point} for r in records for point in r.get("curve", [])]
+    return pd.DataFrame(rows, columns=["run_id", "step", "epoch", "train_loss_nats", "val_loss_nats"])
+
+
+EXPORT_FORMATS = ("csv", "jsonl")
+
+
+def export(df: pd.DataFrame, fmt: str) -> str:
+    if fmt == "csv":
+        return df.to_csv(index=False)
+    if fmt == "jsonl":
+        return df.to_json(orient="records", lines=True)
+    raise UsageError(f"unknown export format '{fmt}': choose from {', '.join(EXPORT_FORMATS)}")

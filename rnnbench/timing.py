@@ -1,0 +1,83 @@
+"""Device-aware timing of repeated steps: warm-up left out, median and IQR from the raw samples.
+
+    >>> from rnnbench.timing import StepTimer, summarize
+    >>> timer = StepTimer("cpu", warmup=1)
+    >>> for _ in range(4):
+    ...     with timer:
+    ...         _ = sum(range(1000))
+    >>> len(timer.samples_s())
+    3
+    >>> summarize([1.0, 2.0, 3.0, 4.0])["median"]
+    2.5
+
+On CUDA, kernels run after the Python call returns, so a host clock would time the launch, not the
+work. There each step records a pair of CUDA events on the stream, which costs no synchronisation;
+the events are read when the samples are asked for, after one device synchronisation.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+
+
+def synchronize(device: str | torch.device) -> None:
+    """Wait until all work queued on `device` has finished (no-op on the CPU)."""
+    kind = torch.device(device).type
+    if kind == "cuda":
+        torch.cuda.synchronize(device)
+    elif kind == "mps":
+        torch.mps.synchronize()
+
+
+def summarize(samples: list[float]) -> dict[str, float]:
+    """Median, quartiles and interquartile range of raw samples (NaN when there are none)."""
+    if not samples:
+        return {"median": float("nan"), "q1": float("nan"), "q3": float("nan"), "iqr": float("nan"), "n": 0}
+    if len(samples) == 1:
+        q1 = median = q3 = samples[0]
+    else:
+        q1, median, q3 = statistics.quantiles(samples, n=4, method="inclusive")
+    return {"median": median, "q1": q1, "q3": q3, "iqr": q3 - q1, "n": len(samples)}
+
+
+class StepTimer:
+    """Times each `with timer:` block; the first `warmup` blocks are not kept."""
+
+    def __init__(self, device: str | torch.device, warmup: int = 0):
+        self.device = torch.device(device)
+        self.use_events = self.device.type == "cuda"
+        self.warmup = warmup
+        self._seen = 0
+        self._host_s: list[float] = []
+        self._events: list[tuple[torch.cuda.Event, torch.cuda.Event]] = []
+        self._start: object = None
+
+    def __enter__(self) -> StepTimer:
+        if self.use_events:
+            self._start = torch.cuda.Event(enable_timing=True)
+            self._start.record()
+        else:
+            self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._seen += 1
+        keep = self._seen > self.warmup
+        if self.use_events:
+            end = torch.cuda.Event(enable_timing=True)
+            end.record()
+            if keep:
+                self._events.append((self._start, end))
+        elif keep:
+            self._host_s.append(time.perf_counter() - self._start)
+
+    def samples_s(self) -> list[float]:
+        """Seconds per kept block; on CUDA this synchronises the device once."""
+        if self._events:
+            synchronize(self.device)
+            self._host_s.extend(start.elapsed_time(end) / 1e3 for start, end in self._events)
+            self._events.clear()
+        return list(self._host_s)
