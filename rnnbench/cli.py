@@ -123,7 +123,8 @@ def sweep(
         stderr.print(f"[yellow]interrupted:[/] finished runs are stored in {results_dir / 'runs'}; "
                      "the run in progress was not stored. Run the same command again to continue.")
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    stdout.print(summary_table(records, title=f"sweep: {grid.dataset}, {len(records)} runs"))
+    dataset = records[0]["config"]["dataset"] if records else grid.dataset
+    stdout.print(summary_table(records, title=f"sweep on {dataset}: {len(records)} run(s)"))
 
 
 @results_app.callback(invoke_without_command=True)

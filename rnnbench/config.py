@@ -144,10 +144,15 @@ class Grid:
     def train(self) -> TrainConfig:
         return TrainConfig(**{name: getattr(self, name) for name in TRAIN_FIELDS})
 
-    def expand(self, dataset_sha256: str, devices: tuple[str, ...] | None = None) -> list[RunConfig]:
-        """Every run of the grid, in a fixed order (smallest models first, so results come early)."""
+    def expand(self, dataset_sha256: str, devices: tuple[str, ...] | None = None,
+               dataset_name: str | None = None) -> list[RunConfig]:
+        """Every run of the grid, in a fixed order (smallest models first, so results come early).
+
+        A corpus given by path is named by `dataset_name` (its file's stem): the run id follows the
+        corpus's bytes through `dataset_sha256`, not where the file happens to be.
+        """
         return [
-            RunConfig(self.dataset, dataset_sha256, cell, num_layers, size, self.size_mode, device, seed, self.train)
+            RunConfig(dataset_name or self.dataset, dataset_sha256, cell, num_layers, size, self.size_mode, device, seed, self.train)
             for size in self.sizes
             for num_layers in self.layers
             for cell in self.cells

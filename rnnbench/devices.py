@@ -113,6 +113,7 @@ def describe(device: str) -> dict:
         "torch_version": torch.__version__,
         "torch_num_threads": torch.get_num_threads(),
         "cuda_version": torch.version.cuda,
+        "cuda_available": torch.cuda.is_available(),
         "cudnn_version": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
         "gpu_name": torch.cuda.get_device_name(device) if kind == "cuda" else None,
         "git_commit": git_commit(),

@@ -30,7 +30,7 @@ FINISHED = ("ok", "diverged")  # a re-run sweep skips these; failed and oom runs
 REQUIRED_KEYS = ("schema_version", "run_id", "status", "config", "env", "metrics")
 # The first columns of load(), in this order; the rest follow as they come.
 LEADING_COLUMNS = [
-    "run_id", "schema_version", "status", "error", "dataset", "cell", "num_layers", "size", "size_mode",
+    "run_id", "schema_version", "kind", "status", "error", "dataset", "cell", "num_layers", "size", "size_mode",
     "hidden_size", "n_params", "device", "seed", "test_loss_nats", "val_loss_nats", "train_loss_nats",
     "test_bpc", "train_chars_per_s", "train_chars_per_s_iqr", "step_ms_median", "step_ms_iqr",
     "achieved_gflops", "peak_rss_mb",
@@ -105,6 +105,7 @@ def flatten(record: dict) -> dict:
     row = {
         "run_id": record["run_id"],
         "schema_version": record["schema_version"],
+        "kind": record.get("kind", "sweep"),  # sweep runs written before `kind` existed are sweeps
         "status": record["status"],
         "error": record.get("error"),
         **config,

@@ -54,6 +54,7 @@ def run_one(cfg: RunConfig, corpus: Corpus, on_progress: Callable[[TrainProgress
     return {
         "schema_version": results.SCHEMA_VERSION,
         "run_id": cfg.run_id,
+        "kind": "sweep",
         "status": status,
         "error": error,
         "started_at": started,
@@ -70,7 +71,7 @@ def plan(grid: Grid, data_dir: str | None = None, show_progress: bool = True) ->
     devices = tuple(resolve_devices(grid.devices))
     corpus = load_corpus(grid.dataset, data_dir, show_progress=show_progress)
     corpus.check_fits(grid.batch_size, grid.seq_len)
-    return corpus, grid.expand(corpus.sha256, devices)
+    return corpus, grid.expand(corpus.sha256, devices, dataset_name=corpus.name)
 
 
 def run_sweep(grid: Grid, results_dir: str = "results", data_dir: str | None = None, force: bool = False,

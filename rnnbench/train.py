@@ -103,16 +103,17 @@ def evaluate(model: CharRNN, data: torch.Tensor, seq_len: int) -> tuple[float, i
     return loss, n_chars, seconds
 
 
-def planned_steps(cfg: RunConfig, steps_per_epoch: int) -> int | None:
+def planned_steps(cfg: RunConfig, steps_per_epoch: int) -> tuple[int | None, str | None]:
+    """(steps, the budget that sets them): the first step budget reached, or (None, None)."""
     t = cfg.train
     limits = []
     if t.epochs is not None:
-        limits.append(t.epochs * steps_per_epoch)
+        limits.append((t.epochs * steps_per_epoch, "epochs"))
     if t.max_steps is not None:
-        limits.append(t.max_steps)
+        limits.append((t.max_steps, "max_steps"))
     if t.max_chars is not None:
-        limits.append(math.ceil(t.max_chars / (t.batch_size * t.seq_len)))
-    return min(limits) if limits else None
+        limits.append((math.ceil(t.max_chars / (t.batch_size * t.seq_len)), "max_chars"))
+    return min(limits) if limits else (None, None)
 
 
 def train(cfg: RunConfig, corpus: Corpus, on_progress: Callable[[Progress], None] | None = None) -> RunResult:
@@ -121,17 +122,17 @@ def train(cfg: RunConfig, corpus: Corpus, on_progress: Callable[[Progress], None
     wall_start = time.perf_counter()
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
+    corpus.check_fits(t.batch_size, t.seq_len)
     device = torch.device(cfg.device)
     vocab = corpus.vocab_size
     hidden = hidden_size_for(cfg.cell, cfg.num_layers, cfg.size, vocab, cfg.size_mode)
     model = CharRNN(vocab, cfg.cell, hidden, cfg.num_layers, t.dropout).to(device)
     optimizer = torch.optim.RMSprop(model.parameters(), lr=t.lr, alpha=t.rmsprop_alpha)
-    corpus.check_fits(t.batch_size, t.seq_len)
     # The corpus lives on the device as one tensor; a batch is a slice of it, never a copy.
     data = {name: streams(split.to(device), t.batch_size) for name, split in corpus.splits().items()}
     train_data = data["train"]
     steps_per_epoch = (train_data.size(1) - 1) // t.seq_len
-    planned = planned_steps(cfg, steps_per_epoch)
+    planned, planned_by = planned_steps(cfg, steps_per_epoch)
     chars_per_step = t.batch_size * t.seq_len
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -196,7 +197,7 @@ def train(cfg: RunConfig, corpus: Corpus, on_progress: Callable[[Progress], None
                     on_progress(Progress(step, planned, last_train_loss, LOG_EVERY_STEPS * chars_per_step / (now - log_mark)))
                     log_mark = now
             if planned is not None and step >= planned:
-                stop_reason = "budget"
+                stop_reason = planned_by
             elif t.time_budget_s is not None and time.perf_counter() - wall_start >= t.time_budget_s:
                 stop_reason = "time_budget"
             if step % t.eval_every_steps == 0 or stop_reason:
@@ -226,9 +227,11 @@ def train(cfg: RunConfig, corpus: Corpus, on_progress: Callable[[Progress], None
         eval_s += seconds
         eval_chars += n
 
-    step_s = timer.samples_s()
-    step_stats = summarize([s * 1e3 for s in step_s])
-    rate_stats = summarize([chars_per_step / s for s in step_s])
+    step_stats = summarize([s * 1e3 for s in timer.samples_s()])
+    # Rates are derived from the step-time quartiles (a monotone transform), so the median rate is
+    # exactly the characters of one step over the median step time.
+    chars_per_s = chars_per_step / (step_stats["median"] / 1e3)
+    chars_per_s_iqr = chars_per_step / (step_stats["q1"] / 1e3) - chars_per_step / (step_stats["q3"] / 1e3)
     flops = flops_per_char(cfg.cell, vocab, hidden, cfg.num_layers, training=True)
     metrics = {
         "vocab_size": vocab,
@@ -251,11 +254,11 @@ def train(cfg: RunConfig, corpus: Corpus, on_progress: Callable[[Progress], None
         "step_ms_q1": step_stats["q1"],
         "step_ms_q3": step_stats["q3"],
         "step_ms_iqr": step_stats["iqr"],
-        "train_chars_per_s": rate_stats["median"],
-        "train_chars_per_s_iqr": rate_stats["iqr"],
+        "train_chars_per_s": chars_per_s,
+        "train_chars_per_s_iqr": chars_per_s_iqr,
         "eval_chars_per_s": eval_chars / eval_s if eval_s else math.nan,
         "flops_per_char": flops,
-        "achieved_gflops": flops * rate_stats["median"] / 1e9,
+        "achieved_gflops": flops * chars_per_s / 1e9,
         "peak_rss_mb": peak_rss / 2**20,
         "peak_cuda_mb": torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None,
     }

@@ -1,0 +1,45 @@
+"""Shared fixtures: a small real text on disk, a tiny grid, isolated cache and results folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from rnnbench.synthetic import generate
+
+SHARED_DATASETS = Path(os.environ.get("RNNBENCH_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "datasets"))
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    """No test reads or writes the user's cache."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("RNNBENCH_CACHE_DIR", str(cache))
+    return cache / "datasets"
+
+
+@pytest.fixture
+def tiny_text(tmp_path) -> Path:
+    """30 kB of the generated corpus as a plain file: enough for batch 8 x 16 in every split."""
+    path = tmp_path / "tiny.txt"
+    path.write_bytes(generate(30_000, seed=1))
+    return path
+
+
+# A grid small enough that a run takes well under a second on one core.
+TINY = dict(cells="rnn,lstm,gru", layers="1", sizes="16", size_mode="hidden", devices="cpu",
+            batch_size=8, seq_len=16, max_steps=20, eval_every=10)
+
+
+def tiny_args(text: Path, results: Path, **overrides) -> list[str]:
+    options = {**TINY, "dataset": str(text), "results_dir": str(results), **overrides}
+    args = ["sweep", "--no-progress"]
+    for key, value in options.items():
+        args += [f"--{key.replace('_', '-')}", str(value)]
+    return args
+
+
+def real_corpus_dir() -> Path | None:
+    return SHARED_DATASETS if (SHARED_DATASETS / "warpeace.txt").exists() else None

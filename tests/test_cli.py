@@ -1,0 +1,187 @@
+"""The command line through Typer's CliRunner: sweeps, resume, interruption, bad input, help."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from rnnbench import results, sweep
+from rnnbench.cli import app
+
+from conftest import tiny_args
+
+runner = CliRunner()
+
+
+def invoke(args):
+    result = runner.invoke(app, args)
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    return result
+
+
+def stored(results_dir):
+    return {r["run_id"]: r for r in results.iter_records(results_dir)[0]}
+
+
+def test_sweep_stores_one_file_per_run_and_resume_skips_them(tiny_text, tmp_path):
+    out = tmp_path / "results"
+    first = invoke(tiny_args(tiny_text, out))
+    assert first.exit_code == 0, first.output
+    runs = stored(out)
+    assert len(runs) == 3 and {r["status"] for r in runs.values()} == {"ok"}
+    assert {r["config"]["cell"] for r in runs.values()} == {"rnn", "lstm", "gru"}
+    assert "3 to run" in first.output and "sweep on tiny: 3 run(s)" in first.output
+    mtimes = {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir()}
+
+    again = invoke(tiny_args(tiny_text, out))
+    assert again.exit_code == 0 and "3 already finished, 0 to run" in again.output
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir()} == mtimes
+
+    forced = invoke(tiny_args(tiny_text, out, cells="gru") + ["--force"])
+    assert forced.exit_code == 0 and "1 to run" in forced.output
+
+
+def test_interrupted_sweep_keeps_finished_runs_and_continues(tiny_text, tmp_path, monkeypatch):
+    out = tmp_path / "results"
+    real_train = sweep.train
+    calls = []
+
+    def train_then_interrupt(cfg, corpus, on_progress=None):
+        calls.append(cfg.cell)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_train(cfg, corpus, on_progress)
+
+    monkeypatch.setattr(sweep, "train", train_then_interrupt)
+    interrupted = invoke(tiny_args(tiny_text, out))
+    assert interrupted.exit_code == 130 and "interrupted" in interrupted.output
+    assert [r["config"]["cell"] for r in stored(out).values()] == ["rnn"]
+
+    monkeypatch.setattr(sweep, "train", real_train)
+    resumed = invoke(tiny_args(tiny_text, out))
+    assert resumed.exit_code == 0 and "1 already finished, 2 to run" in resumed.output
+    assert len(stored(out)) == 3
+
+
+def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tiny_text, tmp_path, monkeypatch):
+    out = tmp_path / "results"
+    real_train = sweep.train
+
+    def failing_lstm(cfg, corpus, on_progress=None):
+        if cfg.cell == "lstm":
+            raise RuntimeError("simulated kernel failure")
+        return real_train(cfg, corpus, on_progress)
+
+    monkeypatch.setattr(sweep, "train", failing_lstm)
+    result = invoke(tiny_args(tiny_text, out))
+    assert result.exit_code == 0
+    by_cell = {r["config"]["cell"]: r for r in stored(out).values()}
+    assert by_cell["lstm"]["status"] == "failed" and "simulated kernel failure" in by_cell["lstm"]["error"]
+    assert by_cell["rnn"]["status"] == by_cell["gru"]["status"] == "ok"
+    # A failed run is tried again by the next invocation.
+    monkeypatch.setattr(sweep, "train", real_train)
+    assert "1 to run" in invoke(tiny_args(tiny_text, out)).output
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(cells="rnn,lstn"), "unknown cell 'lstn'"),
+    (dict(devices="cuda"), "device 'cuda' is not available"),
+    (dict(devices="tpu"), "unknown device"),
+    (dict(layers="one"), "--layers takes a comma-separated list of int"),
+    (dict(size_mode="width"), "unknown size mode"),
+    (dict(batch_size=5000), "too small"),
+    (dict(dataset="/no/such/file.txt"), "no corpus"),
+    (dict(dropout=1.5), "dropout"),
+])
+def test_bad_sweep_input_is_one_line_and_exit_2(tiny_text, tmp_path, overrides, message):
+    import torch
+
+    if overrides.get("devices") == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    out = tmp_path / "results"
+    result = invoke(tiny_args(tiny_text, out, **overrides))
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert not (out / "runs").exists()  # nothing trained, nothing written
+
+
+def test_bad_preset_is_exit_2(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("cellz = ['lstm']\n")
+    assert "unknown key(s) cellz" in invoke(["sweep", "--preset", str(bad)]).output
+    result = invoke(["sweep", "--preset", "nope"])
+    assert result.exit_code == 2 and "no preset 'nope'" in result.output
+
+
+def test_results_show_and_export(tiny_text, tmp_path):
+    out = tmp_path / "results"
+    invoke(tiny_args(tiny_text, out, cells="gru"))
+    (out / "runs" / "junk.json").write_text("[1, 2")
+    shown = invoke(["results", "--results-dir", str(out)])
+    assert shown.exit_code == 0 and "gru" in shown.output and "junk.json" in shown.output
+    exported = invoke(["results", "export", "--format", "jsonl", "--results-dir", str(out)])
+    row = json.loads([line for line in exported.stdout.splitlines() if line.startswith("{")][0])
+    assert row["cell"] == "gru" and row["status"] == "ok"
+    target = tmp_path / "runs.csv"
+    assert invoke(["results", "export", "--out", str(target), "--results-dir", str(out)]).exit_code == 0
+    assert target.read_text().startswith("run_id,schema_version,status")
+    bad = invoke(["results", "export", "--format", "xml", "--results-dir", str(out)])
+    assert bad.exit_code == 2 and "unknown export format" in bad.output
+
+
+def test_results_of_an_empty_folder(tmp_path):
+    result = invoke(["results", "--results-dir", str(tmp_path)])
+    assert result.exit_code == 0 and "no runs stored" in result.output
+
+
+def test_data_list_shows_every_corpus(monkeypatch, tmp_path):
+    monkeypatch.delenv("RNNBENCH_DATA_DIR", raising=False)
+    result = invoke(["data", "list", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0
+    for name in ("warpeace", "linux", "synthetic", "500,000", "downloads on first use", "build-linux"):
+        assert name in result.output
+
+
+def test_build_linux_refuses_a_tarball_of_other_sources(tmp_path):
+    from test_data import _tarball
+
+    tarball = _tarball(tmp_path, {"kernel/a.c": b"int main;"})
+    out = tmp_path / "linux.txt"
+    result = invoke(["data", "build-linux", str(tarball), "--out", str(out)])
+    assert result.exit_code == 2 and "is not the pinned corpus" in result.output
+    assert not out.exists()
+    assert invoke(["data", "build-linux", str(tmp_path / "none.tar.xz")]).exit_code == 2
+
+
+def test_devices_says_when_there_is_no_cuda():
+    import torch
+
+    result = invoke(["devices"])
+    assert result.exit_code == 0 and result.output.startswith("cpu: ")
+    assert ("no CUDA device" in result.output) == (not torch.cuda.is_available())
+
+
+def _commands(command, path=()):
+    yield path, command
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _commands(sub, path + (name,))
+
+
+def test_every_command_and_option_has_help():
+    root = typer.main.get_command(app)
+    for path, command in _commands(root):
+        assert command.help, f"command {' '.join(path)} has no help"
+        for param in command.params:
+            if param.param_type_name == "option" and param.name != "help":
+                assert param.help, f"option {param.name} of {' '.join(path) or 'rnnbench'} has no help"
+            if param.param_type_name == "argument":
+                assert getattr(param, "help", None), f"argument {param.name} of {' '.join(path)} has no help"
+
+
+def test_version_and_help_run():
+    assert invoke(["--version"]).output.startswith("rnnbench ")
+    assert "sweep" in invoke(["--help"]).output

@@ -1,0 +1,83 @@
+"""CharRNN: shapes, initialisation, exact parameter counts, size matching and FLOP counts."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rnnbench.errors import UsageError
+from rnnbench.models import CELLS, CharRNN, flops_per_char, hidden_size_for, matmul_shapes, n_params
+
+VOCAB = 87  # War and Peace
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+@pytest.mark.parametrize("num_layers", [1, 3])
+def test_forward_shapes_and_exact_parameter_count(cell, num_layers):
+    model = CharRNN(VOCAB, cell, hidden_size=24, num_layers=num_layers, dropout=0.1)
+    x = torch.randint(0, VOCAB, (5, 7))
+    logits, state = model(x)
+    assert logits.shape == (5, 7, VOCAB)
+    h = state[0] if cell == "lstm" else state
+    assert h.shape == (num_layers, 5, 24)
+    assert sum(p.numel() for p in model.parameters()) == n_params(cell, VOCAB, 24, num_layers)
+
+
+def test_initialisation_is_char_rnn_uniform_with_lstm_forget_bias_one():
+    model = CharRNN(VOCAB, "lstm", hidden_size=32, num_layers=2)
+    for name, p in model.named_parameters():
+        if "bias" not in name or "head" in name:
+            assert p.abs().max() <= 0.08 and p.std() > 0.03, name
+    for layer in range(2):
+        b_ih = getattr(model.rnn, f"bias_ih_l{layer}")
+        b_hh = getattr(model.rnn, f"bias_hh_l{layer}")
+        assert torch.all((b_ih + b_hh)[32:64] == 1.0)  # forget gate: torch's second block
+
+
+def test_uses_the_fused_torch_modules():
+    assert isinstance(CharRNN(VOCAB, "gru", 8, 1).rnn, torch.nn.GRU)
+    assert CharRNN(VOCAB, "rnn", 8, 1).rnn.nonlinearity == "tanh"
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+@pytest.mark.parametrize("num_layers", [1, 2, 3])
+@pytest.mark.parametrize("size", [64, 128, 256, 512])
+def test_params_mode_lands_on_the_closest_width(cell, num_layers, size):
+    budget = n_params("lstm", VOCAB, size, 1)
+    hidden = hidden_size_for(cell, num_layers, size, VOCAB, "params")
+    error = abs(n_params(cell, VOCAB, hidden, num_layers) - budget)
+    assert error / budget < 0.03
+    for neighbour in (hidden - 1, hidden + 1):
+        assert abs(n_params(cell, VOCAB, neighbour, num_layers) - budget) >= error
+
+
+def test_paper_parameter_budgets():
+    # PAPER.md: about 50K, 130K, 400K and 1.3M parameters; exact for War and Peace's 87 bytes.
+    budgets = [n_params("lstm", VOCAB, size, 1) for size in (64, 128, 256, 512)]
+    assert budgets == [44_823, 122_327, 375_639, 1_275_479]
+    assert hidden_size_for("lstm", 1, 512, VOCAB, "params") == 512
+
+
+def test_hidden_mode_and_bad_values():
+    assert hidden_size_for("gru", 2, 100, VOCAB, "hidden") == 100
+    with pytest.raises(UsageError):
+        hidden_size_for("gru", 2, 100, VOCAB, "width")
+    with pytest.raises(UsageError):
+        hidden_size_for("lstn", 2, 100, VOCAB, "hidden")
+
+
+@pytest.mark.parametrize("cell, gates", [("rnn", 1), ("lstm", 4), ("gru", 3)])
+def test_flops_count_every_matmul(cell, gates):
+    v, h = VOCAB, 128
+    shapes = matmul_shapes(cell, v, h, 2)
+    assert shapes == [(v, gates * h), (h, gates * h), (h, gates * h), (h, gates * h), (h, v)]
+    forward = 2 * (v * gates * h + 3 * h * gates * h + h * v)
+    assert flops_per_char(cell, v, h, 2, training=False) == forward
+    assert flops_per_char(cell, v, h, 2) == 3 * forward
+
+
+def test_flops_match_the_weight_matrices_of_a_real_model():
+    # Every weight matrix is used once per character forward: 2 x its elements.
+    model = CharRNN(VOCAB, "lstm", 64, 2)
+    weights = sum(p.numel() for name, p in model.named_parameters() if "weight" in name)
+    assert flops_per_char("lstm", VOCAB, 64, 2, training=False) == 2 * weights

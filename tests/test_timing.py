@@ -1,0 +1,62 @@
+"""The timing harnesses: warm-up is discarded, devices are synchronised, statistics come from raw samples."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import pytest
+
+from rnnbench import compare, timing
+from rnnbench.timing import StepTimer, summarize
+
+
+def test_summarize_is_median_and_iqr_of_the_raw_samples():
+    samples = [5.0, 1.0, 4.0, 2.0, 3.0, 100.0]
+    q1, median, q3 = statistics.quantiles(samples, n=4, method="inclusive")
+    s = summarize(samples)
+    assert (s["median"], s["q1"], s["q3"], s["iqr"], s["n"]) == (median, q1, q3, q3 - q1, 6)
+    assert s["median"] == 3.5  # the outlier moves the median by half a step, not to the mean
+    assert summarize([])["n"] == 0
+
+
+def test_step_timer_leaves_out_warmup():
+    timer = StepTimer("cpu", warmup=2)
+    for delay in (0.05, 0.05, 0.001, 0.001, 0.001):
+        with timer:
+            time.sleep(delay)
+    samples = timer.samples_s()
+    assert len(samples) == 3 and max(samples) < 0.04
+
+
+def test_measure_discards_warmup_and_synchronises(monkeypatch):
+    synced = []
+    monkeypatch.setattr(compare, "synchronize", lambda device: synced.append(device))
+    calls = []
+
+    def fn():
+        calls.append(1)
+        time.sleep(0.05 if len(calls) <= 2 else 0.001)  # the first two calls are slow: warm-up
+
+    sample = compare.measure(fn, "cpu", threads=1, min_time_s=0.05, warmup=2)
+    assert len(sample.times_s) >= 5
+    assert sample.stats["median"] < 0.01
+    assert synced == ["cpu", "cpu"]  # after warm-up and after the timed blocks
+    assert sample.stats == summarize(list(sample.times_s))
+
+
+def test_synchronize_is_a_no_op_on_cpu():
+    timing.synchronize("cpu")
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_step_timer_uses_events():
+    import torch
+
+    timer = StepTimer("cuda", warmup=1)
+    a = torch.randn(2048, 2048, device="cuda")
+    for _ in range(4):
+        with timer:
+            a @ a
+    samples = timer.samples_s()
+    assert len(samples) == 3 and all(s > 0 for s in samples)

@@ -1,0 +1,85 @@
+"""Training: loss falls for every cell, runs repeat with a seed, budgets stop, divergence is kept."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from rnnbench.config import Grid
+from rnnbench.data import Corpus
+from rnnbench.models import CELLS
+from rnnbench.synthetic import generate
+from rnnbench.train import evaluate, train
+
+CORPUS = Corpus("tiny", generate(40_000, seed=2), "test")
+
+
+def config(**changes):
+    values = dict(dataset="tiny", cells=("lstm",), layers=(1,), sizes=(32,), size_mode="hidden", devices=("cpu",),
+                  batch_size=8, seq_len=32, max_steps=60, eval_every_steps=20, lr=0.01, warmup_steps=2)
+    values.update(changes)
+    return Grid(**values).expand(CORPUS.sha256)[0]
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_loss_falls_for_every_cell(cell):
+    result = train(config(cells=(cell,)), CORPUS)
+    assert result.status == "ok"
+    uniform = math.log(CORPUS.vocab_size)
+    first, last = result.curve[0]["val_loss_nats"], result.curve[-1]["val_loss_nats"]
+    assert last < first < uniform
+    m = result.metrics
+    assert m["test_loss_nats"] < 0.8 * uniform
+    assert m["test_bpc"] == pytest.approx(m["test_loss_nats"] / math.log(2))
+
+
+def test_metrics_are_complete_and_consistent():
+    m = train(config(), CORPUS).metrics
+    assert m["steps"] == 60 and m["chars_trained"] == 60 * 8 * 32 and m["stop_reason"] == "max_steps"
+    assert m["n_timed_steps"] == 58  # warm-up steps are not timed
+    assert m["step_ms_q1"] <= m["step_ms_median"] <= m["step_ms_q3"]
+    assert m["train_chars_per_s"] == pytest.approx(8 * 32 / (m["step_ms_median"] / 1e3))
+    assert m["train_chars_per_s_iqr"] >= 0
+    assert m["achieved_gflops"] == pytest.approx(m["flops_per_char"] * m["train_chars_per_s"] / 1e9)
+    assert m["peak_rss_mb"] > 50 and m["peak_cuda_mb"] is None
+    assert m["val_loss_nats"] == min(p["val_loss_nats"] for p in train(config(), CORPUS).curve)
+
+
+def test_same_seed_same_losses_other_seed_differs():
+    a, b, c = (train(config(seeds=(s,)), CORPUS).metrics for s in (0, 0, 1))
+    assert a["test_loss_nats"] == b["test_loss_nats"]
+    assert a["test_loss_nats"] != c["test_loss_nats"]
+
+
+def test_budgets_stop_training():
+    m = train(config(max_steps=None, max_chars=8 * 32 * 15 - 1), CORPUS).metrics
+    assert m["steps"] == 15 and m["stop_reason"] == "max_chars"
+    m = train(config(max_steps=None, epochs=1), CORPUS).metrics
+    assert m["stop_reason"] == "epochs" and m["epochs_trained"] == 1.0
+    m = train(config(max_steps=None, epochs=None, time_budget_s=0.5), CORPUS).metrics
+    assert m["stop_reason"] == "time_budget" and m["wall_s"] < 5
+
+
+def test_early_stopping_on_validation():
+    # A learning rate this high makes validation loss stop improving quickly.
+    m = train(config(max_steps=2000, eval_every_steps=5, patience_evals=2, lr=0.5, cells=("rnn",)), CORPUS).metrics
+    assert m["stop_reason"] in ("early_stop", "diverged") or m["steps"] < 2000
+
+
+def test_divergence_is_a_status_not_an_exception():
+    # RMSProp normalises the gradient, so only an infinite step makes the weights non-finite.
+    result = train(config(lr=float("inf"), cells=("rnn",)), CORPUS)
+    assert result.status == "diverged"
+    assert math.isnan(result.metrics["test_loss_nats"])
+
+
+def test_evaluate_scores_every_character_but_the_last_of_each_stream():
+    from rnnbench.data import streams
+    from rnnbench.models import CharRNN
+
+    model = CharRNN(CORPUS.vocab_size, "gru", 8, 1)
+    data = streams(CORPUS.splits()["val"], 4)
+    loss, n_chars, seconds = evaluate(model, data, seq_len=7)
+    assert n_chars == 4 * (data.size(1) - 1)
+    assert loss == pytest.approx(math.log(CORPUS.vocab_size), rel=0.05)  # untrained: near uniform
