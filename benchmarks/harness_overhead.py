@@ -21,8 +21,8 @@ import time
 
 import torch
 import torch.nn.functional as F
-import torch.utils.benchmark as tbench
 
+from rnnbench.compare import matmul_rate
 from rnnbench.config import Grid
 from rnnbench.data import Corpus, load_corpus, streams
 from rnnbench.models import CharRNN, flops_per_char
@@ -60,12 +60,6 @@ def rnnbench_loop(corpus: Corpus, cell: str, layers: int, hidden: int, steps: in
     return {"chars_per_s": metrics["chars_trained"] / metrics["train_loop_s"], "metrics": metrics}
 
 
-def matmul_gflops(n: int = 2048) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    measurement = tbench.Timer("a @ b", globals={"a": a, "b": b}).blocked_autorange(min_run_time=2.0)
-    return 2 * n**3 / measurement.median / 1e9
-
-
 def help_wall_s(repeats: int = 5) -> float:
     times = []
     for _ in range(repeats):
@@ -101,10 +95,12 @@ def main() -> None:
         print(f"{cell} {layers}x{hidden:<6} {statistics.median(a_rates):>17,.0f} {statistics.median(b_rates):>16,.0f} "
               f"{statistics.median(ratios):>10.3f} {', '.join(f'{r:.3f}' for r in ratios)}")
 
-    peak = matmul_gflops()
+    limit = matmul_rate("cpu", torch.float32, torch.get_num_threads(), min_time_s=1.0)
+    peak = limit["gflops"]
     m = last_metrics[("lstm", 1, 512)]
     flops = flops_per_char("lstm", corpus.vocab_size, 512, 1)
-    print(f"\nfloat32 matmul 2048x2048: {peak:.1f} GFLOP/s (torch.utils.benchmark, median)")
+    print(f"\nfloat32 matmul, best of square sizes 512-2048: {peak:.1f} GFLOP/s (IQR {limit['gflops_iqr']:.1f}) "
+          f"at n={limit['matmul_n']} (torch.utils.benchmark, median)")
     print(f"LSTM 1x512 training: {m['train_chars_per_s']:,.0f} chars/s (IQR {m['train_chars_per_s_iqr']:,.0f}) x "
           f"{flops / 1e6:.2f} MFLOP/char = {m['achieved_gflops']:.1f} GFLOP/s = {m['achieved_gflops'] / peak:.0%} of the matmul rate")
     print(f"`rnnbench --help` wall time: {help_wall_s():.2f} s (median of 5)")

@@ -127,6 +127,75 @@ def sweep(
     stdout.print(summary_table(records, title=f"sweep on {dataset}: {len(records)} run(s)"))
 
 
+@app.command("compare-devices")
+def compare_devices(
+    devices: str = typer.Option("auto", help="Comma-separated devices (cpu, cuda, cuda:N, mps) or 'auto' for every device present."),
+    cells: str = typer.Option("lstm,gru,rnn", help="Comma-separated cell types."),
+    layers: str = typer.Option("1,2", help="Comma-separated layer counts."),
+    sizes: str = typer.Option("128,512", help="Comma-separated sizes (see --size-mode)."),
+    size_mode: str = typer.Option("params", help="'params' (a 1-layer LSTM's parameter budget, as in the paper) or 'hidden'."),
+    batch_size: int = typer.Option(100, help="Sequences per batch for the training and inference workloads."),
+    seq_len: int = typer.Option(100, help="Characters per sequence."),
+    dtype: str = typer.Option("float32", help="float32, bfloat16 or float16 (reduced precision runs under torch.autocast)."),
+    threads: Optional[str] = typer.Option(None, help="Comma-separated CPU thread counts to measure at. [default: torch's count]"),
+    min_time: float = typer.Option(1.0, help="Seconds of timed blocks per figure (warm-up excluded)."),
+    dataset: str = typer.Option("warpeace", help="Corpus whose vocabulary and text feed the models."),
+    data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP),
+    results_dir: Path = typer.Option(Path("results"), help=RESULTS_DIR_HELP),
+    out: Optional[Path] = typer.Option(None, help="Also write the markdown report to this file."),
+) -> None:
+    """Time the same models on every device: training, inference and generation, against each device's measured limits."""
+    import pandas as pd
+    from rich.table import Table
+
+    from rnnbench.compare import CompareSpec, run_compare
+    from rnnbench.files import write_atomic
+    from rnnbench.report import device_comparison_markdown, device_label
+    from rnnbench.results import flatten
+
+    spec = CompareSpec(
+        dataset=dataset, devices=_split(devices, str, "devices"), cells=_split(cells, str, "cells"),
+        layers=_split(layers, int, "layers"), sizes=_split(sizes, int, "sizes"), size_mode=size_mode,
+        batch_size=batch_size, seq_len=seq_len, dtype=dtype, threads=_split(threads, int, "threads"),
+        min_time_s=min_time,
+    )
+    table = Table(title="compare-devices")
+    for name in ("device", "model", "workload", "median ms (IQR)", "chars/s", "GFLOP/s", "of peak", "status"):
+        table.add_column(name, justify="left" if name in ("device", "model", "workload", "status") else "right")
+
+    def on_row(record: dict) -> None:
+        row = flatten(record)
+        m = record["metrics"]
+        model = f"{row['cell']} {row['num_layers']}x{row['size']}" if row.get("cell") else "-"
+        rate = m.get("chars_per_s") or m.get("gflops") or m.get("gb_per_s")
+        stderr.print(f"  {device_label(row)}  {model}  {row['workload']}: {record['status']}"
+                     + (f", {m['time_ms_median']:.3f} ms" if "time_ms_median" in m else ""), highlight=False)
+        table.add_row(device_label(row), model, row["workload"],
+                      f"{m['time_ms_median']:.3f} ({m['time_ms_iqr']:.3f})" if "time_ms_median" in m else "-",
+                      f"{m['chars_per_s']:,.0f}" if "chars_per_s" in m else "-",
+                      f"{m.get('achieved_gflops', m.get('gflops', float('nan'))):,.1f}" if rate else "-",
+                      f"{m['matmul_fraction']:.0%}" if "matmul_fraction" in m else "-",
+                      record["status"] if record["status"] == "ok" else f"[red]{record['status']}[/] {record['error']}")
+
+    if "cpu" in devices or "auto" in devices:
+        from rnnbench.compare import cpu_dtype_support
+
+        support = cpu_dtype_support()
+        stderr.print("CPU dtypes: " + ", ".join(f"{name} {'yes' if why is None else 'no'}" for name, why in support.items()),
+                     highlight=False)
+        if support[dtype] is not None:
+            stderr.print(f"[yellow]note:[/] the CPU does not run this model in {dtype} ({support[dtype]}); "
+                         "its rows are stored as 'unsupported'", highlight=False, soft_wrap=True)
+    records = run_compare(spec, str(results_dir), str(data_dir) if data_dir else None, on_row=on_row)
+    stdout.print(table)
+    markdown = device_comparison_markdown(pd.DataFrame([flatten(r) for r in records]))
+    if out is not None:
+        write_atomic(out, markdown.encode())
+        stderr.print(f"wrote {out}")
+    if not any(r["config"]["device"].startswith("cuda") for r in records):
+        stderr.print("[yellow]note:[/] only the CPU was measured; no figure here is a GPU figure.")
+
+
 @results_app.callback(invoke_without_command=True)
 def results_show(
     ctx: typer.Context,

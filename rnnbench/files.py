@@ -21,6 +21,10 @@ def write_atomic(path: str | Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as tmp:
         try:
+            # Temporary files are private (0600); the result gets the usual mode for a new file.
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(tmp.fileno(), 0o666 & ~umask)
             tmp.write(data)
             tmp.flush()
             os.fsync(tmp.fileno())

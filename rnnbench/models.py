@@ -100,24 +100,30 @@ def hidden_size_for(cell: str, num_layers: int, size: int, vocab_size: int, size
     return hidden if below <= above else hidden + 1
 
 
-def matmul_shapes(cell: str, vocab_size: int, hidden_size: int, num_layers: int) -> list[tuple[int, int]]:
-    """(in_features, out_features) of every matrix product one character goes through, forward."""
+def matmul_shapes(cell: str, vocab_size: int, hidden_size: int, num_layers: int) -> list[tuple[int, int, bool]]:
+    """(in_features, out_features, input needs a gradient) of every matrix product one character
+    goes through, forward. The one-hot input is data, so the first layer's input product has no
+    gradient with respect to its input."""
     check_cell(cell)
     gates = CELLS[cell][1]
     shapes = []
     for layer in range(num_layers):
         inputs = vocab_size if layer == 0 else hidden_size
-        shapes += [(inputs, gates * hidden_size), (hidden_size, gates * hidden_size)]
-    return shapes + [(hidden_size, vocab_size)]
+        shapes += [(inputs, gates * hidden_size, layer > 0), (hidden_size, gates * hidden_size, True)]
+    return shapes + [(hidden_size, vocab_size, True)]
 
 
 def flops_per_char(cell: str, vocab_size: int, hidden_size: int, num_layers: int, training: bool = True) -> int:
     """Analytic floating-point operations per character, counting matrix products only.
 
-    A product of a k-vector by a k x n matrix is 2kn operations (multiply and add). Training adds the
-    backward pass, two products of the same size per forward product (gradients with respect to the
-    input and to the weights), so it is 3x the forward count. Gate nonlinearities, biases and the
-    softmax are O(hidden) per character against O(hidden^2) and are left out.
+    A product of a k-vector by a k x n matrix is 2kn operations (multiply and add). Training adds
+    the backward pass: for every forward product, one of the same size for the weight gradient and,
+    where the input needs one, one for the input gradient; so 3x the forward count for all products
+    but the first layer's one-hot input, which is 2x. Gate nonlinearities, biases and the softmax
+    are O(hidden) per character against O(hidden^2) and are left out.
     """
-    forward = sum(2 * k * n for k, n in matmul_shapes(cell, vocab_size, hidden_size, num_layers))
-    return 3 * forward if training else forward
+    total = 0
+    for k, n, input_grad in matmul_shapes(cell, vocab_size, hidden_size, num_layers):
+        passes = (3 if input_grad else 2) if training else 1
+        total += passes * 2 * k * n
+    return total

@@ -128,7 +128,7 @@ def test_results_show_and_export(tiny_text, tmp_path):
     assert row["cell"] == "gru" and row["status"] == "ok"
     target = tmp_path / "runs.csv"
     assert invoke(["results", "export", "--out", str(target), "--results-dir", str(out)]).exit_code == 0
-    assert target.read_text().startswith("run_id,schema_version,status")
+    assert target.read_text().startswith("run_id,schema_version,kind,status")
     bad = invoke(["results", "export", "--format", "xml", "--results-dir", str(out)])
     assert bad.exit_code == 2 and "unknown export format" in bad.output
 

@@ -70,10 +70,12 @@ def test_hidden_mode_and_bad_values():
 def test_flops_count_every_matmul(cell, gates):
     v, h = VOCAB, 128
     shapes = matmul_shapes(cell, v, h, 2)
-    assert shapes == [(v, gates * h), (h, gates * h), (h, gates * h), (h, gates * h), (h, v)]
+    assert shapes == [(v, gates * h, False), (h, gates * h, True), (h, gates * h, True), (h, gates * h, True),
+                      (h, v, True)]
     forward = 2 * (v * gates * h + 3 * h * gates * h + h * v)
     assert flops_per_char(cell, v, h, 2, training=False) == forward
-    assert flops_per_char(cell, v, h, 2) == 3 * forward
+    # Backward: weight and input gradients for every product, but no input gradient for one-hot data.
+    assert flops_per_char(cell, v, h, 2) == 3 * forward - 2 * v * gates * h
 
 
 def test_flops_match_the_weight_matrices_of_a_real_model():

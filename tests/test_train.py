@@ -83,3 +83,14 @@ def test_evaluate_scores_every_character_but_the_last_of_each_stream():
     loss, n_chars, seconds = evaluate(model, data, seq_len=7)
     assert n_chars == 4 * (data.size(1) - 1)
     assert loss == pytest.approx(math.log(CORPUS.vocab_size), rel=0.05)  # untrained: near uniform
+
+
+def test_synthetic_corpus_separates_gated_cells_from_the_vanilla_rnn():
+    """The smoke preset's claim, at its settings for one layer: memory pays on `synthetic`."""
+    from rnnbench.config import load_preset
+    from rnnbench.data import load_corpus
+
+    corpus = load_corpus("synthetic")
+    grid = load_preset("smoke").replace(cells=("rnn", "lstm"), layers=(1,))
+    loss = {cfg.cell: train(cfg, corpus).metrics["test_loss_nats"] for cfg in grid.expand(corpus.sha256, ("cpu",))}
+    assert loss["lstm"] < loss["rnn"] - 0.02

@@ -1,0 +1,303 @@
+"""Compare devices on the same models: training, inference and generation speed, against each
+device's own measured limits (matmul rate, copy bandwidth) and its input data path.
+
+    >>> from rnnbench.compare import CompareSpec, run_compare
+    >>> spec = CompareSpec(devices=("cpu",), cells=("lstm",), layers=(1,), sizes=(128,))
+    >>> records = run_compare(spec, results_dir="results")          # doctest: +SKIP
+
+Every figure is timed by torch.utils.benchmark (its timer synchronises CUDA around each block),
+after explicit warm-up calls that are not kept; medians and IQRs are computed here from the raw
+block times. CPU measurements run at each requested thread count, set with torch.set_num_threads
+and recorded in the row. Reduced precision runs the model under torch.autocast.
+
+Rows (one per model x device x threads x dtype x workload, `kind` = "compare") go to the same
+results store as sweep runs:
+    train      one training step (forward, backward, clipping, RMSProp)   -> chars/s, GFLOP/s
+    infer      a forward pass over batch x seq_len characters, no grad    -> chars/s, GFLOP/s
+    generate   batch 1, one character at a time, sampled and fed back     -> ms per character
+    matmul     square matrix products in the row's dtype, best of 3 sizes -> GFLOP/s (the device's limit)
+    copy       device-to-device tensor copy                               -> GB/s (read + write)
+    h2d_pageable / h2d_pinned   one input batch from host to a GPU        -> ms, and its share of a train step
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+import torch.utils.benchmark as tbench
+
+from rnnbench import results
+from rnnbench.data import Corpus, load_corpus, streams
+from rnnbench.devices import describe, resolve_devices
+from rnnbench.errors import UsageError
+from rnnbench.models import CELLS, SIZE_MODES, CharRNN, flops_per_char, hidden_size_for, n_params
+from rnnbench.timing import summarize, synchronize
+from rnnbench.train import detach, train_step
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+WORKLOADS = ("train", "infer", "generate")
+GENERATE_CHARS = 32  # characters per timed block of the generation workload
+
+
+@dataclass(frozen=True)
+class CompareSpec:
+    """What compare-devices measures: the models, the devices and how."""
+
+    dataset: str = "warpeace"
+    devices: tuple[str, ...] = ("auto",)
+    cells: tuple[str, ...] = ("lstm", "gru", "rnn")
+    layers: tuple[int, ...] = (1, 2)
+    sizes: tuple[int, ...] = (128, 512)
+    size_mode: str = "params"
+    batch_size: int = 100
+    seq_len: int = 100
+    dtype: str = "float32"
+    threads: tuple[int, ...] | None = None  # CPU thread counts; None: torch's default count
+    min_time_s: float = 1.0  # measuring time per figure, warm-up excluded
+    warmup: int = 3
+
+    def __post_init__(self):
+        for cell in self.cells:
+            if cell not in CELLS:
+                raise UsageError(f"unknown cell '{cell}': choose from {', '.join(CELLS)}")
+        if self.size_mode not in SIZE_MODES:
+            raise UsageError(f"unknown size mode '{self.size_mode}': choose from {', '.join(SIZE_MODES)}")
+        if self.dtype not in DTYPES:
+            raise UsageError(f"unknown dtype '{self.dtype}': choose from {', '.join(DTYPES)}")
+        if any(t < 1 for t in self.threads or ()):
+            raise UsageError(f"thread counts must be at least 1, got {list(self.threads)}")
+        if self.batch_size < 1 or self.seq_len < 1 or self.min_time_s <= 0:
+            raise UsageError("batch size, sequence length and --min-time must be positive")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Raw block times of one measurement (seconds per call) and their statistics."""
+
+    times_s: tuple[float, ...]
+
+    @property
+    def stats(self) -> dict:
+        return summarize(list(self.times_s))
+
+
+def measure(fn: Callable[[], object], device: str, threads: int, min_time_s: float, warmup: int,
+            min_blocks: int = 5) -> Sample:
+    """Time `fn` after `warmup` calls that are not kept: at least `min_blocks` blocks."""
+    torch.set_num_threads(threads)
+    for _ in range(warmup):
+        fn()
+    synchronize(device)
+    timer = tbench.Timer("fn()", globals={"fn": fn}, num_threads=threads)
+    m = timer.blocked_autorange(min_run_time=min_time_s)
+    times = list(m.times)
+    while len(times) < min_blocks:
+        times += timer.timeit(number=m.number_per_run).times
+    synchronize(device)
+    return Sample(tuple(times))
+
+
+def row_id(identity: dict) -> str:
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def cpu_dtype_support() -> dict[str, str | None]:
+    """For each dtype, None if a CPU training step runs under it, else why not (one line)."""
+    support = {}
+    model = CharRNN(8, "lstm", 4, 1)
+    x = torch.zeros(2, 3, dtype=torch.long)
+    for name, dtype in DTYPES.items():
+        try:
+            with torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
+                logits, _ = model(x)
+                loss = F.cross_entropy(logits.reshape(-1, 8).float(), x.reshape(-1))
+            loss.backward()
+            support[name] = None
+        except Exception as exc:  # torch says no in many ways; the row records which
+            support[name] = f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}"
+    return support
+
+
+class _Bench:
+    """One model on one device: the three workloads as zero-argument callables."""
+
+    def __init__(self, corpus: Corpus, cell: str, hidden: int, layers: int, device: str, dtype: torch.dtype,
+                 batch_size: int, seq_len: int):
+        torch.manual_seed(0)
+        self.device, self.dtype = torch.device(device), dtype
+        self.autocast = dtype != torch.float32
+        self.model = CharRNN(corpus.vocab_size, cell, hidden, layers).to(self.device)
+        self.optimizer = torch.optim.RMSprop(self.model.parameters(), lr=2e-3, alpha=0.95)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=dtype == torch.float16)
+        data = streams(corpus.splits()["train"], batch_size)[:, : seq_len + 1]
+        self.x, self.y = data[:, :-1].to(self.device), data[:, 1:].to(self.device)
+        self.host_batch = data.contiguous()
+        self.state = None
+        self.prime = self.x[:1, :1]
+
+    def _cast(self):
+        return torch.autocast(self.device.type, dtype=self.dtype, enabled=self.autocast)
+
+    def train(self) -> None:
+        if not self.autocast:
+            _, self.state = train_step(self.model, self.optimizer, self.x, self.y, self.state, 5.0)
+            return
+        with self._cast():
+            logits, self.state = self.model(self.x, detach(self.state))
+            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), self.y.reshape(-1))
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+
+    @torch.no_grad()
+    def infer(self) -> None:
+        with self._cast():
+            self.model(self.x)
+
+    @torch.no_grad()
+    def generate(self) -> None:
+        x, state = self.prime, None
+        with self._cast():
+            for _ in range(GENERATE_CHARS):
+                logits, state = self.model(x, state)
+                x = torch.multinomial(F.softmax(logits[:, -1].float(), dim=-1), 1)
+
+
+def matmul_rate(device: str, dtype: torch.dtype, threads: int, min_time_s: float, warmup: int = 3) -> dict:
+    """The device's float matmul limit: the best median rate over a few square sizes.
+
+    One size is not the peak everywhere (a GPU needs large products to fill, a CPU's caches favour
+    middling ones), so several are timed and the fastest is kept, with its size and IQR.
+    """
+    sizes = (2048, 4096, 8192) if torch.device(device).type == "cuda" else (512, 1024, 2048)
+    best = None
+    for n in sizes:
+        a = torch.randn(n, n, device=device).to(dtype)
+        b = torch.randn(n, n, device=device).to(dtype)
+        s = measure(lambda: a @ b, device, threads, min_time_s, warmup).stats
+        work = 2.0 * n**3
+        rate = {"gflops": work / s["median"] / 1e9, "gflops_iqr": work / s["q1"] / 1e9 - work / s["q3"] / 1e9,
+                "matmul_n": n, "time_ms_median": s["median"] * 1e3, "time_ms_iqr": s["iqr"] * 1e3, "n_samples": s["n"]}
+        if best is None or rate["gflops"] > best["gflops"]:
+            best = rate
+        del a, b
+    return best
+
+
+def _copy(device: str) -> tuple[Callable[[], object], float]:
+    n_bytes = (256 if torch.device(device).type == "cuda" else 64) * 2**20
+    src = torch.empty(n_bytes // 4, device=device)
+    dst = torch.empty_like(src)
+    return (lambda: dst.copy_(src)), 2.0 * n_bytes  # read and write
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def run_compare(spec: CompareSpec, results_dir: str = "results", data_dir: str | None = None,
+                on_row: Callable[[dict], None] | None = None) -> list[dict]:
+    """Measure every row of `spec`, store each as it is measured, return them all."""
+    devices = resolve_devices(spec.devices)  # an absent device is an error before any measurement
+    corpus = load_corpus(spec.dataset, data_dir, show_progress=False)
+    corpus.check_fits(spec.batch_size, spec.seq_len)
+    dtype = DTYPES[spec.dtype]
+    default_threads = torch.get_num_threads()
+    cpu_support = cpu_dtype_support() if "cpu" in devices else {}
+    records: list[dict] = []
+
+    def emit(identity: dict, status: str, metrics: dict, error: str | None = None) -> None:
+        record = {
+            "schema_version": results.SCHEMA_VERSION, "run_id": row_id(identity), "kind": "compare",
+            "status": status, "error": error, "started_at": _now(), "finished_at": _now(),
+            "config": identity, "env": describe(identity["device"]) | {"torch_num_threads": identity["threads"]},
+            "metrics": metrics,
+        }
+        results.write_run(results_dir, record)
+        records.append(record)
+        if on_row:
+            on_row(record)
+
+    for device in devices:
+        is_cpu = torch.device(device).type == "cpu"
+        thread_counts = (spec.threads or (default_threads,)) if is_cpu else (default_threads,)
+        for threads in thread_counts:
+            base = {"dataset": corpus.name, "dataset_sha256": corpus.sha256, "device": device,
+                    "threads": threads if is_cpu else None, "dtype": spec.dtype,
+                    "batch_size": spec.batch_size, "seq_len": spec.seq_len}
+            unsupported = cpu_support.get(spec.dtype) if is_cpu else None
+            if unsupported:
+                emit(base | {"workload": "train", "cell": None, "num_layers": None, "size": None,
+                             "size_mode": spec.size_mode}, "unsupported", {}, unsupported)
+                continue
+            no_model = {"cell": None, "num_layers": None, "size": None, "size_mode": spec.size_mode}
+            matmul = matmul_rate(device, dtype, threads, spec.min_time_s, spec.warmup)
+            emit(base | no_model | {"workload": "matmul"}, "ok", matmul)
+            copy_fn, copy_bytes = _copy(device)
+            s = measure(copy_fn, device, threads, spec.min_time_s, spec.warmup).stats
+            emit(base | no_model | {"workload": "copy"}, "ok",
+                 {"time_ms_median": s["median"] * 1e3, "time_ms_iqr": s["iqr"] * 1e3, "n_samples": s["n"],
+                  "gb_per_s": copy_bytes / s["median"] / 1e9,
+                  "gb_per_s_iqr": copy_bytes / s["q1"] / 1e9 - copy_bytes / s["q3"] / 1e9})
+            limits = {"matmul": matmul["gflops"]}
+            for size in spec.sizes:
+                for layers in spec.layers:
+                    for cell in spec.cells:
+                        _measure_model(spec, corpus, device, threads, dtype, base, cell, layers, size, limits, emit)
+    return records
+
+
+def _measure_model(spec, corpus, device, threads, dtype, base, cell, layers, size, limits, emit) -> None:
+    vocab = corpus.vocab_size
+    hidden = hidden_size_for(cell, layers, size, vocab, spec.size_mode)
+    model_id = base | {"cell": cell, "num_layers": layers, "size": size, "size_mode": spec.size_mode}
+    shape = {"hidden_size": hidden, "n_params": n_params(cell, vocab, hidden, layers)}
+    try:
+        bench = _Bench(corpus, cell, hidden, layers, device, dtype, spec.batch_size, spec.seq_len)
+        chars = spec.batch_size * spec.seq_len
+        train_ms = None
+        for workload in WORKLOADS:
+            s = measure(getattr(bench, workload), device, threads, spec.min_time_s, spec.warmup).stats
+            per_call = GENERATE_CHARS if workload == "generate" else chars
+            rate = per_call / s["median"]
+            flops = flops_per_char(cell, vocab, hidden, layers, training=workload == "train")
+            metrics = shape | {
+                "time_ms_median": s["median"] * 1e3, "time_ms_iqr": s["iqr"] * 1e3, "n_samples": s["n"],
+                "chars_per_s": rate, "chars_per_s_iqr": per_call / s["q1"] - per_call / s["q3"],
+                "flops_per_char": flops, "achieved_gflops": flops * rate / 1e9,
+                "matmul_fraction": flops * rate / 1e9 / limits["matmul"],
+            }
+            if workload == "generate":
+                metrics["ms_per_char"] = s["median"] * 1e3 / GENERATE_CHARS
+                metrics["ms_per_char_iqr"] = s["iqr"] * 1e3 / GENERATE_CHARS
+            if workload == "train":
+                train_ms = s["median"] * 1e3
+            emit(model_id | {"workload": workload}, "ok", metrics)
+        if torch.device(device).type == "cuda":
+            _measure_transfer(spec, bench, device, threads, train_ms, model_id, emit)
+    except torch.cuda.OutOfMemoryError as exc:
+        emit(model_id | {"workload": "train"}, "oom", shape, f"OutOfMemoryError: {str(exc).splitlines()[0]}")
+        torch.cuda.empty_cache()
+
+
+def _measure_transfer(spec, bench, device, threads, train_ms, model_id, emit) -> None:
+    """Host-to-device time of one input batch, pageable and pinned, against the training step."""
+    pinned = bench.host_batch.pin_memory()
+    for workload, source in (("h2d_pageable", bench.host_batch), ("h2d_pinned", pinned)):
+        s = measure(lambda: source.to(device, non_blocking=True), device, threads, spec.min_time_s, spec.warmup).stats
+        n_bytes = source.numel() * source.element_size()
+        emit(model_id | {"workload": workload}, "ok",
+             {"time_ms_median": s["median"] * 1e3, "time_ms_iqr": s["iqr"] * 1e3, "n_samples": s["n"],
+              "batch_bytes": n_bytes, "gb_per_s": n_bytes / s["median"] / 1e9,
+              "share_of_train_step": s["median"] * 1e3 / train_ms})
