@@ -196,6 +196,57 @@ def compare_devices(
         stderr.print("[yellow]note:[/] only the CPU was measured; no figure here is a GPU figure.")
 
 
+REPORT_FORMATS = ("markdown", "html", "csv")
+
+
+@app.command()
+def report(
+    results_dir: Path = typer.Option(Path("results"), help=RESULTS_DIR_HELP),
+    out: Optional[Path] = typer.Option(None, help="Report file. [default: RESULTS_DIR/REPORT.md or .html; csv goes to stdout]"),
+    figures_dir: Optional[Path] = typer.Option(None, help="Where the markdown report's PNG figures go. [default: figures/ beside the report]"),
+    format: str = typer.Option("markdown", "--format", help="markdown (with PNG figures), html (one self-contained page) or csv (the loss grids, long form)."),
+) -> None:
+    """Render the report from the stored rows only: the loss grids beside the paper's, throughput, devices, figures."""
+    import os
+    import tempfile
+
+    from rnnbench import report as rep
+    from rnnbench import results
+    from rnnbench.files import write_atomic
+
+    if format not in REPORT_FORMATS:
+        raise UsageError(f"unknown report format '{format}': choose from {', '.join(REPORT_FORMATS)}")
+    df = results.load(results_dir, warn=False)
+    _report_problems(df.attrs["problems"])
+    if df.empty:
+        raise UsageError(f"no runs stored in {results.runs_dir(results_dir)}: run `rnnbench sweep` first; nothing written")
+    if format == "csv":
+        text = rep.render_csv(df)
+        if out is None:
+            sys.stdout.write(text)
+        else:
+            write_atomic(out, text.encode())
+        return
+    out = out or results_dir / ("REPORT.md" if format == "markdown" else "REPORT.html")
+    figures_dir = figures_dir or out.parent / "figures"
+    prefix = os.path.relpath(figures_dir, out.parent).replace(os.sep, "/") + "/"
+    text, figures = rep.render_markdown(df, results.load_curves(results_dir), figures_prefix=prefix)
+    if format == "markdown":
+        figures_dir.mkdir(parents=True, exist_ok=True)
+        for name, draw in figures.items():
+            draw(str(figures_dir / name))
+        write_atomic(out, text.encode())
+        stderr.print(f"wrote {out} and {len(figures)} figures in {figures_dir}")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        images = {}
+        for name, draw in figures.items():
+            draw(os.path.join(tmp, name))
+            images[name] = Path(tmp, name).read_bytes()
+    write_atomic(out, rep.render_html(text, images, prefix).encode())
+    stderr.print(f"wrote {out} (figures inlined)")
+
+
 @results_app.callback(invoke_without_command=True)
 def results_show(
     ctx: typer.Context,

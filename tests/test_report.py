@@ -1,0 +1,128 @@
+"""The report: golden markdown for fixed rows, the paper's layout, figures, formats, the committed report."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from rnnbench import report, results
+from rnnbench.cli import app
+from rnnbench.config import Grid
+
+GOLDEN = Path(__file__).parent / "golden" / "report.md"
+REPO = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+
+
+def run_record(cell, layers, size, seed=0, status="ok", loss=1.5, error=None):
+    cfg = Grid(dataset="warpeace", cells=(cell,), layers=(layers,), sizes=(size,), devices=("cpu",), seeds=(seed,),
+               epochs=1, eval_every_steps=100).expand("f" * 64)[0]
+    metrics = {} if status == "failed" else {
+        "vocab_size": 87, "hidden_size": size, "n_params": 1000 * size * layers, "test_loss_nats": loss if status == "ok" else None,
+        "val_loss_nats": loss, "train_chars_per_s": 10_000.0 / layers, "achieved_gflops": 50.0 + layers, "step_ms_median": 100.0}
+    return {"schema_version": 1, "run_id": cfg.run_id, "kind": "sweep", "status": status, "error": error,
+            "started_at": "2026-01-02T03:04:05+00:00", "finished_at": "2026-01-02T04:05:06+00:00",
+            "config": cfg.as_dict(),
+            "env": {"host": "box", "cpu_model": "Test CPU", "cpu_cores_logical": 2, "gpu_name": None, "torch_version": "2.13.0",
+                    "cuda_version": None, "cudnn_version": None, "git_commit": "abc123"},
+            "metrics": metrics,
+            "curve": [{"step": 100, "epoch": 0.4, "train_loss_nats": loss + 0.2, "val_loss_nats": loss + 0.1},
+                      {"step": 260, "epoch": 1.0, "train_loss_nats": loss + 0.1, "val_loss_nats": loss}]}
+
+
+@pytest.fixture
+def fixed_results(tmp_path) -> Path:
+    records = [
+        run_record("lstm", 1, 64, seed=0, loss=1.50),
+        run_record("lstm", 1, 64, seed=1, loss=1.52),   # two seeds: mean and standard deviation
+        run_record("lstm", 2, 64, loss=1.40),
+        run_record("gru", 1, 64, loss=1.45),
+        run_record("rnn", 3, 64, status="failed", error="RuntimeError: boom"),
+        run_record("rnn", 1, 512, status="diverged", loss=9.0),
+        run_record("gru", 2, 512, loss=1.10),
+    ]
+    for r in records:
+        results.write_run(tmp_path, r)
+    return tmp_path
+
+
+def render(folder: Path) -> str:
+    return report.render_markdown(results.load(folder), results.load_curves(folder))[0]
+
+
+def test_golden_markdown(fixed_results):
+    text = render(fixed_results)
+    if os.environ.get("RNNBENCH_UPDATE_GOLDEN"):
+        GOLDEN.write_text(text)
+    assert text == GOLDEN.read_text()
+
+
+def test_grid_has_the_papers_layout_and_marks(fixed_results):
+    text = render(fixed_results)
+    assert "| size | LSTM 1 | LSTM 2 | LSTM 3 | RNN 1 | RNN 2 | RNN 3 | GRU 1 | GRU 2 | GRU 3 |" in text
+    ours = text.split("### Test loss")[1].split("###")[0]
+    row64 = next(line for line in ours.splitlines() if line.startswith("| 64 |"))
+    assert "1.510 ± 0.014" in row64 and "**1.400**" in row64 and "| failed |" in row64 and "not run" in row64
+    row512 = next(line for line in ours.splitlines() if line.startswith("| 512 |"))
+    assert "| diverged |" in row512 and "**1.100**" in row512
+    assert "not published" in text  # the paper's RNN 512 cells
+    assert "budget run, not the paper's protocol" in text and "**budget**" in text
+
+
+def test_paper_comparison_statistics(fixed_results):
+    df = results.load(fixed_results)
+    exp = report.experiments(df)[0]
+    joined, stats = report.paper_comparison(exp, report.cell_values(exp))
+    both = joined.dropna(subset=["test_loss_nats", "paper_loss_nats"])
+    assert stats["n"] == 4 == len(both)
+    assert stats["mad"] == pytest.approx((both.test_loss_nats - both.paper_loss_nats).abs().mean())
+    paper = report.paper_table()
+    assert len(paper) == 72 and paper.test_loss_nats.isna().sum() == 6
+
+
+def test_spearman_is_rank_correlation():
+    a, b = pd.Series([1.0, 2.0, 3.0, 4.0]), pd.Series([10.0, 20.0, 40.0, 30.0])
+    assert report.spearman(a, a**3) == pytest.approx(1.0)
+    assert report.spearman(a, -a) == pytest.approx(-1.0)
+    assert report.spearman(a, b) == pytest.approx(0.8)
+
+
+def test_cli_writes_markdown_and_figures(fixed_results, tmp_path):
+    out = tmp_path / "out" / "REPORT.md"
+    result = runner.invoke(app, ["report", "--results-dir", str(fixed_results), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_text() == render(fixed_results)
+    figures = sorted((out.parent / "figures").iterdir())
+    assert len(figures) == 3 and all(f.stat().st_size > 5_000 for f in figures)
+    assert all(f"figures/{f.name}" in out.read_text() for f in figures)
+
+
+def test_cli_html_and_csv(fixed_results, tmp_path):
+    page = tmp_path / "r.html"
+    assert runner.invoke(app, ["report", "--results-dir", str(fixed_results), "--format", "html", "--out", str(page)]).exit_code == 0
+    html = page.read_text()
+    assert html.startswith("<!DOCTYPE html>") and "<table>" in html and html.count("data:image/png;base64,") == 3
+    csv = runner.invoke(app, ["report", "--results-dir", str(fixed_results), "--format", "csv"])
+    assert csv.exit_code == 0
+    grid = pd.read_csv(pd.io.common.StringIO(csv.stdout))
+    assert len(grid) == 6 and set(grid.protocol) == {"budget"}
+    assert grid.set_index(["cell", "num_layers", "size"]).loc[("lstm", 1, 64), "paper_loss_nats"] == 1.449
+
+
+def test_empty_results_is_a_clear_message(tmp_path):
+    result = runner.invoke(app, ["report", "--results-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "no runs stored" in result.output
+    assert not (tmp_path / "REPORT.md").exists()
+
+
+def test_committed_report_is_what_rnnbench_renders():
+    committed = REPO / "results" / "REPORT.md"
+    if not committed.exists():
+        pytest.skip("no committed report")
+    assert committed.read_text() == render(REPO / "results")
+    for name in report.render_markdown(results.load(REPO / "results"), results.load_curves(REPO / "results"))[1]:
+        assert (REPO / "results" / "figures" / name).stat().st_size > 5_000
