@@ -38,7 +38,7 @@ from rnnbench import results
 from rnnbench.data import Corpus, load_corpus, streams
 from rnnbench.devices import describe, resolve_devices
 from rnnbench.errors import UsageError
-from rnnbench.models import CELLS, SIZE_MODES, CharRNN, flops_per_char, hidden_size_for, n_params
+from rnnbench.models import CharRNN, check_cell, check_size_mode, flops_per_char, hidden_size_for, n_params
 from rnnbench.timing import summarize, synchronize
 from rnnbench.train import detach, train_step
 
@@ -66,10 +66,8 @@ class CompareSpec:
 
     def __post_init__(self):
         for cell in self.cells:
-            if cell not in CELLS:
-                raise UsageError(f"unknown cell '{cell}': choose from {', '.join(CELLS)}")
-        if self.size_mode not in SIZE_MODES:
-            raise UsageError(f"unknown size mode '{self.size_mode}': choose from {', '.join(SIZE_MODES)}")
+            check_cell(cell)
+        check_size_mode(self.size_mode)
         if self.dtype not in DTYPES:
             raise UsageError(f"unknown dtype '{self.dtype}': choose from {', '.join(DTYPES)}")
         if any(t < 1 for t in self.threads or ()):

@@ -21,7 +21,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from rnnbench.errors import UsageError
-from rnnbench.models import CELLS, SIZE_MODES
+from rnnbench.models import check_cell, check_size_mode
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -115,10 +115,8 @@ class Grid:
 
     def __post_init__(self):
         for cell in self.cells:
-            if cell not in CELLS:
-                raise UsageError(f"unknown cell '{cell}': choose from {', '.join(CELLS)}")
-        if self.size_mode not in SIZE_MODES:
-            raise UsageError(f"unknown size mode '{self.size_mode}': choose from {', '.join(SIZE_MODES)}")
+            check_cell(cell)
+        check_size_mode(self.size_mode)
         for name in ("layers", "sizes"):
             values = getattr(self, name)
             if not values or any(not isinstance(v, int) or v < 1 for v in values):

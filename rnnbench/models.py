@@ -32,6 +32,11 @@ def check_cell(cell: str) -> None:
         raise UsageError(f"unknown cell '{cell}': choose from {', '.join(CELLS)}")
 
 
+def check_size_mode(size_mode: str) -> None:
+    if size_mode not in SIZE_MODES:
+        raise UsageError(f"unknown size mode '{size_mode}': choose from {', '.join(SIZE_MODES)}")
+
+
 class CharRNN(nn.Module):
     """One-hot characters in, a stack of recurrent layers, a linear layer to next-character logits."""
 
@@ -86,10 +91,9 @@ def hidden_size_for(cell: str, num_layers: int, size: int, vocab_size: int, size
     check_cell(cell)
     if size < 1 or num_layers < 1:
         raise UsageError(f"sizes and layer counts must be positive, got size {size} and {num_layers} layers")
+    check_size_mode(size_mode)
     if size_mode == "hidden":
         return size
-    if size_mode != "params":
-        raise UsageError(f"unknown size mode '{size_mode}': choose from {', '.join(SIZE_MODES)}")
     budget = n_params("lstm", vocab_size, size, 1)
     # The count grows with the width, so walk up until it passes the budget.
     hidden = 1
