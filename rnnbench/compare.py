@@ -242,6 +242,9 @@ def run_compare(spec: CompareSpec, results_dir: str = "results", data_dir: str |
             no_model = {"cell": None, "num_layers": None, "size": None, "size_mode": spec.size_mode}
             matmul = matmul_rate(device, dtype, threads, spec.min_time_s, spec.warmup)
             emit(base | no_model | {"workload": "matmul"}, "ok", matmul)
+            if dtype != torch.float32:  # the float32 rate too, so the dtype's gain is on record
+                float32 = matmul_rate(device, torch.float32, threads, spec.min_time_s, spec.warmup)
+                emit(base | no_model | {"workload": "matmul", "dtype": "float32"}, "ok", float32)
             copy_fn, copy_bytes = _copy(device)
             s = measure(copy_fn, device, threads, spec.min_time_s, spec.warmup).stats
             emit(base | no_model | {"workload": "copy"}, "ok",
