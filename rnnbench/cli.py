@@ -260,12 +260,16 @@ def results_show(
 
     records, problems = results.iter_records(results_dir)
     _report_problems(problems)
+    sweeps = [r for r in records if r.get("kind", "sweep") == "sweep"]
     if not records:
         stderr.print(f"no runs stored in {results.runs_dir(results_dir)}; run `rnnbench sweep` first")
         return
-    records.sort(key=lambda r: (r["config"]["dataset"], r["config"]["size"], r["config"]["num_layers"],
-                                r["config"]["cell"], r["config"]["device"], r["config"]["seed"]))
-    stdout.print(summary_table(records, title=f"{len(records)} runs in {results_dir}"))
+    sweeps.sort(key=lambda r: (r["config"]["dataset"], r["config"]["size"], r["config"]["num_layers"],
+                               r["config"]["cell"], r["config"]["device"], r["config"]["seed"]))
+    stdout.print(summary_table(sweeps, title=f"{len(sweeps)} sweep runs in {results_dir}"))
+    if len(sweeps) < len(records):
+        stderr.print(f"and {len(records) - len(sweeps)} compare-devices rows: see `rnnbench report` "
+                     "or `rnnbench results export`")
 
 
 def _report_problems(problems: list[str]) -> None:

@@ -111,9 +111,9 @@ def run_sweep(grid: Grid, results_dir: str = "results", data_dir: str | None = N
 def summary_table(records: list[dict], title: str = "sweep") -> Table:
     """The runs of a sweep as a rich table, one row per run."""
     table = Table(title=title)
-    for name in ("run", "status", "cell", "layers", "size", "hidden", "params", "device", "seed",
+    for name in ("run", "status", "dataset", "cell", "layers", "size", "hidden", "params", "device", "seed",
                  "test nats", "val nats", "chars/s (IQR)", "step ms"):
-        table.add_column(name, justify="left" if name in ("run", "status", "cell", "device") else "right")
+        table.add_column(name, justify="left" if name in ("run", "status", "dataset", "cell", "device") else "right")
 
     def num(value, spec):
         return "-" if value is None else format(value, spec)
@@ -123,7 +123,7 @@ def summary_table(records: list[dict], title: str = "sweep") -> Table:
         rate = "-" if m.get("train_chars_per_s") is None else f"{m['train_chars_per_s']:,.0f} ({m['train_chars_per_s_iqr']:,.0f})"
         table.add_row(
             r["run_id"], r["status"] if r["status"] == "ok" else f"[red]{r['status']}[/]",
-            c["cell"], str(c["num_layers"]), str(c["size"]), num(m.get("hidden_size"), "d"),
+            c["dataset"], c["cell"], str(c["num_layers"]), str(c["size"]), num(m.get("hidden_size"), "d"),
             num(m.get("n_params"), ","), c["device"], str(c["seed"]),
             num(m.get("test_loss_nats"), ".3f"), num(m.get("val_loss_nats"), ".3f"), rate,
             num(m.get("step_ms_median"), ".1f"),

@@ -33,6 +33,8 @@ def test_cpu_end_to_end_through_the_cli(tiny_text, tmp_path):
         assert "Only the CPU was measured" in text and "no figure here is a GPU figure" in result.output
     assert "Speedup is against cpu, 2 threads" in text
     assert "1.00x" in text and "## Device limits" in text and "## Data path" in text
+    shown = runner.invoke(app, ["results", "--results-dir", str(out)])
+    assert shown.exit_code == 0 and "0 sweep runs" in shown.output and "compare-devices rows" in shown.output
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
