@@ -103,6 +103,7 @@ def sweep(
     results_dir: Path = typer.Option(Path("results"), help=RESULTS_DIR_HELP),
     force: bool = typer.Option(False, "--force", help="Run again runs that are already finished (their files are replaced)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the live progress display on stderr."),
+    save_checkpoints: bool = typer.Option(True, "--save-checkpoints/--no-save-checkpoints", help="Keep each run's best weights and, while it runs, its latest state under RESULTS_DIR/checkpoints/RUN_ID/, so an interrupted run resumes exactly and `rnnbench sample` can use it."),
 ) -> None:
     """Train every model of a grid and store one result file per run; finished runs are skipped."""
     from rnnbench.config import Grid, load_preset
@@ -118,10 +119,11 @@ def sweep(
     )
     try:
         records = run_sweep(grid, str(results_dir), str(data_dir) if data_dir else None, force=force,
-                            console=stderr, show_progress=progress)
+                            console=stderr, show_progress=progress, save_checkpoints=save_checkpoints)
     except KeyboardInterrupt:
-        stderr.print(f"[yellow]interrupted:[/] finished runs are stored in {results_dir / 'runs'}; "
-                     "the run in progress was not stored. Run the same command again to continue.")
+        stderr.print(f"[yellow]interrupted:[/] finished runs are stored in {results_dir / 'runs'}; the run in "
+                     "progress was not stored (with checkpoints it continues from its last evaluation). "
+                     "Run the same command again to continue.")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     dataset = records[0]["config"]["dataset"] if records else grid.dataset
     stdout.print(summary_table(records, title=f"sweep on {dataset}: {len(records)} run(s)"))
@@ -194,6 +196,37 @@ def compare_devices(
         stderr.print(f"wrote {out}")
     if not any(r["config"]["device"].startswith("cuda") for r in records):
         stderr.print("[yellow]note:[/] only the CPU was measured; no figure here is a GPU figure.")
+
+
+@app.command()
+def sample(
+    run: str = typer.Argument(..., help="A run id (its RESULTS_DIR/checkpoints/RUN_ID/best.pt) or the path of a checkpoint file."),
+    results_dir: Path = typer.Option(Path("results"), help=RESULTS_DIR_HELP),
+    length: int = typer.Option(500, help="Characters (bytes) to generate after the priming text."),
+    temperature: float = typer.Option(1.0, help="Divides the logits: below 1 sharpens the distribution, above 1 flattens it; must be above 0."),
+    prime: str = typer.Option("", help="Text fed to the model first; generation continues it. [default: a newline]"),
+    seed: int = typer.Option(0, help="Seed of the sampling generator: the same seed gives the same text."),
+    device: str = typer.Option("cpu", help="Device to run the model on (a model trained on a GPU samples on a CPU)."),
+    greedy: bool = typer.Option(False, "--greedy", help="Take the most likely character every time instead of sampling."),
+) -> None:
+    """Generate text from a trained run, one character at a time, each fed back as the next input."""
+    import time
+
+    from rnnbench import checkpoint
+    from rnnbench.devices import resolve_devices
+    from rnnbench.sample import find_checkpoint, generate, load_model
+
+    path = find_checkpoint(run, results_dir)
+    ckpt = checkpoint.load(path)
+    model = load_model(ckpt, resolve_devices([device])[0])
+    start = time.perf_counter()
+    text = generate(model, ckpt["vocab"], length, temperature, prime.encode(), seed, greedy)
+    seconds = time.perf_counter() - start
+    sys.stdout.write(text.decode("utf-8", errors="replace") + "\n")
+    config = ckpt["config"]
+    stderr.print(f"{config['cell']} {config['num_layers']}x{config['size']} from {path} (step {ckpt['step']}, "
+                 f"val {ckpt['val_loss_nats']:.3f} nats): {length} characters in {seconds:.2f} s "
+                 f"({length / seconds:,.0f} chars/s)", highlight=False)
 
 
 REPORT_FORMATS = ("markdown", "html", "csv")

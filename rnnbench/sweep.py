@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import traceback
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -33,14 +34,15 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def run_one(cfg: RunConfig, corpus: Corpus, on_progress: Callable[[TrainProgress], None] | None = None) -> dict:
+def run_one(cfg: RunConfig, corpus: Corpus, on_progress: Callable[[TrainProgress], None] | None = None,
+            checkpoint_dir: Path | None = None) -> dict:
     """Train one run and return its record; an exception becomes the record's status and error."""
     started = _now()
     error = None
     metrics: dict = {}
     curve: list = []
     try:
-        result = train(cfg, corpus, on_progress)
+        result = train(cfg, corpus, on_progress, checkpoint_dir)
         status, metrics, curve = result.status, result.metrics, result.curve
     except torch.cuda.OutOfMemoryError as exc:
         status, error = "oom", f"OutOfMemoryError: {str(exc).splitlines()[0]}"
@@ -74,9 +76,16 @@ def plan(grid: Grid, data_dir: str | None = None, show_progress: bool = True) ->
     return corpus, grid.expand(corpus.sha256, devices, dataset_name=corpus.name)
 
 
+def checkpoint_dir(results_dir: str | Path, run_id: str) -> Path:
+    return Path(results_dir) / "checkpoints" / run_id
+
+
 def run_sweep(grid: Grid, results_dir: str = "results", data_dir: str | None = None, force: bool = False,
-              console: Console | None = None, show_progress: bool = True) -> list[dict]:
-    """Run every run of the grid not yet finished in `results_dir`; return the grid's records."""
+              console: Console | None = None, show_progress: bool = True, save_checkpoints: bool = True) -> list[dict]:
+    """Run every run of the grid not yet finished in `results_dir`; return the grid's records.
+
+    With save_checkpoints, each run keeps best.pt (for sampling) and, while unfinished, latest.pt
+    under RESULTS_DIR/checkpoints/RUN_ID/; an interrupted run continues from latest.pt."""
     console = console or Console(stderr=True)
     corpus, runs = plan(grid, data_dir, show_progress)
     done = set() if force else results.finished_run_ids(results_dir)
@@ -96,8 +105,13 @@ def run_sweep(grid: Grid, results_dir: str = "results", data_dir: str | None = N
                 progress.update(task, completed=p.step, total=p.planned_steps,
                                 detail=f"loss {p.train_loss_nats:.3f}  {p.chars_per_s:,.0f} chars/s")
 
-            record = run_one(cfg, corpus, on_progress)
+            folder = checkpoint_dir(results_dir, cfg.run_id) if save_checkpoints else None
+            if force and folder is not None:
+                (folder / "latest.pt").unlink(missing_ok=True)  # --force starts over
+            record = run_one(cfg, corpus, on_progress, folder)
             results.write_run(results_dir, record)
+            if folder is not None and record["status"] in results.FINISHED:
+                (folder / "latest.pt").unlink(missing_ok=True)  # finished: only best.pt is kept
             progress.remove_task(current)
             progress.advance(overall)
             m = record["metrics"]

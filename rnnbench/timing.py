@@ -74,10 +74,13 @@ class StepTimer:
         elif keep:
             self._host_s.append(time.perf_counter() - self._start)
 
-    def samples_s(self) -> list[float]:
-        """Seconds per kept block; on CUDA this synchronises the device once."""
+    def samples_s(self, clear: bool = False) -> list[float]:
+        """Seconds per kept block (and forget them, with clear); on CUDA this synchronises once."""
         if self._events:
             synchronize(self.device)
             self._host_s.extend(start.elapsed_time(end) / 1e3 for start, end in self._events)
             self._events.clear()
-        return list(self._host_s)
+        samples = list(self._host_s)
+        if clear:
+            self._host_s.clear()
+        return samples

@@ -22,18 +22,22 @@ its spread is the IQR of the same samples.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import psutil
 import torch
 import torch.nn.functional as F
 
+from rnnbench import checkpoint
 from rnnbench.config import RunConfig
 from rnnbench.data import Corpus, streams
+from rnnbench.errors import UsageError
 from rnnbench.models import CharRNN, flops_per_char, hidden_size_for, n_params
 from rnnbench.timing import StepTimer, summarize, synchronize
 
@@ -116,8 +120,53 @@ def planned_steps(cfg: RunConfig, steps_per_epoch: int) -> tuple[int | None, str
     return min(limits) if limits else (None, None)
 
 
-def train(cfg: RunConfig, corpus: Corpus, on_progress: Callable[[Progress], None] | None = None) -> RunResult:
-    """Train one model under its budgets, keep the best-validation weights, score them on test."""
+@dataclass
+class _Loop:
+    """The training loop's bookkeeping: what a resumed run gets back besides tensors and RNG states."""
+
+    step: int = 0
+    epoch: int = 0
+    next_index: int = 0  # the next step's position within the epoch
+    evals_since_best: int = 0
+    best_val: float = math.inf
+    best_step: int = 0
+    best_epoch: float = 0.0
+    last_train_loss: float = math.nan
+    last_eval_step: int = -1
+    loss_steps: int = 0
+    train_loop_s: float = 0.0
+    eval_s: float = 0.0
+    eval_chars: int = 0
+    wall_s_before: float = 0.0  # wall time of the earlier sessions of a resumed run
+    checkpoint_s: float = 0.0
+    checkpoint_bytes: int = 0
+    resumed_at_steps: list = field(default_factory=list)
+    curve: list = field(default_factory=list)
+    step_samples_s: list = field(default_factory=list)
+
+
+def _rng_states(device: torch.device) -> dict:
+    states = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if device.type == "cuda":
+        states["cuda"] = torch.cuda.get_rng_state(device)
+    return states
+
+
+def _set_rng_states(states: dict, device: torch.device) -> None:
+    torch.set_rng_state(states["torch"])
+    random.setstate(states["python"])
+    if device.type == "cuda" and "cuda" in states:
+        torch.cuda.set_rng_state(states["cuda"], device)
+
+
+def train(cfg: RunConfig, corpus: Corpus, on_progress: Callable[[Progress], None] | None = None,
+          checkpoint_dir: str | Path | None = None) -> RunResult:
+    """Train one model under its budgets, keep the best-validation weights, score them on test.
+
+    With `checkpoint_dir`, the best weights go to best.pt whenever validation improves, and the
+    whole training state to latest.pt at every evaluation; a run that finds a latest.pt of its own
+    run id there continues from it, and reaches the same losses as a run never interrupted.
+    """
     t = cfg.train
     wall_start = time.perf_counter()
     torch.manual_seed(cfg.seed)
@@ -139,95 +188,134 @@ def train(cfg: RunConfig, corpus: Corpus, on_progress: Callable[[Progress], None
     process = psutil.Process()
     peak_rss = process.memory_info().rss
 
-    timer = StepTimer(device, warmup=t.warmup_steps)
-    curve: list[dict] = []
-    best = {"val": math.inf, "step": 0, "epoch": 0.0, "weights": None}
-    evals_since_best = 0
-    step = 0
-    train_loop_s = 0.0
-    eval_s = 0.0
-    eval_chars = 0
-    status, stop_reason = "ok", None
+    loop = _Loop()
+    best_weights = None
+    state = None
     loss_sum = torch.zeros((), device=device)
-    loss_steps = 0
-    last_train_loss = math.nan
-    last_eval_step = -1
+    folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    identity = {"run_id": cfg.run_id, "config": cfg.as_dict(), "vocab": list(corpus.vocab), "hidden_size": hidden}
+    if folder is not None and (folder / "latest.pt").exists():
+        saved = checkpoint.load(folder / "latest.pt")
+        if saved["kind"] != "latest" or saved["run_id"] != cfg.run_id:
+            raise UsageError(f"{folder / 'latest.pt'} belongs to another run ({saved['run_id']}); move it away")
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        loop = _Loop(**saved["loop"])
+        loop.resumed_at_steps.append(loop.step)
+        best_weights = {k: v.to(device) for k, v in saved["best_weights"].items()} if saved["best_weights"] else None
+        state = None if saved["state"] is None else (
+            tuple(s.to(device) for s in saved["state"]) if isinstance(saved["state"], tuple) else saved["state"].to(device))
+        loss_sum.fill_(float(saved["loss_sum"]))
+        _set_rng_states(saved["rng"], device)
+    timer = StepTimer(device, warmup=t.warmup_steps)  # each session warms up anew
+    status, stop_reason = "ok", None
     log_mark = time.perf_counter()
 
-    def run_eval(epoch_float: float) -> float:
-        nonlocal evals_since_best, eval_s, eval_chars, last_eval_step, peak_rss
-        val, n, seconds = evaluate(model, data["val"], t.seq_len)
-        eval_s += seconds
-        eval_chars += n
-        last_eval_step = step
-        peak_rss = max(peak_rss, process.memory_info().rss)
-        curve.append({"step": step, "epoch": epoch_float, "train_loss_nats": last_train_loss, "val_loss_nats": val})
-        if val < best["val"]:
-            best.update(val=val, step=step, epoch=epoch_float,
-                        weights={k: v.detach().clone() for k, v in model.state_dict().items()})
-            evals_since_best = 0
-        else:
-            evals_since_best += 1
-        return val
+    saved_best_step = -1
 
-    epoch = 0
+    def save_best() -> None:
+        nonlocal saved_best_step
+        loop.checkpoint_bytes += checkpoint.save(folder / "best.pt", identity | {
+            "kind": "best", "model": best_weights, "step": loop.best_step, "val_loss_nats": loop.best_val})
+        saved_best_step = loop.best_step
+
+    def save_checkpoints() -> None:
+        start = time.perf_counter()
+        loop.step_samples_s += timer.samples_s(clear=True)
+        if best_weights is not None and loop.best_step != saved_best_step:
+            save_best()
+        snapshot = dataclasses.asdict(loop) | {"wall_s_before": loop.wall_s_before + time.perf_counter() - wall_start}
+        loop.checkpoint_bytes += checkpoint.save(folder / "latest.pt", identity | {
+            "kind": "latest", "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "state": state, "best_weights": best_weights, "loss_sum": loss_sum.item(), "loop": snapshot,
+            "rng": _rng_states(device), "step": loop.step, "val_loss_nats": loop.best_val})
+        loop.checkpoint_s += time.perf_counter() - start
+
+    def run_eval(epoch_float: float) -> None:
+        nonlocal peak_rss, best_weights
+        val, n, seconds = evaluate(model, data["val"], t.seq_len)
+        loop.eval_s += seconds
+        loop.eval_chars += n
+        loop.last_eval_step = loop.step
+        peak_rss = max(peak_rss, process.memory_info().rss)
+        loop.curve.append({"step": loop.step, "epoch": epoch_float, "train_loss_nats": loop.last_train_loss,
+                           "val_loss_nats": val})
+        if val < loop.best_val:
+            loop.best_val, loop.best_step, loop.best_epoch = val, loop.step, epoch_float
+            best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            loop.evals_since_best = 0
+        else:
+            loop.evals_since_best += 1
+
     while stop_reason is None:
         for group in optimizer.param_groups:  # lr x decay per epoch after `lr_decay_after_epochs`
-            group["lr"] = t.lr * t.lr_decay ** max(0, epoch + 1 - t.lr_decay_after_epochs)
-        state = None
+            group["lr"] = t.lr * t.lr_decay ** max(0, loop.epoch + 1 - t.lr_decay_after_epochs)
         loop_start = time.perf_counter()
-        for i in range(steps_per_epoch):
+        for i in range(loop.next_index, steps_per_epoch):
             x = train_data[:, i * t.seq_len:(i + 1) * t.seq_len]
             y = train_data[:, i * t.seq_len + 1:(i + 1) * t.seq_len + 1]
             with timer:
                 loss, state = train_step(model, optimizer, x, y, state, t.grad_clip)
             loss_sum += loss
-            loss_steps += 1
-            step += 1
-            if step % LOG_EVERY_STEPS == 0 or step == planned:
-                last_train_loss = loss_sum.item() / loss_steps
+            loop.loss_steps += 1
+            loop.step += 1
+            if loop.step % LOG_EVERY_STEPS == 0 or loop.step == planned:
+                loop.last_train_loss = loss_sum.item() / loop.loss_steps
                 loss_sum.zero_()
-                loss_steps = 0
+                loop.loss_steps = 0
                 peak_rss = max(peak_rss, process.memory_info().rss)
-                if not math.isfinite(last_train_loss):
+                if not math.isfinite(loop.last_train_loss):
                     status, stop_reason = "diverged", "diverged"
                     break
                 if on_progress is not None:
                     now = time.perf_counter()
-                    on_progress(Progress(step, planned, last_train_loss, LOG_EVERY_STEPS * chars_per_step / (now - log_mark)))
+                    on_progress(Progress(loop.step, planned, loop.last_train_loss,
+                                         LOG_EVERY_STEPS * chars_per_step / (now - log_mark)))
                     log_mark = now
-            if planned is not None and step >= planned:
+            if planned is not None and loop.step >= planned:
                 stop_reason = planned_by
-            elif t.time_budget_s is not None and time.perf_counter() - wall_start >= t.time_budget_s:
+            elif (t.time_budget_s is not None
+                  and loop.wall_s_before + time.perf_counter() - wall_start >= t.time_budget_s):
                 stop_reason = "time_budget"
-            if step % t.eval_every_steps == 0 or stop_reason:
-                train_loop_s += time.perf_counter() - loop_start
-                run_eval(step / steps_per_epoch)
+            if loop.step % t.eval_every_steps == 0 or stop_reason:
+                loop.train_loop_s += time.perf_counter() - loop_start
+                run_eval(loop.step / steps_per_epoch)
+                if folder is not None and not stop_reason:
+                    loop.next_index = i + 1
+                    save_checkpoints()
                 loop_start = time.perf_counter()
-                if evals_since_best >= t.patience_evals and not stop_reason:
+                if loop.evals_since_best >= t.patience_evals and not stop_reason:
                     stop_reason = "early_stop"
             if stop_reason:
                 break
         else:
-            train_loop_s += time.perf_counter() - loop_start
-            epoch += 1
-            if last_eval_step != step:
-                run_eval(float(epoch))
-            if t.epochs is not None and epoch >= t.epochs:
+            loop.train_loop_s += time.perf_counter() - loop_start
+            loop.epoch += 1
+            loop.next_index = 0
+            state = None  # each epoch starts its streams from the beginning with a fresh state
+            if loop.last_eval_step != loop.step:
+                run_eval(float(loop.epoch))
+            if t.epochs is not None and loop.epoch >= t.epochs:
                 stop_reason = "epochs"
-            elif evals_since_best >= t.patience_evals:
+            elif loop.evals_since_best >= t.patience_evals:
                 stop_reason = "early_stop"
+            elif folder is not None:
+                save_checkpoints()
         if status == "diverged":
-            train_loop_s += time.perf_counter() - loop_start
+            loop.train_loop_s += time.perf_counter() - loop_start
+    if folder is not None and best_weights is not None and loop.best_step != saved_best_step:
+        start = time.perf_counter()  # the last evaluation improved as training stopped
+        save_best()
+        loop.checkpoint_s += time.perf_counter() - start
 
     test_loss = math.nan
     if status == "ok":
-        model.load_state_dict(best["weights"])
+        model.load_state_dict(best_weights)
         test_loss, n, seconds = evaluate(model, data["test"], t.seq_len)
-        eval_s += seconds
-        eval_chars += n
+        loop.eval_s += seconds
+        loop.eval_chars += n
 
-    step_stats = summarize([s * 1e3 for s in timer.samples_s()])
+    step_stats = summarize([s * 1e3 for s in loop.step_samples_s + timer.samples_s()])
     # Rates are derived from the step-time quartiles (a monotone transform), so the median rate is
     # exactly the characters of one step over the median step time.
     chars_per_s = chars_per_step / (step_stats["median"] / 1e3)
@@ -237,18 +325,18 @@ def train(cfg: RunConfig, corpus: Corpus, on_progress: Callable[[Progress], None
         "vocab_size": vocab,
         "hidden_size": hidden,
         "n_params": n_params(cfg.cell, vocab, hidden, cfg.num_layers),
-        "train_loss_nats": last_train_loss,
-        "val_loss_nats": best["val"] if math.isfinite(best["val"]) else math.nan,
+        "train_loss_nats": loop.last_train_loss,
+        "val_loss_nats": loop.best_val if math.isfinite(loop.best_val) else math.nan,
         "test_loss_nats": test_loss,
-        "best_step": best["step"],
-        "best_epoch": best["epoch"],
-        "steps": step,
-        "epochs_trained": step / steps_per_epoch,
-        "chars_trained": step * chars_per_step,
+        "best_step": loop.best_step,
+        "best_epoch": loop.best_epoch,
+        "steps": loop.step,
+        "epochs_trained": loop.step / steps_per_epoch,
+        "chars_trained": loop.step * chars_per_step,
         "stop_reason": stop_reason,
-        "wall_s": time.perf_counter() - wall_start,
-        "train_loop_s": train_loop_s,
-        "eval_s": eval_s,
+        "wall_s": loop.wall_s_before + time.perf_counter() - wall_start,
+        "train_loop_s": loop.train_loop_s,
+        "eval_s": loop.eval_s,
         "n_timed_steps": step_stats["n"],
         "step_ms_median": step_stats["median"],
         "step_ms_q1": step_stats["q1"],
@@ -256,12 +344,15 @@ def train(cfg: RunConfig, corpus: Corpus, on_progress: Callable[[Progress], None
         "step_ms_iqr": step_stats["iqr"],
         "train_chars_per_s": chars_per_s,
         "train_chars_per_s_iqr": chars_per_s_iqr,
-        "eval_chars_per_s": eval_chars / eval_s if eval_s else math.nan,
+        "eval_chars_per_s": loop.eval_chars / loop.eval_s if loop.eval_s else math.nan,
         "flops_per_char": flops,
         "achieved_gflops": flops * chars_per_s / 1e9,
         "peak_rss_mb": peak_rss / 2**20,
         "peak_cuda_mb": torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None,
+        "checkpoint_s": loop.checkpoint_s if folder is not None else None,
+        "checkpoint_mb_written": loop.checkpoint_bytes / 2**20 if folder is not None else None,
+        "resumed_at_steps": loop.resumed_at_steps,
     }
     for split in ("train", "val", "test"):
         metrics[f"{split}_bpc"] = bits(metrics[f"{split}_loss_nats"])
-    return RunResult(status, metrics, curve)
+    return RunResult(status, metrics, loop.curve)

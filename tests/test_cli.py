@@ -50,11 +50,11 @@ def test_interrupted_sweep_keeps_finished_runs_and_continues(tiny_text, tmp_path
     real_train = sweep.train
     calls = []
 
-    def train_then_interrupt(cfg, corpus, on_progress=None):
+    def train_then_interrupt(cfg, corpus, *args):
         calls.append(cfg.cell)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return real_train(cfg, corpus, on_progress)
+        return real_train(cfg, corpus, *args)
 
     monkeypatch.setattr(sweep, "train", train_then_interrupt)
     interrupted = invoke(tiny_args(tiny_text, out))
@@ -71,10 +71,10 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tiny_text, tmp_path, mo
     out = tmp_path / "results"
     real_train = sweep.train
 
-    def failing_lstm(cfg, corpus, on_progress=None):
+    def failing_lstm(cfg, corpus, *args):
         if cfg.cell == "lstm":
             raise RuntimeError("simulated kernel failure")
-        return real_train(cfg, corpus, on_progress)
+        return real_train(cfg, corpus, *args)
 
     monkeypatch.setattr(sweep, "train", failing_lstm)
     result = invoke(tiny_args(tiny_text, out))

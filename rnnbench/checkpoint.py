@@ -1,0 +1,64 @@
+"""Checkpoints: a plain dict saved atomically, loaded with a clear error when it is not one.
+
+    >>> from rnnbench.checkpoint import load, save        # doctest: +SKIP
+    >>> save("results/checkpoints/ab12cd34ef56/best.pt", {"model": model.state_dict(), ...})
+    >>> ckpt = load("results/checkpoints/ab12cd34ef56/best.pt")
+
+A run keeps two under `<results-dir>/checkpoints/<run_id>/`:
+    best.pt    the best-validation weights: {"format", "kind": "best", "run_id", "config", "vocab",
+               "hidden_size", "model", "step", "val_loss_nats"}; what `rnnbench sample` reads
+    latest.pt  everything needed to continue exactly: the best.pt keys plus "optimizer", "epoch",
+               "next_index", "state" (the carried hidden state), "best_weights", "history" (the
+               loop's bookkeeping, loss curve and timing samples) and "rng" (torch and Python RNG
+               states); removed when the run finishes
+Tensors are stored on the CPU, so a model trained on a GPU loads anywhere.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+
+from rnnbench.errors import UsageError
+from rnnbench.files import write_atomic
+
+FORMAT = "rnnbench-checkpoint-1"
+REQUIRED_KEYS = ("format", "kind", "run_id", "config", "vocab", "hidden_size", "model")
+
+
+def to_cpu(value):
+    """The same nested structure with every tensor moved to the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {k: to_cpu(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(to_cpu(v) for v in value)
+    return value
+
+
+def save(path: str | Path, checkpoint: dict) -> int:
+    """Write atomically (a kill mid-write leaves the previous file whole); returns the bytes written."""
+    buffer = io.BytesIO()
+    torch.save(to_cpu({"format": FORMAT, **checkpoint}), buffer)
+    data = buffer.getvalue()
+    write_atomic(path, data)
+    return len(data)
+
+
+def load(path: str | Path) -> dict:
+    """A checkpoint dict, or UsageError naming the file and what is wrong with it."""
+    path = Path(path)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError as exc:
+        raise UsageError(f"no checkpoint at {path}") from exc
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as exc:
+        raise UsageError(f"{path} is not a readable checkpoint ({exc.__class__.__name__}): it may be cut short or corrupt") from exc
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT or any(k not in checkpoint for k in REQUIRED_KEYS):
+        raise UsageError(f"{path} is not an rnnbench checkpoint (expected format {FORMAT})")
+    return checkpoint
