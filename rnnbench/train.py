@@ -211,7 +211,7 @@ def train(cfg: RunConfig, corpus: Corpus, on_progress: Callable[[Progress], None
     status, stop_reason = "ok", None
     log_mark = time.perf_counter()
 
-    saved_best_step = -1
+    saved_best_step = loop.best_step if best_weights is not None else -1  # a resumed run's best.pt is current
 
     def save_best() -> None:
         nonlocal saved_best_step
