@@ -30,21 +30,21 @@ FORMAT = "rnnbench-checkpoint-1"
 REQUIRED_KEYS = ("format", "kind", "run_id", "config", "vocab", "hidden_size", "model")
 
 
-def to_cpu(value):
-    """The same nested structure with every tensor moved to the CPU."""
+def to_device(value, device: str | torch.device = "cpu"):
+    """The same nested structure (dicts, lists, tuples) with every tensor moved to `device`."""
     if isinstance(value, torch.Tensor):
-        return value.detach().cpu()
+        return value.detach().to(device)
     if isinstance(value, dict):
-        return {k: to_cpu(v) for k, v in value.items()}
+        return {k: to_device(v, device) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return type(value)(to_cpu(v) for v in value)
+        return type(value)(to_device(v, device) for v in value)
     return value
 
 
 def save(path: str | Path, checkpoint: dict) -> int:
     """Write atomically (a kill mid-write leaves the previous file whole); returns the bytes written."""
     buffer = io.BytesIO()
-    torch.save(to_cpu({"format": FORMAT, **checkpoint}), buffer)
+    torch.save(to_device({"format": FORMAT, **checkpoint}), buffer)
     data = buffer.getvalue()
     write_atomic(path, data)
     return len(data)

@@ -22,11 +22,9 @@ results store as sweep runs:
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
 import json
-import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -183,13 +181,12 @@ def matmul_rate(device: str, dtype: torch.dtype, threads: int, min_time_s: float
     for n in sizes:
         a = torch.randn(n, n, device=device).to(dtype)
         b = torch.randn(n, n, device=device).to(dtype)
-        s = measure(lambda: a @ b, device, threads, min_time_s, warmup).stats
+        s = measure(lambda a=a, b=b: a @ b, device, threads, min_time_s, warmup).stats
         work = 2.0 * n**3
         rate = {"gflops": work / s["median"] / 1e9, "gflops_iqr": work / s["q1"] / 1e9 - work / s["q3"] / 1e9,
                 "matmul_n": n, "time_ms_median": s["median"] * 1e3, "time_ms_iqr": s["iqr"] * 1e3, "n_samples": s["n"]}
         if best is None or rate["gflops"] > best["gflops"]:
             best = rate
-        del a, b
     return best
 
 
@@ -296,7 +293,7 @@ def _measure_transfer(spec, bench, device, threads, train_ms, model_id, emit) ->
     """Host-to-device time of one input batch, pageable and pinned, against the training step."""
     pinned = bench.host_batch.pin_memory()
     for workload, source in (("h2d_pageable", bench.host_batch), ("h2d_pinned", pinned)):
-        s = measure(lambda: source.to(device, non_blocking=True), device, threads, spec.min_time_s, spec.warmup).stats
+        s = measure(lambda source=source: source.to(device, non_blocking=True), device, threads, spec.min_time_s, spec.warmup).stats
         n_bytes = source.numel() * source.element_size()
         emit(model_id | {"workload": workload}, "ok",
              {"time_ms_median": s["median"] * 1e3, "time_ms_iqr": s["iqr"] * 1e3, "n_samples": s["n"],

@@ -145,7 +145,7 @@ def device_comparison_markdown(df: pd.DataFrame) -> str:
     if not failed.empty:
         out += ["## Not measured", ""]
         out.append(table(["device", "model", "workload", "status", "why"],
-                         [[r.label, "-" if r.cell is None or (isinstance(r.cell, float)) else _model_label(r._asdict()),
+                         [[r.label, _model_label(r._asdict()) if isinstance(r.cell, str) else "-",
                            r.workload, r.status, str(r.error)] for r in failed.itertuples()]))
         out.append("")
     return "\n".join(out)

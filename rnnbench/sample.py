@@ -17,7 +17,6 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from rnnbench import checkpoint
 from rnnbench.errors import UsageError
 from rnnbench.models import CharRNN
 

@@ -202,9 +202,8 @@ def train(cfg: RunConfig, corpus: Corpus, on_progress: Callable[[Progress], None
         optimizer.load_state_dict(saved["optimizer"])
         loop = _Loop(**saved["loop"])
         loop.resumed_at_steps.append(loop.step)
-        best_weights = {k: v.to(device) for k, v in saved["best_weights"].items()} if saved["best_weights"] else None
-        state = None if saved["state"] is None else (
-            tuple(s.to(device) for s in saved["state"]) if isinstance(saved["state"], tuple) else saved["state"].to(device))
+        best_weights = checkpoint.to_device(saved["best_weights"], device)
+        state = checkpoint.to_device(saved["state"], device)
         loss_sum.fill_(float(saved["loss_sum"]))
         _set_rng_states(saved["rng"], device)
     timer = StepTimer(device, warmup=t.warmup_steps)  # each session warms up anew

@@ -208,14 +208,14 @@ def test_unreachable_server_is_a_usage_error(served_spec):
 # --- the Linux recipe --------------------------------------------------------------------------
 
 
-def _tarball(tmp_path: Path, files: dict[str, bytes], links: dict[str, str] = {}) -> Path:
+def _tarball(tmp_path: Path, files: dict[str, bytes], links: dict[str, str] | None = None) -> Path:
     path = tmp_path / "linux-source.tar.xz"
     with tarfile.open(path, "w:xz") as tar:
         for name, body in files.items():
             info = tarfile.TarInfo(f"linux-source-6.1/{name}")
             info.size = len(body)
             tar.addfile(info, io.BytesIO(body))
-        for name, target in links.items():
+        for name, target in (links or {}).items():
             info = tarfile.TarInfo(f"linux-source-6.1/{name}")
             info.type, info.linkname = tarfile.SYMTYPE, target
             tar.addfile(info)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from rnnbench import compare, timing
+from rnnbench import compare
 from rnnbench.timing import StepTimer, summarize
 
 
@@ -43,10 +43,6 @@ def test_measure_discards_warmup_and_synchronises(monkeypatch):
     assert sample.stats["median"] < 0.01
     assert synced == ["cpu", "cpu"]  # after warm-up and after the timed blocks
     assert sample.stats == summarize(list(sample.times_s))
-
-
-def test_synchronize_is_a_no_op_on_cpu():
-    timing.synchronize("cpu")
 
 
 @pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA device")
