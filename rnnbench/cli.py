@@ -17,6 +17,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from rnnbench import __version__
@@ -37,7 +38,7 @@ class _Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except UsageError as exc:
-            stderr.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            stderr.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_USAGE) from None
 
 
@@ -78,6 +79,9 @@ def _split(text: Optional[str], cast=str, name: str = "") -> Optional[tuple]:
     return values
 
 
+EXECUTORS = ("local", "ray")
+
+
 @app.command()
 def sweep(
     preset: Optional[str] = typer.Option(None, help="Preset name (benchmarks/presets/NAME.toml) or a .toml path; options given here override it."),
@@ -104,10 +108,21 @@ def sweep(
     force: bool = typer.Option(False, "--force", help="Run again runs that are already finished (their files are replaced)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the live progress display on stderr."),
     save_checkpoints: bool = typer.Option(True, "--save-checkpoints/--no-save-checkpoints", help="Keep each run's best weights and, while it runs, its latest state under RESULTS_DIR/checkpoints/RUN_ID/, so an interrupted run resumes exactly and `rnnbench sample` can use it."),
+    shard: Optional[str] = typer.Option(None, help="Run only slice I of N of the grid (I/N, I from 1): every N-th run of the grid's fixed order, for spreading a sweep over the jobs of a batch scheduler. Merge their results with `rnnbench results merge`."),
+    executor: str = typer.Option("local", help="Where runs train: 'local' (one at a time, in this process) or 'ray' (one Ray task per run; needs pip install 'rnnbench[ray]')."),
+    ray_address: Optional[str] = typer.Option(None, help="With --executor ray: the cluster to use, 'auto' (the running one), HOST:PORT or ray://HOST:PORT. [default: a running cluster if there is one, else a local one started for the sweep]"),
+    ray_cpus_per_run: int = typer.Option(1, help="With --executor ray: CPUs each CPU run asks Ray for, and the torch threads it trains with (a CUDA run asks for one GPU and one CPU)."),
+    ray_max_retries: int = typer.Option(1, help="With --executor ray: times Ray retries a run whose worker or node died; an error inside training is recorded, not retried."),
 ) -> None:
     """Train every model of a grid and store one result file per run; finished runs are skipped."""
     from rnnbench.config import Grid, load_preset
-    from rnnbench.sweep import run_sweep, summary_table
+    from rnnbench.sweep import LocalExecutor, Shard, run_sweep, summary_table
+
+    if executor not in EXECUTORS:
+        raise UsageError(f"unknown executor '{executor}': choose from {', '.join(EXECUTORS)}")
+    if executor == "local" and (ray_address is not None):
+        raise UsageError("--ray-address needs --executor ray")
+    slice_ = Shard.parse(shard) if shard is not None else None
 
     base = load_preset(preset) if preset else Grid()
     grid = base.replace(
@@ -118,11 +133,19 @@ def sweep(
         grad_clip=grad_clip, eval_every_steps=eval_every, patience_evals=patience,
     )
     try:
+        if executor == "ray":
+            from rnnbench.ray_executor import RayExecutor
+
+            runner = RayExecutor(ray_address, ray_cpus_per_run, ray_max_retries)
+        else:
+            runner = LocalExecutor()
         records = run_sweep(grid, str(results_dir), str(data_dir) if data_dir else None, force=force,
-                            console=stderr, show_progress=progress, save_checkpoints=save_checkpoints)
+                            console=stderr, show_progress=progress, save_checkpoints=save_checkpoints,
+                            executor=runner, shard=slice_)
     except KeyboardInterrupt:
-        stderr.print(f"[yellow]interrupted:[/] finished runs are stored in {results_dir / 'runs'}; the run in "
-                     "progress was not stored (with checkpoints it continues from its last evaluation). "
+        unfinished = ("runs in progress were cancelled and start over" if executor == "ray" else
+                      "the run in progress was not stored (with checkpoints it continues from its last evaluation)")
+        stderr.print(f"[yellow]interrupted:[/] finished runs are stored in {results_dir / 'runs'}; {unfinished}. "
                      "Run the same command again to continue.")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     dataset = records[0]["config"]["dataset"] if records else grid.dataset
@@ -177,7 +200,7 @@ def compare_devices(
                       f"{m['chars_per_s']:,.0f}" if "chars_per_s" in m else "-",
                       f"{m.get('achieved_gflops', m.get('gflops', float('nan'))):,.1f}" if rate else "-",
                       f"{m['matmul_fraction']:.0%}" if "matmul_fraction" in m else "-",
-                      record["status"] if record["status"] == "ok" else f"[red]{record['status']}[/] {record['error']}")
+                      record["status"] if record["status"] == "ok" else f"[red]{record['status']}[/] {escape(str(record['error']))}")
 
     if "cpu" in devices or "auto" in devices:
         from rnnbench.compare import cpu_dtype_support
@@ -307,7 +330,7 @@ def results_show(
 
 def _report_problems(problems: list[str]) -> None:
     for problem in problems:
-        stderr.print(f"[yellow]warning:[/] skipped {problem}", highlight=False, soft_wrap=True)
+        stderr.print(f"[yellow]warning:[/] skipped {escape(problem)}", highlight=False, soft_wrap=True)
 
 
 @results_app.command("export")
@@ -330,6 +353,38 @@ def results_export(
     else:
         write_atomic(out, text.encode())
         stderr.print(f"wrote {len(df)} runs to {out}")
+
+
+@results_app.command("merge")
+def results_merge(
+    sources: list[Path] = typer.Argument(..., help="Result folders to merge (each with a runs/ folder), e.g. one per machine or shard."),
+    into: Path = typer.Option(..., help="Result folder to merge into; created if absent. Its runs are kept."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be merged, write nothing."),
+) -> None:
+    """Combine result folders by run id: copies runs (and their best checkpoints) not yet in INTO.
+
+    The same record twice is one run; a finished run replaces failed attempts at it. Two different
+    finished results for one run id are reported and neither is written: remove the one you do not
+    want and merge again. Exit code 1 when there are such conflicts."""
+    from rnnbench import results
+
+    plan = results.plan_merge(sources, into)
+    _report_problems(plan.problems)
+    if not dry_run:
+        results.apply_merge(plan)
+    for line in plan.replaced:
+        stderr.print(f"replaced: {escape(line)}", highlight=False, soft_wrap=True)
+    for line in plan.conflicts:
+        stderr.print(f"[red]conflict:[/] {escape(line)}", highlight=False, soft_wrap=True)
+    verb = "would add" if dry_run else "added"
+    stdout.print(f"{verb} {len(plan.writes)} run(s) to {into} from {len(sources)} folder(s); "
+                 f"{plan.duplicates} duplicate(s) skipped, {len(plan.replaced)} failed attempt(s) replaced, "
+                 f"{len(plan.conflicts)} conflict(s)", highlight=False, soft_wrap=True)
+    if plan.conflicts:
+        stderr.print(f"{len(plan.conflicts)} run id(s) have two different results and were left as they were "
+                     f"in {into}: delete the unwanted SOURCE/runs/RUN_ID.json and merge again.", highlight=False,
+                     soft_wrap=True)
+        raise typer.Exit(1)
 
 
 @data_app.command("list")

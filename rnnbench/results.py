@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -151,3 +152,81 @@ def export(df: pd.DataFrame, fmt: str) -> str:
     if fmt == "jsonl":
         return df.to_json(orient="records", lines=True)
     raise UsageError(f"unknown export format '{fmt}': choose from {', '.join(EXPORT_FORMATS)}")
+
+
+def checkpoints_dir(results_dir: str | Path, run_id: str) -> Path:
+    return Path(results_dir) / "checkpoints" / run_id
+
+
+@dataclass
+class MergePlan:
+    """What merging result folders does, decided before anything is written.
+
+    writes: run_id -> (record, the folder it comes from); replaced: one line per stored failed
+    attempt that a finished result replaces; conflicts: one line per run id that holds two
+    different finished results, none of which is written."""
+
+    into: Path
+    writes: dict[str, tuple[dict, Path]] = field(default_factory=dict)
+    duplicates: int = 0
+    replaced: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def _summary(record: dict, folder: Path) -> str:
+    m, env = record["metrics"], record["env"]
+    loss = m.get("test_loss_nats")
+    what = f"test {loss:.4f} nats" if isinstance(loss, (int, float)) else record["status"]
+    if isinstance(m.get("train_chars_per_s"), (int, float)):
+        what += f", {m['train_chars_per_s']:,.0f} chars/s"
+    return f"{folder} ({what}, {env.get('host') or 'unknown host'}, finished {record.get('finished_at') or '?'})"
+
+
+def plan_merge(sources: list[str | Path], into: str | Path) -> MergePlan:
+    """Decide how to merge the runs of `sources` into `into`, by run id.
+
+    The same record twice is one run. A finished run (ok, diverged) replaces failed or oom attempts
+    at it, as a re-run sweep would; between unfinished attempts only, the latest is kept. Two
+    different finished results for one run id are a conflict: reported, and neither written over
+    what `into` holds."""
+    into = Path(into)
+    plan = MergePlan(into)
+    versions: dict[str, list[tuple[dict, Path]]] = {}
+    for folder in [into, *map(Path, sources)]:
+        if folder != into and not runs_dir(folder).is_dir():
+            raise UsageError(f"{folder} holds no results (no folder {runs_dir(folder)}); nothing merged")
+        if folder != into and folder.resolve() == into.resolve():
+            continue
+        records, problems = iter_records(folder)
+        plan.problems += problems
+        for record in records:
+            versions.setdefault(record["run_id"], []).append((record, folder))
+    for run_id, found in versions.items():
+        distinct: list[tuple[dict, Path]] = []
+        for record, folder in found:
+            if all(record != kept for kept, _ in distinct):
+                distinct.append((record, folder))
+        plan.duplicates += len(found) - len(distinct)
+        finished = [(r, f) for r, f in distinct if r["status"] in FINISHED]
+        if len(finished) > 1:
+            plan.conflicts.append(f"{run_id}: " + " vs ".join(_summary(r, f) for r, f in finished))
+            continue
+        record, folder = finished[0] if finished else max(distinct, key=lambda rf: rf[0].get("finished_at") or "")
+        for other, other_folder in distinct:
+            if other is not record:
+                plan.replaced.append(f"{run_id}: {_summary(record, folder)} replaces {_summary(other, other_folder)}")
+        if folder != into:
+            plan.writes[run_id] = (record, folder)
+    return plan
+
+
+def apply_merge(plan: MergePlan) -> None:
+    """Write the planned records into plan.into, each with its best checkpoint when the source kept one."""
+    for run_id, (record, folder) in plan.writes.items():
+        best = checkpoints_dir(folder, run_id) / "best.pt"
+        if best.is_file():
+            write_atomic(checkpoints_dir(plan.into, run_id) / "best.pt", best.read_bytes())
+        else:  # a checkpoint left from the replaced record would not belong to this one
+            (checkpoints_dir(plan.into, run_id) / "best.pt").unlink(missing_ok=True)
+        write_run(plan.into, record)

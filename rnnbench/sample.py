@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from rnnbench.errors import UsageError
+from rnnbench.results import checkpoints_dir
 from rnnbench.models import CharRNN
 
 
@@ -26,8 +27,8 @@ def find_checkpoint(ref: str, results_dir: str | Path) -> Path:
     path = Path(ref)
     if path.is_file():
         return path
-    folder = Path(results_dir) / "checkpoints"
-    candidate = folder / ref / "best.pt"
+    candidate = checkpoints_dir(results_dir, ref) / "best.pt"
+    folder = candidate.parent.parent
     if candidate.is_file():
         return candidate
     known = sorted(p.name for p in folder.iterdir() if (p / "best.pt").is_file()) if folder.is_dir() else []

@@ -13,25 +13,56 @@ progress is not stored, and the same command continues where it stopped.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.markup import escape
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
 from rich.table import Table
 
 from rnnbench import results
 from rnnbench.config import Grid, RunConfig
 from rnnbench.data import Corpus, load_corpus
 from rnnbench.devices import describe, resolve_devices
+from rnnbench.errors import UsageError
+from rnnbench.files import write_atomic
 from rnnbench.train import Progress as TrainProgress
 from rnnbench.train import train
 
 
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def make_record(cfg: RunConfig, status: str, error: str | None, started_at: str, env: dict,
+                metrics: dict | None = None, curve: list | None = None) -> dict:
+    """A run's stored record (see rnnbench.results for the layout)."""
+    return {
+        "schema_version": results.SCHEMA_VERSION,
+        "run_id": cfg.run_id,
+        "kind": "sweep",
+        "status": status,
+        "error": error,
+        "started_at": started_at,
+        "finished_at": _now(),
+        "config": cfg.as_dict(),
+        "env": env,
+        "metrics": metrics or {},
+        "curve": curve or [],
+    }
+
+
+def describe_error(exc: BaseException) -> str:
+    """'Type: message (at file:line)', the innermost frame being where it was raised."""
+    where = traceback.extract_tb(exc.__traceback__)
+    at = f" (at {where[-1].filename.rsplit('/', 1)[-1]}:{where[-1].lineno})" if where else ""
+    return f"{exc.__class__.__name__}: {exc}{at}"
 
 
 def run_one(cfg: RunConfig, corpus: Corpus, on_progress: Callable[[TrainProgress], None] | None = None,
@@ -47,77 +78,140 @@ def run_one(cfg: RunConfig, corpus: Corpus, on_progress: Callable[[TrainProgress
     except torch.cuda.OutOfMemoryError as exc:
         status, error = "oom", f"OutOfMemoryError: {str(exc).splitlines()[0]}"
     except Exception as exc:  # one run's failure must not end the sweep
-        status = "failed"
-        where = traceback.extract_tb(exc.__traceback__)[-1]
-        error = f"{exc.__class__.__name__}: {exc} (at {where.filename.rsplit('/', 1)[-1]}:{where.lineno})"
+        status, error = "failed", describe_error(exc)
     finally:
         if torch.device(cfg.device).type == "cuda":
             torch.cuda.empty_cache()
-    return {
-        "schema_version": results.SCHEMA_VERSION,
-        "run_id": cfg.run_id,
-        "kind": "sweep",
-        "status": status,
-        "error": error,
-        "started_at": started,
-        "finished_at": _now(),
-        "config": cfg.as_dict(),
-        "env": {**describe(cfg.device), "corpus_source": corpus.source},
-        "metrics": metrics,
-        "curve": curve,
-    }
+    env = {**describe(cfg.device), "corpus_source": corpus.source}
+    return make_record(cfg, status, error, started, env, metrics, curve)
 
 
-def plan(grid: Grid, data_dir: str | None = None, show_progress: bool = True) -> tuple[Corpus, list[RunConfig]]:
+@dataclass(frozen=True)
+class Shard:
+    """The INDEX-th (from 1) of COUNT deterministic slices of a grid: every COUNT-th run of the
+    grid's fixed order, so each slice gets a similar mix of small and large models."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+        if not match or not 1 <= int(match[1]) <= int(match[2]):
+            raise UsageError(f"--shard takes I/N with 1 <= I <= N (the I-th of N slices), got '{text}'")
+        return cls(int(match[1]), int(match[2]))
+
+    def select(self, runs: list[RunConfig]) -> list[RunConfig]:
+        return runs[self.index - 1::self.count]
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+@dataclass
+class Finished:
+    """What an executor hands back for one run: its record and, where the run trained away from
+    the results directory, the bytes of its best checkpoint for the driver to store."""
+
+    cfg: RunConfig
+    record: dict
+    best_checkpoint: bytes | None = None
+
+
+class LocalExecutor:
+    """Runs one run at a time in this process, on this machine's devices."""
+
+    name = "local"
+
+    def __enter__(self) -> LocalExecutor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def resolve_devices(self, requested: tuple[str, ...]) -> list[str]:
+        return resolve_devices(requested)
+
+    def describe(self) -> str:
+        return "local executor, one run at a time"
+
+    def execute(self, todo: list[RunConfig], corpus: Corpus, checkpoint_dirs: dict[str, Path | None],
+                on_start: Callable[[RunConfig], None],
+                on_progress: Callable[[RunConfig, TrainProgress], None]) -> Iterator[Finished]:
+        for cfg in todo:
+            on_start(cfg)
+            record = run_one(cfg, corpus, lambda p, cfg=cfg: on_progress(cfg, p), checkpoint_dirs[cfg.run_id])
+            yield Finished(cfg, record)
+
+
+def plan(grid: Grid, data_dir: str | None = None, show_progress: bool = True,
+         devices_of: Callable[[tuple[str, ...]], list[str]] = resolve_devices) -> tuple[Corpus, list[RunConfig]]:
     """Check everything that can fail for the whole sweep, then expand the grid."""
-    devices = tuple(resolve_devices(grid.devices))
+    devices = tuple(devices_of(grid.devices))
     corpus = load_corpus(grid.dataset, data_dir, show_progress=show_progress)
     corpus.check_fits(grid.batch_size, grid.seq_len)
     return corpus, grid.expand(corpus.sha256, devices, dataset_name=corpus.name)
 
 
-def checkpoint_dir(results_dir: str | Path, run_id: str) -> Path:
-    return Path(results_dir) / "checkpoints" / run_id
-
-
 def run_sweep(grid: Grid, results_dir: str = "results", data_dir: str | None = None, force: bool = False,
-              console: Console | None = None, show_progress: bool = True, save_checkpoints: bool = True) -> list[dict]:
-    """Run every run of the grid not yet finished in `results_dir`; return the grid's records.
+              console: Console | None = None, show_progress: bool = True, save_checkpoints: bool = True,
+              executor=None, shard: Shard | None = None) -> list[dict]:
+    """Run every run of the grid (or of its `shard`) not yet finished in `results_dir`; return their records.
 
-    With save_checkpoints, each run keeps best.pt (for sampling) and, while unfinished, latest.pt
-    under RESULTS_DIR/checkpoints/RUN_ID/; an interrupted run continues from latest.pt."""
+    `executor` decides where runs train (LocalExecutor by default; see rnnbench.ray_executor).
+    This process stays the only writer of `results_dir`: each record, and its best checkpoint,
+    is written here atomically as its run finishes. With save_checkpoints, each run keeps best.pt
+    (for sampling) and, while unfinished, latest.pt under RESULTS_DIR/checkpoints/RUN_ID/; an
+    interrupted local run continues from latest.pt."""
     console = console or Console(stderr=True)
-    corpus, runs = plan(grid, data_dir, show_progress)
-    done = set() if force else results.finished_run_ids(results_dir)
-    todo = [cfg for cfg in runs if cfg.run_id not in done]
-    console.print(f"[bold]{len(runs)} runs[/] on '{corpus.name}' ({corpus.n_bytes:,} bytes, vocabulary "
-                  f"{corpus.vocab_size}): {len(runs) - len(todo)} already finished, {len(todo)} to run.")
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=console, disable=not show_progress,
-    ) as progress:
-        overall = progress.add_task("sweep", total=len(todo), detail="")
-        for cfg in todo:
-            current = progress.add_task(f"  {cfg.label}", total=None, detail="")
+    executor = executor or LocalExecutor()
+    with executor:
+        corpus, runs = plan(grid, data_dir, show_progress, executor.resolve_devices)
+        grid_size = len(runs)
+        if shard is not None:
+            runs = shard.select(runs)
+        done = set() if force else results.finished_run_ids(results_dir)
+        todo = [cfg for cfg in runs if cfg.run_id not in done]
+        folders = {cfg.run_id: results.checkpoints_dir(results_dir, cfg.run_id) if save_checkpoints else None for cfg in todo}
+        if force:
+            for folder in filter(None, folders.values()):
+                (folder / "latest.pt").unlink(missing_ok=True)  # --force starts over
+        which = f"shard {shard}: {len(runs)} of {grid_size} runs" if shard else f"{len(runs)} runs"
+        console.print(f"[bold]{which}[/] on '{corpus.name}' ({corpus.n_bytes:,} bytes, vocabulary "
+                      f"{corpus.vocab_size}): {len(runs) - len(todo)} already finished, {len(todo)} to run "
+                      f"({executor.describe()}).", highlight=False)
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+            console=console, disable=not show_progress,
+        ) as progress:
+            overall = progress.add_task("sweep", total=len(todo), detail="")
+            rows: dict[str, TaskID] = {}
 
-            def on_progress(p: TrainProgress, task=current) -> None:
-                progress.update(task, completed=p.step, total=p.planned_steps,
+            def on_start(cfg: RunConfig) -> None:
+                rows[cfg.run_id] = progress.add_task(f"  {cfg.label}", total=None, detail="")
+
+            def on_progress(cfg: RunConfig, p: TrainProgress) -> None:
+                if cfg.run_id not in rows:
+                    on_start(cfg)
+                progress.update(rows[cfg.run_id], completed=p.step, total=p.planned_steps,
                                 detail=f"loss {p.train_loss_nats:.3f}  {p.chars_per_s:,.0f} chars/s")
 
-            folder = checkpoint_dir(results_dir, cfg.run_id) if save_checkpoints else None
-            if force and folder is not None:
-                (folder / "latest.pt").unlink(missing_ok=True)  # --force starts over
-            record = run_one(cfg, corpus, on_progress, folder)
-            results.write_run(results_dir, record)
-            if folder is not None and record["status"] in results.FINISHED:
-                (folder / "latest.pt").unlink(missing_ok=True)  # finished: only best.pt is kept
-            progress.remove_task(current)
-            progress.advance(overall)
-            m = record["metrics"]
-            outcome = (f"test {m['test_loss_nats']:.3f} nats" if record["status"] == "ok"
-                       else f"[red]{record['status']}[/] {record['error'] or ''}")
-            progress.console.print(f"{cfg.run_id}  {cfg.label}: {outcome}")
+            for done_run in executor.execute(todo, corpus, folders, on_start, on_progress):
+                cfg, record, folder = done_run.cfg, done_run.record, folders[done_run.cfg.run_id]
+                record["env"].setdefault("executor", executor.name)
+                results.write_run(results_dir, record)
+                if folder is not None and done_run.best_checkpoint is not None:
+                    write_atomic(folder / "best.pt", done_run.best_checkpoint)
+                if folder is not None and record["status"] in results.FINISHED:
+                    (folder / "latest.pt").unlink(missing_ok=True)  # finished: only best.pt is kept
+                if cfg.run_id in rows:
+                    progress.remove_task(rows.pop(cfg.run_id))
+                progress.advance(overall)
+                m = record["metrics"]
+                outcome = (f"test {m['test_loss_nats']:.3f} nats" if record["status"] == "ok"
+                           else f"[red]{record['status']}[/] {escape(record['error'] or '')}")
+                progress.console.print(f"{cfg.run_id}  {cfg.label}: {outcome}", highlight=False)
     by_id = {r["run_id"]: r for r in results.iter_records(results_dir)[0]}
     return [by_id[cfg.run_id] for cfg in runs if cfg.run_id in by_id]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 import typer
@@ -185,3 +186,19 @@ def test_every_command_and_option_has_help():
 def test_version_and_help_run():
     assert invoke(["--version"]).output.startswith("rnnbench ")
     assert "sweep" in invoke(["--help"]).output
+
+
+def test_ray_executor_without_ray_says_how_to_install(tiny_text, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
+    result = invoke(tiny_args(tiny_text, tmp_path / "r") + ["--executor", "ray"])
+    assert result.exit_code == 2 and "pip install 'rnnbench[ray]'" in result.output
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--executor", "slurm"], "unknown executor 'slurm'"),
+    (["--ray-address", "auto"], "--ray-address needs --executor ray"),
+])
+def test_bad_executor_options_are_exit_2(tiny_text, tmp_path, extra, message):
+    result = invoke(tiny_args(tiny_text, tmp_path / "r") + extra)
+    assert result.exit_code == 2 and message in result.output

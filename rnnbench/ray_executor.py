@@ -1,0 +1,209 @@
+"""Run a sweep's runs as Ray tasks, on an existing Ray cluster or on one started for the sweep.
+
+    >>> from rnnbench.config import load_preset
+    >>> from rnnbench.ray_executor import RayExecutor
+    >>> from rnnbench.sweep import run_sweep
+    >>> run_sweep(load_preset("smoke"), executor=RayExecutor(address="auto"))   # doctest: +SKIP
+
+Each run is one task that asks for what its device needs: one GPU (and one CPU to drive it) for a
+CUDA run, `cpus_per_run` CPUs for a CPU run, whose torch then uses that many threads. The corpus
+goes into Ray's object store once, so no node needs the data files; every node needs rnnbench and
+torch installed. The driver (the process that called run_sweep) stays the only writer of the
+results directory: a task returns its record and the bytes of its best checkpoint, and the driver
+stores them as they arrive. Tasks report training progress to a small actor that the driver polls.
+
+A run that fails inside training is recorded by the task itself, as in a local sweep. A task that
+dies (its worker or node lost, Ray's memory monitor) is retried `max_retries` times by Ray, then
+recorded with status "failed" (or "oom") and Ray's error. Runs restart from their first step when
+a task is retried or a sweep is resumed: latest.pt checkpoints are local to the node that trained.
+"""
+
+from __future__ import annotations
+
+import socket
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+
+from rnnbench.config import RunConfig
+from rnnbench.data import Corpus
+from rnnbench.errors import UsageError
+from rnnbench.sweep import Finished, _now, make_record, run_one
+from rnnbench.train import Progress
+
+INSTALL_HINT = "pip install 'rnnbench[ray]'"
+PROGRESS_EVERY_S = 0.5  # how often a task reports its training progress to the driver
+POLL_S = 0.5  # how long the driver waits for a finished task before refreshing the display
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise UsageError(f"--executor ray needs Ray, which is not installed: {INSTALL_HINT}") from None
+    return ray
+
+
+def run_task(cfg: RunConfig, corpus: Corpus, board, threads: int | None, keep_checkpoint: bool) -> tuple[dict, bytes | None]:
+    """The body of one Ray task: train in a scratch folder, return the record and best.pt's bytes."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    board.report.remote(cfg.run_id, None)
+    last = 0.0
+
+    def on_progress(p: Progress) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= PROGRESS_EVERY_S or p.step == p.planned_steps:
+            last = now
+            board.report.remote(cfg.run_id, p)
+
+    with tempfile.TemporaryDirectory(prefix="rnnbench-") as scratch:
+        record = run_one(cfg, corpus, on_progress, Path(scratch) if keep_checkpoint else None)
+        best = Path(scratch, "best.pt")
+        return record, best.read_bytes() if best.exists() else None
+
+
+def _check_reachable(address: str | None) -> None:
+    """Fail in a second, not after Ray's long connection retries, when HOST:PORT does not answer."""
+    if not address or address in ("auto", "local") or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise UsageError(f"--ray-address takes auto, local, HOST:PORT or ray://HOST:PORT, got '{address}'")
+    try:
+        socket.create_connection((host, int(port)), timeout=3).close()
+    except OSError as exc:
+        raise UsageError(f"no Ray cluster answers at {address} ({exc.strerror or exc}): start one with "
+                         "`ray start --head` or leave out --ray-address to start a local one") from None
+
+
+class RayExecutor:
+    """Runs a sweep's runs as Ray tasks; see the module's docstring."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, cpus_per_run: int = 1, max_retries: int = 1,
+                 task: Callable = run_task):
+        if cpus_per_run < 1:
+            raise UsageError(f"--ray-cpus-per-run must be at least 1, got {cpus_per_run}")
+        if max_retries < 0:
+            raise UsageError(f"--ray-max-retries must be 0 or more, got {max_retries}")
+        self.address, self.cpus_per_run, self.max_retries, self.task = address, cpus_per_run, max_retries, task
+        self.ray = _import_ray()
+        self._pending: dict = {}
+
+    def __enter__(self) -> RayExecutor:
+        _check_reachable(self.address)
+        try:
+            # log_to_driver=False: worker output would tear through the progress display; Ray keeps
+            # it under its session's logs folder.
+            self.ray.init(address=self.address, include_dashboard=False, logging_level="WARNING",
+                          log_to_driver=False)
+        except ConnectionError as exc:
+            raise UsageError(f"cannot connect to a Ray cluster at {self.address}: {exc}") from None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for ref in self._pending:  # interrupted: do not leave runs training for nobody
+            self.ray.cancel(ref, force=True)
+        self._pending = {}
+        self.ray.shutdown()
+
+    def cluster(self) -> dict[str, float]:
+        return self.ray.cluster_resources()
+
+    def resolve_devices(self, requested: tuple[str, ...]) -> list[str]:
+        """Devices are checked against the cluster, not this machine: Ray picks each run's GPU."""
+        gpus = self.cluster().get("GPU", 0)
+        resolved: list[str] = []
+        for name in requested:
+            name = name.strip().lower()
+            if name == "auto":
+                candidates = ["cpu"] + (["cuda"] if gpus else [])
+            elif name in ("cpu", "cuda"):
+                if name == "cuda" and not gpus:
+                    raise UsageError("device 'cuda' is not available: the Ray cluster has no GPUs "
+                                     "(`ray status` shows its resources)")
+                candidates = [name]
+            else:
+                raise UsageError(f"device '{name}' cannot be scheduled by Ray: use cpu, cuda or auto "
+                                 "(Ray gives each CUDA run one GPU of its own)")
+            resolved += [c for c in candidates if c not in resolved]
+        return resolved
+
+    def describe(self) -> str:
+        res = self.cluster()
+        return (f"Ray cluster of {res.get('CPU', 0):g} CPUs and {res.get('GPU', 0):g} GPUs, "
+                f"{self.cpus_per_run} CPU(s) per CPU run")
+
+    def _options(self, cfg: RunConfig) -> dict:
+        if torch.device(cfg.device).type == "cuda":
+            resources = {"num_gpus": 1, "num_cpus": 1}
+        else:
+            resources = {"num_cpus": self.cpus_per_run}
+        # retry_exceptions=False: an exception inside training is already the run's record; only
+        # a lost worker or node is worth another try.
+        return {**resources, "max_retries": self.max_retries, "retry_exceptions": False,
+                "name": f"rnnbench {cfg.run_id} {cfg.label}"}
+
+    def _lost(self, cfg: RunConfig, exc: Exception, started_at: str) -> Finished:
+        """The record of a task that ended without a record of its own."""
+        cause = getattr(exc, "cause", None)  # a RayTaskError wraps what the task raised
+        status = "oom" if isinstance(exc, self.ray.exceptions.OutOfMemoryError) else "failed"
+        what = cause if isinstance(cause, BaseException) else exc
+        message = str(what).strip().splitlines()
+        error = f"{what.__class__.__name__}: {message[0] if message else ''} (Ray task, {self.max_retries} retries)"
+        return Finished(cfg, make_record(cfg, status, error, started_at, {"executor": self.name}))
+
+    def execute(self, todo: list[RunConfig], corpus: Corpus, checkpoint_dirs: dict[str, Path | None],
+                on_start: Callable[[RunConfig], None],
+                on_progress: Callable[[RunConfig, Progress], None]) -> Iterator[Finished]:
+        ray = self.ray
+        if not todo:
+            return
+        board = ray.remote(num_cpus=0)(_ProgressBoard).remote()
+        corpus_ref = ray.put(Corpus(corpus.name, corpus.data, corpus.source))  # bytes only, once
+        remote = ray.remote(self.task)
+        by_id = {cfg.run_id: cfg for cfg in todo}
+        started_at = {}
+        for cfg in todo:
+            threads = None if torch.device(cfg.device).type == "cuda" else self.cpus_per_run
+            ref = remote.options(**self._options(cfg)).remote(
+                cfg, corpus_ref, board, threads, checkpoint_dirs[cfg.run_id] is not None)
+            self._pending[ref] = cfg
+        while self._pending:
+            ready, _ = ray.wait(list(self._pending), num_returns=len(self._pending), timeout=POLL_S)
+            for run_id, p in ray.get(board.take.remote()).items():
+                cfg = by_id[run_id]
+                if run_id not in started_at:
+                    started_at[run_id] = _now()
+                    on_start(cfg)
+                if p is not None:
+                    on_progress(cfg, p)
+            for ref in ready:
+                cfg = self._pending.pop(ref)
+                try:
+                    record, best = ray.get(ref)
+                except ray.exceptions.RayError as exc:
+                    yield self._lost(cfg, exc, started_at.get(cfg.run_id, _now()))
+                    continue
+                yield Finished(cfg, record, best)
+
+
+class _ProgressBoard:
+    """A Ray actor holding each task's latest progress until the driver takes it."""
+
+    def __init__(self):
+        self.latest: dict[str, Progress | None] = {}
+
+    def report(self, run_id: str, progress: Progress | None) -> None:
+        if progress is not None or run_id not in self.latest:
+            self.latest[run_id] = progress
+
+    def take(self) -> dict[str, Progress | None]:
+        latest, self.latest = self.latest, {}
+        return latest

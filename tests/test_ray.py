@@ -1,0 +1,137 @@
+"""`sweep --executor ray` on a real Ray cluster that these tests start on 127.0.0.1 with 2 CPUs.
+
+Marked `ray`: `pytest -m ray` runs only these, `pytest -m "not ray"` leaves them out. The cluster
+is started once for the module with `ray start --head --block` and stopped with it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rnnbench.config import Grid
+from rnnbench.sweep import run_sweep
+
+from conftest import tiny_args
+from test_cli import invoke, stored
+
+pytestmark = pytest.mark.ray
+ray = pytest.importorskip("ray", reason="the ray tests need pip install 'rnnbench[ray]' (in the test extra)")
+START_TIMEOUT_S = 90
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ray_address(tmp_path_factory):
+    """HOST:PORT of a Ray head started for these tests, limited to the 2 local CPUs and no GPU."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("ray") / "ray-start.log"
+    ray_cli = Path(sys.executable).with_name("ray")
+    command = [str(ray_cli), "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
+               "--num-gpus=0", "--include-dashboard=false", "--disable-usage-stats",
+               f"--object-store-memory={200 * 2**20}", "--block"]
+    with log.open("wb") as out:
+        head = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+    address = f"127.0.0.1:{port}"
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        if head.poll() is not None:
+            pytest.fail(f"ray start exited with {head.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            if "Ray runtime started" in log.read_text():
+                break
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            head.terminate()
+            pytest.fail(f"no Ray head on {address} after {START_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
+        time.sleep(0.5)
+    yield address
+    head.terminate()  # --block: stopping this process stops the cluster's processes
+    head.wait(timeout=60)
+
+
+def ray_args(address: str, **extra) -> list[str]:
+    args = ["--executor", "ray", "--ray-address", address]
+    for key, value in extra.items():
+        args += [f"--{key.replace('_', '-')}", str(value)]
+    return args
+
+
+def test_ray_sweep_gives_the_runs_of_a_local_sweep(tiny_text, tmp_path, ray_address):
+    local, distributed = tmp_path / "local", tmp_path / "ray"
+    assert invoke(tiny_args(tiny_text, local)).exit_code == 0
+    result = invoke(tiny_args(tiny_text, distributed) + ray_args(ray_address))
+    assert result.exit_code == 0, result.output
+    assert "Ray cluster of 2 CPUs and 0 GPUs" in result.output and "3 to run" in result.output
+    ours, theirs = stored(distributed), stored(local)
+    assert set(ours) == set(theirs)
+    for run_id, record in ours.items():
+        assert record["status"] == theirs[run_id]["status"] == "ok"
+        # One torch thread per task here against two locally: reductions may round differently.
+        assert record["metrics"]["test_loss_nats"] == pytest.approx(theirs[run_id]["metrics"]["test_loss_nats"], abs=1e-3)
+        assert record["env"]["executor"] == "ray" and record["env"]["torch_num_threads"] == 1
+        assert (distributed / "checkpoints" / run_id / "best.pt").is_file()  # written by the driver
+        assert not (distributed / "checkpoints" / run_id / "latest.pt").exists()
+
+    again = invoke(tiny_args(tiny_text, distributed) + ray_args(ray_address))
+    assert again.exit_code == 0 and "3 already finished, 0 to run" in again.output
+
+
+def test_a_task_that_raises_or_dies_is_recorded_and_the_sweep_goes_on(tiny_text, tmp_path, ray_address):
+    from rnnbench.ray_executor import RayExecutor
+
+    def flaky_task(cfg, corpus, board, threads, keep_checkpoint):
+        # Defined here, so Ray ships it by value; the real task body is imported on the worker.
+        import os
+
+        from rnnbench.ray_executor import run_task
+
+        if cfg.cell == "lstm":
+            raise RuntimeError("task blew up outside training")
+        if cfg.cell == "gru":
+            os._exit(3)  # the worker process dies, as on a lost node
+        return run_task(cfg, corpus, board, threads, keep_checkpoint)
+
+    grid = Grid(dataset=str(tiny_text), cells=("rnn", "lstm", "gru"), layers=(1,), sizes=(16,), size_mode="hidden",
+                devices=("cpu",), batch_size=8, seq_len=16, max_steps=20, eval_every_steps=10)
+    out = tmp_path / "results"
+    records = run_sweep(grid, str(out), show_progress=False,
+                        executor=RayExecutor(ray_address, max_retries=0, task=flaky_task))
+    by_cell = {r["config"]["cell"]: r for r in records}
+    assert by_cell["rnn"]["status"] == "ok"
+    assert by_cell["lstm"]["status"] == "failed" and "RuntimeError: task blew up outside training" in by_cell["lstm"]["error"]
+    assert by_cell["gru"]["status"] == "failed" and "Ray task" in by_cell["gru"]["error"]
+    assert by_cell["gru"]["env"]["executor"] == "ray"
+    # Failed runs are tried again by the next sweep, whichever executor runs it.
+    again = invoke(tiny_args(tiny_text, out) + ray_args(ray_address))
+    assert again.exit_code == 0 and "1 already finished, 2 to run" in again.output
+    assert {r["status"] for r in stored(out).values()} == {"ok"}
+
+
+@pytest.mark.parametrize("devices, message", [
+    ("cuda", "the Ray cluster has no GPUs"),
+    ("cuda:1", "cannot be scheduled by Ray"),
+])
+def test_devices_are_checked_against_the_cluster(tiny_text, tmp_path, ray_address, devices, message):
+    result = invoke(tiny_args(tiny_text, tmp_path / "r", devices=devices) + ray_args(ray_address))
+    assert result.exit_code == 2 and message in result.output and not (tmp_path / "r").exists()
+
+
+def test_an_address_where_no_cluster_answers_is_exit_2(tiny_text, tmp_path):
+    started = time.monotonic()
+    result = invoke(tiny_args(tiny_text, tmp_path / "r") + ray_args(f"127.0.0.1:{free_port()}"))
+    assert result.exit_code == 2 and "no Ray cluster answers at" in result.output
+    assert time.monotonic() - started < 10
