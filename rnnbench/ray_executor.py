@@ -20,7 +20,13 @@ a task is retried or a sweep is resumed: latest.pt checkpoints are local to the 
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
+import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,7 +37,7 @@ import torch
 from rnnbench.config import RunConfig
 from rnnbench.data import Corpus
 from rnnbench.errors import UsageError
-from rnnbench.sweep import Finished, _now, make_record, run_one
+from rnnbench.sweep import Finished, utc_now, make_record, run_one
 from rnnbench.train import Progress
 
 INSTALL_HINT = "pip install 'rnnbench[ray]'"
@@ -67,18 +73,43 @@ def run_task(cfg: RunConfig, corpus: Corpus, board, threads: int | None, keep_ch
         return record, best.read_bytes() if best.exists() else None
 
 
-def _check_reachable(address: str | None) -> None:
-    """Fail in a second, not after Ray's long connection retries, when HOST:PORT does not answer."""
-    if not address or address in ("auto", "local") or "://" in address:
-        return
+def _answers(address: str) -> bool:
     host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise UsageError(f"--ray-address takes auto, local, HOST:PORT or ray://HOST:PORT, got '{address}'")
     try:
         socket.create_connection((host, int(port)), timeout=3).close()
-    except OSError as exc:
-        raise UsageError(f"no Ray cluster answers at {address} ({exc.strerror or exc}): start one with "
-                         "`ray start --head` or leave out --ray-address to start a local one") from None
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _cluster_address(address: str | None) -> tuple[str | None, str]:
+    """(what to pass to ray.init, what to tell the user), checked so that a cluster that is not
+    there fails in seconds rather than after Ray's long connection retries.
+
+    None and 'auto' are resolved as ray.init resolves them (RAY_ADDRESS, then the cluster last
+    started with `ray start` on this machine); a record of a cluster that has since stopped is
+    common, and with no address given it means: start a local cluster."""
+    if address == "local" or (address or "").startswith("ray://"):
+        return address, f"Ray at {address}"
+    if address not in (None, "auto") and not re.fullmatch(r"[\w.-]+:\d+", address):
+        raise UsageError(f"--ray-address takes auto, local, HOST:PORT or ray://HOST:PORT, got '{address}'")
+    try:
+        from ray._private.services import canonicalize_bootstrap_address  # how ray.init resolves them
+        found = canonicalize_bootstrap_address(address)
+    except ConnectionError:
+        raise UsageError("no running Ray cluster found for --ray-address auto: start one with `ray start --head` "
+                         "or leave out --ray-address to start a local one") from None
+    except (ImportError, AttributeError):  # another Ray version: let ray.init resolve it
+        return address, f"Ray at {address or 'auto'}"
+    if found is None:
+        return "local", "a new local Ray cluster"
+    if _answers(found):
+        return found, f"the Ray cluster at {found}"
+    if address is None and not os.environ.get("RAY_ADDRESS"):
+        return "local", f"a new local Ray cluster (the last one started, {found}, is gone)"
+    shown = found if address in (None, "auto") else address
+    raise UsageError(f"no Ray cluster answers at {shown}: start one with `ray start --head`, or leave out "
+                     "--ray-address to start a local one")
 
 
 class RayExecutor:
@@ -97,14 +128,13 @@ class RayExecutor:
         self._pending: dict = {}
 
     def __enter__(self) -> RayExecutor:
-        _check_reachable(self.address)
+        address, self.where = _cluster_address(self.address)
         try:
             # log_to_driver=False: worker output would tear through the progress display; Ray keeps
             # it under its session's logs folder.
-            self.ray.init(address=self.address, include_dashboard=False, logging_level="WARNING",
-                          log_to_driver=False)
+            self.ray.init(address=address, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
         except ConnectionError as exc:
-            raise UsageError(f"cannot connect to a Ray cluster at {self.address}: {exc}") from None
+            raise UsageError(f"cannot connect to {self.where}: {exc}") from None
         return self
 
     def __exit__(self, *exc) -> None:
@@ -117,8 +147,13 @@ class RayExecutor:
         return self.ray.cluster_resources()
 
     def resolve_devices(self, requested: tuple[str, ...]) -> list[str]:
-        """Devices are checked against the cluster, not this machine: Ray picks each run's GPU."""
+        """Devices are checked against the cluster, not this machine: Ray picks each run's GPU.
+        A run must fit on one node, or Ray would hold it pending for ever."""
         gpus = self.cluster().get("GPU", 0)
+        node_cpus = max((node["Resources"].get("CPU", 0) for node in self.ray.nodes() if node["Alive"]), default=0)
+        if self.cpus_per_run > node_cpus:
+            raise UsageError(f"--ray-cpus-per-run {self.cpus_per_run}: no node of the cluster has more than "
+                             f"{node_cpus:g} CPUs")
         resolved: list[str] = []
         for name in requested:
             name = name.strip().lower()
@@ -137,7 +172,7 @@ class RayExecutor:
 
     def describe(self) -> str:
         res = self.cluster()
-        return (f"Ray cluster of {res.get('CPU', 0):g} CPUs and {res.get('GPU', 0):g} GPUs, "
+        return (f"{self.where}: {res.get('CPU', 0):g} CPUs and {res.get('GPU', 0):g} GPUs, "
                 f"{self.cpus_per_run} CPU(s) per CPU run")
 
     def _options(self, cfg: RunConfig) -> dict:
@@ -156,7 +191,7 @@ class RayExecutor:
         status = "oom" if isinstance(exc, self.ray.exceptions.OutOfMemoryError) else "failed"
         what = cause if isinstance(cause, BaseException) else exc
         message = str(what).strip().splitlines()
-        error = f"{what.__class__.__name__}: {message[0] if message else ''} (Ray task, {self.max_retries} retries)"
+        error = f"{what.__class__.__name__}: {message[0] if message else ''} (Ray task, {self.max_retries + 1} attempt(s))"
         return Finished(cfg, make_record(cfg, status, error, started_at, {"executor": self.name}))
 
     def execute(self, todo: list[RunConfig], corpus: Corpus, checkpoint_dirs: dict[str, Path | None],
@@ -176,11 +211,12 @@ class RayExecutor:
                 cfg, corpus_ref, board, threads, checkpoint_dirs[cfg.run_id] is not None)
             self._pending[ref] = cfg
         while self._pending:
-            ready, _ = ray.wait(list(self._pending), num_returns=len(self._pending), timeout=POLL_S)
+            # num_returns=1: back as soon as any run finishes, or after POLL_S to refresh the display.
+            ready, _ = ray.wait(list(self._pending), num_returns=1, timeout=POLL_S)
             for run_id, p in ray.get(board.take.remote()).items():
                 cfg = by_id[run_id]
                 if run_id not in started_at:
-                    started_at[run_id] = _now()
+                    started_at[run_id] = utc_now()
                     on_start(cfg)
                 if p is not None:
                     on_progress(cfg, p)
@@ -189,7 +225,7 @@ class RayExecutor:
                 try:
                     record, best = ray.get(ref)
                 except ray.exceptions.RayError as exc:
-                    yield self._lost(cfg, exc, started_at.get(cfg.run_id, _now()))
+                    yield self._lost(cfg, exc, started_at.get(cfg.run_id, utc_now()))
                     continue
                 yield Finished(cfg, record, best)
 
@@ -207,3 +243,37 @@ class _ProgressBoard:
     def take(self) -> dict[str, Progress | None]:
         latest, self.latest = self.latest, {}
         return latest
+
+
+@contextlib.contextmanager
+def local_head(num_cpus: int, timeout_s: float = 90) -> Iterator[str]:
+    """A Ray head on this machine for as long as the block runs; yields its 127.0.0.1:PORT.
+
+    For tests and benchmarks that need a cluster apart from the driver, as a real one is. Its
+    session files go to a folder of its own (short: Ray's socket paths have a length limit), so no
+    record of it is left where `ray.init()` looks for a running cluster. Token authentication is
+    off: whether a driver sends a token depends on ~/.ray and on the environment when ray was
+    first imported, which a caller cannot pin down."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    session_dir = tempfile.mkdtemp(prefix="rnnbench-ray-", dir="/tmp")
+    log_path = Path(session_dir, "ray-start.log")
+    command = [str(Path(sys.executable).with_name("ray")), "start", "--head", f"--port={port}",
+               "--node-ip-address=127.0.0.1", f"--num-cpus={num_cpus}", "--num-gpus=0", "--include-dashboard=false",
+               "--disable-usage-stats", f"--temp-dir={session_dir}", f"--object-store-memory={200 * 2**20}", "--block"]
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+    with log_path.open("wb") as log:
+        head = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not ("Ray runtime started" in log_path.read_text() and _answers(f"127.0.0.1:{port}")):
+            if head.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"no Ray head on 127.0.0.1:{port} (ray start exited with {head.poll()}):\n"
+                                   + log_path.read_text()[-3000:])
+            time.sleep(0.5)
+        yield f"127.0.0.1:{port}"
+    finally:
+        head.terminate()  # --block: stopping this process stops the cluster's processes
+        head.wait(timeout=60)
+        shutil.rmtree(session_dir, ignore_errors=True)

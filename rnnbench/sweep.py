@@ -36,7 +36,7 @@ from rnnbench.train import Progress as TrainProgress
 from rnnbench.train import train
 
 
-def _now() -> str:
+def utc_now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
@@ -50,7 +50,7 @@ def make_record(cfg: RunConfig, status: str, error: str | None, started_at: str,
         "status": status,
         "error": error,
         "started_at": started_at,
-        "finished_at": _now(),
+        "finished_at": utc_now(),
         "config": cfg.as_dict(),
         "env": env,
         "metrics": metrics or {},
@@ -68,7 +68,7 @@ def describe_error(exc: BaseException) -> str:
 def run_one(cfg: RunConfig, corpus: Corpus, on_progress: Callable[[TrainProgress], None] | None = None,
             checkpoint_dir: Path | None = None) -> dict:
     """Train one run and return its record; an exception becomes the record's status and error."""
-    started = _now()
+    started = utc_now()
     error = None
     metrics: dict = {}
     curve: list = []

@@ -1,21 +1,18 @@
 """`sweep --executor ray` on a real Ray cluster that these tests start on 127.0.0.1 with 2 CPUs.
 
 Marked `ray`: `pytest -m ray` runs only these, `pytest -m "not ray"` leaves them out. The cluster
-is started once for the module with `ray start --head --block` and stopped with it.
+is started once for the module (rnnbench.ray_executor.local_head) and stopped with it.
 """
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from rnnbench.config import Grid
+from rnnbench.ray_executor import local_head
 from rnnbench.sweep import run_sweep
 
 from conftest import tiny_args
@@ -23,7 +20,6 @@ from test_cli import invoke, stored
 
 pytestmark = pytest.mark.ray
 ray = pytest.importorskip("ray", reason="the ray tests need pip install 'rnnbench[ray]' (in the test extra)")
-START_TIMEOUT_S = 90
 
 
 def free_port() -> int:
@@ -33,34 +29,10 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def ray_address(tmp_path_factory):
+def ray_address():
     """HOST:PORT of a Ray head started for these tests, limited to the 2 local CPUs and no GPU."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("ray") / "ray-start.log"
-    ray_cli = Path(sys.executable).with_name("ray")
-    command = [str(ray_cli), "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
-               "--num-gpus=0", "--include-dashboard=false", "--disable-usage-stats",
-               f"--object-store-memory={200 * 2**20}", "--block"]
-    with log.open("wb") as out:
-        head = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
-    address = f"127.0.0.1:{port}"
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while True:
-        if head.poll() is not None:
-            pytest.fail(f"ray start exited with {head.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            if "Ray runtime started" in log.read_text():
-                break
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            head.terminate()
-            pytest.fail(f"no Ray head on {address} after {START_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
-        time.sleep(0.5)
-    yield address
-    head.terminate()  # --block: stopping this process stops the cluster's processes
-    head.wait(timeout=60)
+    with local_head(num_cpus=2) as address:
+        yield address
 
 
 def ray_args(address: str, **extra) -> list[str]:
@@ -75,7 +47,7 @@ def test_ray_sweep_gives_the_runs_of_a_local_sweep(tiny_text, tmp_path, ray_addr
     assert invoke(tiny_args(tiny_text, local)).exit_code == 0
     result = invoke(tiny_args(tiny_text, distributed) + ray_args(ray_address))
     assert result.exit_code == 0, result.output
-    assert "Ray cluster of 2 CPUs and 0 GPUs" in result.output and "3 to run" in result.output
+    assert "2 CPUs and 0 GPUs" in result.output and "3 to run" in result.output
     ours, theirs = stored(distributed), stored(local)
     assert set(ours) == set(theirs)
     for run_id, record in ours.items():
@@ -113,7 +85,8 @@ def test_a_task_that_raises_or_dies_is_recorded_and_the_sweep_goes_on(tiny_text,
     by_cell = {r["config"]["cell"]: r for r in records}
     assert by_cell["rnn"]["status"] == "ok"
     assert by_cell["lstm"]["status"] == "failed" and "RuntimeError: task blew up outside training" in by_cell["lstm"]["error"]
-    assert by_cell["gru"]["status"] == "failed" and "Ray task" in by_cell["gru"]["error"]
+    assert by_cell["gru"]["status"] == "failed" and "WorkerCrashedError" in by_cell["gru"]["error"]
+    assert "(Ray task, 1 attempt(s))" in by_cell["gru"]["error"]
     assert by_cell["gru"]["env"]["executor"] == "ray"
     # Failed runs are tried again by the next sweep, whichever executor runs it.
     again = invoke(tiny_args(tiny_text, out) + ray_args(ray_address))
@@ -121,12 +94,13 @@ def test_a_task_that_raises_or_dies_is_recorded_and_the_sweep_goes_on(tiny_text,
     assert {r["status"] for r in stored(out).values()} == {"ok"}
 
 
-@pytest.mark.parametrize("devices, message", [
-    ("cuda", "the Ray cluster has no GPUs"),
-    ("cuda:1", "cannot be scheduled by Ray"),
+@pytest.mark.parametrize("devices, extra, message", [
+    ("cuda", {}, "the Ray cluster has no GPUs"),
+    ("cuda:1", {}, "cannot be scheduled by Ray"),
+    ("cpu", {"ray_cpus_per_run": 3}, "no node of the cluster has more than 2 CPUs"),
 ])
-def test_devices_are_checked_against_the_cluster(tiny_text, tmp_path, ray_address, devices, message):
-    result = invoke(tiny_args(tiny_text, tmp_path / "r", devices=devices) + ray_args(ray_address))
+def test_devices_and_resources_are_checked_against_the_cluster(tiny_text, tmp_path, ray_address, devices, extra, message):
+    result = invoke(tiny_args(tiny_text, tmp_path / "r", devices=devices) + ray_args(ray_address, **extra))
     assert result.exit_code == 2 and message in result.output and not (tmp_path / "r").exists()
 
 
