@@ -470,9 +470,10 @@ def header_markdown(df: pd.DataFrame) -> list[str]:
         out += ["The paper's protocol is batch 100 x 100, RMSProp 2e-3, up to 50 epochs with early stopping on "
                 "validation loss. A **budget** run stops far earlier: its losses say what that budget buys, "
                 "not what the paper's models reach.", ""]
-    machines = df.drop_duplicates(["host", "cpu_model", "gpu_name", "torch_version"])
+    # A run whose Ray task was lost never described its machine.
+    machines = df.dropna(subset=["host"]).drop_duplicates(["host", "cpu_model", "gpu_name", "torch_version"])
     out += [table(["host", "CPU", "logical cores", "GPU", "torch", "CUDA", "cuDNN"],
-                  [[str(m.host), str(m.cpu_model), str(m.cpu_cores_logical),
+                  [[str(m.host), str(m.cpu_model), str(int(m.cpu_cores_logical)),
                     m.gpu_name if isinstance(m.gpu_name, str) else "none",
                     str(m.torch_version), str(m.cuda_version) if isinstance(m.cuda_version, str) else "-",
                     "-" if _is_missing(m.cudnn_version) else str(int(m.cudnn_version))]
@@ -514,11 +515,12 @@ def render_markdown(df: pd.DataFrame, curves: pd.DataFrame, figures_prefix: str 
             "-" if _is_missing(r) else f"{r:,.0f} ({g:,.0f})" for r, g in zip(values.train_chars_per_s, values.achieved_gflops)]
         out += [grid_markdown(values, "throughput_text", "s", False, sizes), ""]
         out += ["### What stands out", ""] + [f"- {line}" for line in findings(values, comparison)] + [""]
-        curves_name, params_name = f"{exp.slug}-val-curves.png", f"{exp.slug}-loss-vs-params.png"
-        figures[curves_name] = curves_figure(exp, curves)
-        figures[params_name] = loss_vs_params_figure(values, exp.title)
-        out += [f"![validation loss curves]({figures_prefix}{curves_name})", "",
-                f"![test loss against parameters]({figures_prefix}{params_name})", ""]
+        if values.test_loss_nats.notna().any():  # an experiment whose runs all failed has nothing to plot
+            curves_name, params_name = f"{exp.slug}-val-curves.png", f"{exp.slug}-loss-vs-params.png"
+            figures[curves_name] = curves_figure(exp, curves)
+            figures[params_name] = loss_vs_params_figure(values, exp.title)
+            out += [f"![validation loss curves]({figures_prefix}{curves_name})", "",
+                    f"![test loss against parameters]({figures_prefix}{params_name})", ""]
     sweeps = df[df.kind == "sweep"]
     if not sweeps.empty:
         figures["throughput.png"] = throughput_figure(sweeps)

@@ -113,6 +113,18 @@ def test_cli_html_and_csv(fixed_results, tmp_path):
     assert grid.set_index(["cell", "num_layers", "size"]).loc[("lstm", 1, 64), "paper_loss_nats"] == 1.449
 
 
+def test_a_run_lost_with_its_ray_task_renders_without_a_machine(fixed_results):
+    """A lost Ray task's record has no machine description; its experiment has nothing to plot."""
+    lost = run_record("lstm", 1, 64, status="failed", error="WorkerCrashedError: died (Ray task, 2 attempt(s))")
+    lost["config"]["dataset"] = "other"
+    lost["run_id"] = "0123456789ab"
+    lost["env"], lost["curve"] = {"executor": "ray"}, []
+    results.write_run(fixed_results, lost)
+    text, figures = report.render_markdown(results.load(fixed_results), results.load_curves(fixed_results))
+    assert "## other on cpu" in text and "| 64 | failed |" in text
+    assert "nan" not in text and not any(name.startswith("other-") for name in figures)
+
+
 def test_empty_results_is_a_clear_message(tmp_path):
     result = runner.invoke(app, ["report", "--results-dir", str(tmp_path)])
     assert result.exit_code == 2 and "no runs stored" in result.output
