@@ -89,10 +89,11 @@ def _cluster_address(address: str | None) -> tuple[str | None, str]:
     None and 'auto' are resolved as ray.init resolves them (RAY_ADDRESS, then the cluster last
     started with `ray start` on this machine); a record of a cluster that has since stopped is
     common, and with no address given it means: start a local cluster."""
-    if address == "local" or (address or "").startswith("ray://"):
-        return address, f"Ray at {address}"
+    if address == "local":
+        return address, "a new local Ray cluster"
+    # Ray Client addresses (ray://) are left out: they need ray[client] and change how tasks run.
     if address not in (None, "auto") and not re.fullmatch(r"[\w.-]+:\d+", address):
-        raise UsageError(f"--ray-address takes auto, local, HOST:PORT or ray://HOST:PORT, got '{address}'")
+        raise UsageError(f"--ray-address takes auto, local or HOST:PORT (the cluster's GCS address), got '{address}'")
     try:
         from ray._private.services import canonicalize_bootstrap_address  # how ray.init resolves them
         found = canonicalize_bootstrap_address(address)
@@ -133,8 +134,8 @@ class RayExecutor:
             # log_to_driver=False: worker output would tear through the progress display; Ray keeps
             # it under its session's logs folder.
             self.ray.init(address=address, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
-        except ConnectionError as exc:
-            raise UsageError(f"cannot connect to {self.where}: {exc}") from None
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise UsageError(f"cannot connect to {self.where}: {str(exc).strip().splitlines()[0]}") from None
         return self
 
     def __exit__(self, *exc) -> None:

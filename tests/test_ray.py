@@ -104,8 +104,13 @@ def test_devices_and_resources_are_checked_against_the_cluster(tiny_text, tmp_pa
     assert result.exit_code == 2 and message in result.output and not (tmp_path / "r").exists()
 
 
-def test_an_address_where_no_cluster_answers_is_exit_2(tiny_text, tmp_path):
+@pytest.mark.parametrize("address, message", [
+    (None, "no Ray cluster answers at"),  # a free port: nothing listens there
+    ("ray://127.0.0.1:10001", "--ray-address takes auto, local or HOST:PORT"),
+    ("127.0.0.1", "--ray-address takes auto, local or HOST:PORT"),
+])
+def test_a_bad_address_or_one_where_no_cluster_answers_is_exit_2(tiny_text, tmp_path, address, message):
     started = time.monotonic()
-    result = invoke(tiny_args(tiny_text, tmp_path / "r") + ray_args(f"127.0.0.1:{free_port()}"))
-    assert result.exit_code == 2 and "no Ray cluster answers at" in result.output
+    result = invoke(tiny_args(tiny_text, tmp_path / "r") + ray_args(address or f"127.0.0.1:{free_port()}"))
+    assert result.exit_code == 2 and message in result.output and not (tmp_path / "r").exists()
     assert time.monotonic() - started < 10
