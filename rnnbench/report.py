@@ -218,6 +218,19 @@ class Experiment:
         return f"{DATASET_TITLES.get(f['dataset'], f['dataset'])} on {f['device']}: {kind}"
 
 
+def _threads_text(rows: pd.DataFrame) -> str:
+    """How many torch threads the CPU runs trained with: runs merged from several machines or
+    executors (a Ray task trains with the CPUs it asked for) may differ, and so does their speed."""
+    if "torch_num_threads" not in rows or rows.iloc[0]["device"] != "cpu":
+        return ""
+    counts = rows.torch_num_threads.dropna().astype(int).value_counts().sort_index()
+    if counts.empty:
+        return ""
+    if len(counts) == 1:
+        return f", {counts.index[0]} torch thread{'s' if counts.index[0] != 1 else ''}"
+    return ", **threads differ between runs**: " + ", ".join(f"{n} runs at {t}" for t, n in counts.items())
+
+
 def experiments(df: pd.DataFrame) -> list[Experiment]:
     sweeps = df[df["kind"] == "sweep"] if "kind" in df else df
     if sweeps.empty:
@@ -510,7 +523,7 @@ def render_markdown(df: pd.DataFrame, curves: pd.DataFrame, figures_prefix: str 
                 out += [f"Over the {stats['n']} cells with both values: mean absolute difference **{stats['mad']:.3f} nats**, "
                         f"Spearman rank correlation **{stats['spearman']:.2f}**. Largest differences: {worst}.", ""]
         out += ["### Training throughput, characters/s (achieved GFLOP/s)", "",
-                f"Median step time over each run's timed steps on {exp.first['device']}.", ""]
+                f"Median step time over each run's timed steps on {exp.first['device']}{_threads_text(exp.rows)}.", ""]
         values["throughput_text"] = [
             "-" if _is_missing(r) else f"{r:,.0f} ({g:,.0f})" for r, g in zip(values.train_chars_per_s, values.achieved_gflops)]
         out += [grid_markdown(values, "throughput_text", "s", False, sizes), ""]

@@ -125,6 +125,16 @@ def test_a_run_lost_with_its_ray_task_renders_without_a_machine(fixed_results):
     assert "nan" not in text and not any(name.startswith("other-") for name in figures)
 
 
+def test_throughput_says_how_many_threads_and_when_they_differ(tmp_path):
+    for threads, cell in [(2, "lstm"), (2, "gru"), (1, "rnn")]:
+        record = run_record(cell, 1, 64)
+        record["env"]["torch_num_threads"] = threads
+        results.write_run(tmp_path, record)
+    assert "**threads differ between runs**: 1 runs at 1, 2 runs at 2" in render(tmp_path)
+    results.write_run(tmp_path, {**record, "env": {**record["env"], "torch_num_threads": 2}})
+    assert "on cpu, 2 torch threads." in render(tmp_path)
+
+
 def test_empty_results_is_a_clear_message(tmp_path):
     result = runner.invoke(app, ["report", "--results-dir", str(tmp_path)])
     assert result.exit_code == 2 and "no runs stored" in result.output
