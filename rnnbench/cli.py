@@ -109,7 +109,7 @@ def sweep(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the live progress display on stderr."),
     save_checkpoints: bool = typer.Option(True, "--save-checkpoints/--no-save-checkpoints", help="Keep each run's best weights and, while it runs, its latest state under RESULTS_DIR/checkpoints/RUN_ID/, so an interrupted run resumes exactly and `rnnbench sample` can use it."),
     shard: Optional[str] = typer.Option(None, help="Run only slice I of N of the grid (I/N, I from 1): every N-th run of the grid's fixed order, for spreading a sweep over the jobs of a batch scheduler. Merge their results with `rnnbench results merge`."),
-    executor: str = typer.Option("local", help="Where runs train: 'local' (one at a time, in this process) or 'ray' (one Ray task per run; needs pip install 'rnnbench[ray]')."),
+    executor: str = typer.Option("local", help="Where runs train: 'local' (one at a time, in this process) or 'ray' (one Ray task per run; needs pip install 'rnnbench\\[ray]')."),
     ray_address: Optional[str] = typer.Option(None, help="With --executor ray: the cluster to use, 'auto' (the running one), 'local' (a new one on this machine) or HOST:PORT (its GCS address, port 6379 unless `ray start --port` said otherwise). [default: a running cluster if there is one, else a local one started for the sweep]"),
     ray_cpus_per_run: int = typer.Option(1, help="With --executor ray: CPUs each CPU run asks Ray for, and the torch threads it trains with (a CUDA run asks for one GPU and one CPU)."),
     ray_max_retries: int = typer.Option(1, help="With --executor ray: times Ray retries a run whose worker or node died; an error inside training is recorded, not retried."),
