@@ -17,8 +17,8 @@ from conftest import tiny_args
 runner = CliRunner()
 
 
-def invoke(args):
-    result = runner.invoke(app, args)
+def invoke(args, **kwargs):
+    result = runner.invoke(app, args, **kwargs)
     assert "Traceback" not in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     return result
@@ -186,6 +186,8 @@ def test_every_command_and_option_has_help():
 def test_version_and_help_run():
     assert invoke(["--version"]).output.startswith("rnnbench ")
     assert "sweep" in invoke(["--help"]).output
+    # Brackets in help text are not taken for rich markup.
+    assert "'rnnbench[ray]'" in " ".join(invoke(["sweep", "--help"], terminal_width=400).output.split())
 
 
 def test_ray_executor_without_ray_says_how_to_install(tiny_text, tmp_path, monkeypatch):
