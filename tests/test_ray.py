@@ -114,3 +114,23 @@ def test_a_bad_address_or_one_where_no_cluster_answers_is_exit_2(tiny_text, tmp_
     result = invoke(tiny_args(tiny_text, tmp_path / "r") + ray_args(address or f"127.0.0.1:{free_port()}"))
     assert result.exit_code == 2 and message in result.output and not (tmp_path / "r").exists()
     assert time.monotonic() - started < 10
+
+
+def test_a_record_of_a_stopped_cluster_starts_a_local_one_only_when_no_address_was_given(tmp_path, monkeypatch):
+    """`ray start` leaves the address of the cluster it started in RAY_TMPDIR/ray/ray_current_cluster,
+    and nothing removes it when that cluster dies; ray.init would try to reach it for minutes."""
+    from rnnbench.errors import UsageError
+    from rnnbench.ray_executor import _cluster_address
+
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    stale = f"127.0.0.1:{free_port()}"
+    (tmp_path / "ray").mkdir()
+    (tmp_path / "ray" / "ray_current_cluster").write_text(stale)
+    address, where = _cluster_address(None)
+    assert address == "local" and "is gone" in where
+    with pytest.raises(UsageError, match="no Ray cluster answers at"):
+        _cluster_address("auto")
+    monkeypatch.setenv("RAY_ADDRESS", stale)  # asked for by the user's environment: an error, not a new cluster
+    with pytest.raises(UsageError, match="no Ray cluster answers at"):
+        _cluster_address(None)
