@@ -199,9 +199,12 @@ class RayExecutor:
                 on_start: Callable[[RunConfig], None],
                 on_progress: Callable[[RunConfig, Progress], None]) -> Iterator[Finished]:
         ray = self.ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
         if not todo:
             return
-        board = ray.remote(num_cpus=0)(_ProgressBoard).remote()
+        # The board lives on the driver's node: a worker node lost with it must not end the sweep.
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        board = ray.remote(num_cpus=0, scheduling_strategy=here)(_ProgressBoard).remote()
         corpus_ref = ray.put(Corpus(corpus.name, corpus.data, corpus.source))  # bytes only, once
         remote = ray.remote(self.task)
         by_id = {cfg.run_id: cfg for cfg in todo}
@@ -214,7 +217,11 @@ class RayExecutor:
         while self._pending:
             # num_returns=1: back as soon as any run finishes, or after POLL_S to refresh the display.
             ready, _ = ray.wait(list(self._pending), num_returns=1, timeout=POLL_S)
-            for run_id, p in ray.get(board.take.remote()).items():
+            try:
+                latest = ray.get(board.take.remote()) if board is not None else {}
+            except ray.exceptions.RayActorError:  # progress is for show: the runs go on without it
+                board, latest = None, {}
+            for run_id, p in latest.items():
                 cfg = by_id[run_id]
                 if run_id not in started_at:
                     started_at[run_id] = utc_now()

@@ -94,6 +94,24 @@ def test_a_task_that_raises_or_dies_is_recorded_and_the_sweep_goes_on(tiny_text,
     assert {r["status"] for r in stored(out).values()} == {"ok"}
 
 
+def test_runs_go_on_when_the_progress_actor_is_lost(tiny_text, tmp_path, ray_address):
+    from rnnbench.ray_executor import RayExecutor
+
+    def board_killing_task(cfg, corpus, board, threads, keep_checkpoint):
+        import ray
+
+        from rnnbench.ray_executor import run_task
+
+        ray.kill(board)
+        return run_task(cfg, corpus, board, threads, keep_checkpoint)
+
+    grid = Grid(dataset=str(tiny_text), cells=("rnn", "gru"), layers=(1,), sizes=(16,), size_mode="hidden",
+                devices=("cpu",), batch_size=8, seq_len=16, max_steps=20, eval_every_steps=10)
+    records = run_sweep(grid, str(tmp_path / "results"), show_progress=False,
+                        executor=RayExecutor(ray_address, task=board_killing_task))
+    assert [r["status"] for r in records] == ["ok", "ok"]
+
+
 @pytest.mark.parametrize("devices, extra, message", [
     ("cuda", {}, "the Ray cluster has no GPUs"),
     ("cuda:1", {}, "cannot be scheduled by Ray"),
@@ -129,8 +147,7 @@ def test_a_record_of_a_stopped_cluster_starts_a_local_one_only_when_no_address_w
     (tmp_path / "ray" / "ray_current_cluster").write_text(stale)
     address, where = _cluster_address(None)
     assert address == "local" and "is gone" in where
-    with pytest.raises(UsageError, match="no Ray cluster answers at"):
-        _cluster_address("auto")
+    # (With "auto", Ray prefers any cluster running on this machine to the record, so it is not checked here.)
     monkeypatch.setenv("RAY_ADDRESS", stale)  # asked for by the user's environment: an error, not a new cluster
     with pytest.raises(UsageError, match="no Ray cluster answers at"):
         _cluster_address(None)
