@@ -6,8 +6,13 @@ is started once for the module (rnnbench.ray_executor.local_head) and stopped wi
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -110,6 +115,59 @@ def test_runs_go_on_when_the_progress_actor_is_lost(tiny_text, tmp_path, ray_add
     records = run_sweep(grid, str(tmp_path / "results"), show_progress=False,
                         executor=RayExecutor(ray_address, task=board_killing_task))
     assert [r["status"] for r in records] == ["ok", "ok"]
+
+
+@pytest.fixture
+def two_node_cluster():
+    """A head and a second node, one CPU each: two runs of one CPU start at once, one on each."""
+    with local_head(num_cpus=1) as address, tempfile.TemporaryDirectory() as folder:
+        log = Path(folder, "node.log").open("wb")
+        node = subprocess.Popen([str(Path(sys.executable).with_name("ray")), "start", f"--address={address}",
+                                 "--num-cpus=1", "--disable-usage-stats", "--block"], stdout=log, stderr=subprocess.STDOUT,
+                                env={**os.environ, "RAY_AUTH_MODE": "disabled"})
+        try:
+            ray.init(address=address, logging_level="WARNING")
+            deadline = time.monotonic() + 60
+            while sum(n["Alive"] for n in ray.nodes()) < 2:
+                assert time.monotonic() < deadline and node.poll() is None, Path(folder, "node.log").read_text()
+                time.sleep(0.5)
+            ray.shutdown()
+            yield address
+        finally:
+            node.terminate()
+            node.wait(timeout=60)
+
+
+@pytest.mark.parametrize("retries, statuses", [(0, ["failed", "ok"]), (1, ["ok", "ok"])])
+def test_a_run_whose_node_dies_is_retried_then_recorded(tiny_text, tmp_path, two_node_cluster, retries, statuses):
+    from rnnbench.ray_executor import RayExecutor
+
+    def node_killing_task(cfg, corpus, board, threads, keep_checkpoint):
+        import os
+        import signal
+
+        import psutil
+        import ray
+
+        from rnnbench.ray_executor import run_task
+
+        node_id = ray.get_runtime_context().get_node_id()
+        head = next(n["NodeID"] for n in ray.nodes() if "node:__internal_head__" in n["Resources"])
+        if node_id != head:  # kill this node's raylet: the node is lost with the run on it
+            for process in psutil.process_iter(["cmdline"]):
+                if any("raylet" in part for part in process.info["cmdline"] or []) and node_id in " ".join(process.info["cmdline"]):
+                    os.kill(process.pid, signal.SIGKILL)
+            time.sleep(120)
+        return run_task(cfg, corpus, board, threads, keep_checkpoint)
+
+    grid = Grid(dataset=str(tiny_text), cells=("rnn", "gru"), layers=(1,), sizes=(16,), size_mode="hidden",
+                devices=("cpu",), batch_size=8, seq_len=16, max_steps=200, eval_every_steps=100)
+    records = run_sweep(grid, str(tmp_path / "results"), show_progress=False,
+                        executor=RayExecutor(two_node_cluster, max_retries=retries, task=node_killing_task))
+    assert sorted(r["status"] for r in records) == statuses
+    for r in records:
+        # Ray names the loss by what it noticed first: the node, or the worker on it.
+        assert r["status"] == "ok" or r["error"].startswith(("NodeDiedError", "WorkerCrashedError"))
 
 
 @pytest.mark.parametrize("devices, extra, message", [
