@@ -40,7 +40,7 @@ from rnnbench.errors import UsageError
 from rnnbench.sweep import Finished, utc_now, make_record, run_one
 from rnnbench.train import Progress
 
-INSTALL_HINT = "pip install 'rnnbench[ray]'"
+INSTALL_HINT = "pip install 'rnnbench[ray]' (in a checkout: pip install -e '.[ray]')"
 PROGRESS_EVERY_S = 0.5  # how often a task reports its training progress to the driver
 POLL_S = 0.5  # how long the driver waits for a finished task before refreshing the display
 
