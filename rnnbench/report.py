@@ -228,7 +228,8 @@ def _threads_text(rows: pd.DataFrame) -> str:
         return ""
     if len(counts) == 1:
         return f", {counts.index[0]} torch thread{'s' if counts.index[0] != 1 else ''}"
-    return ", **threads differ between runs**: " + ", ".join(f"{n} runs at {t}" for t, n in counts.items())
+    return ", **torch threads differ between runs**: " + ", ".join(
+        f"{n} run{'s' if n != 1 else ''} at {t} thread{'s' if t != 1 else ''}" for t, n in counts.items())
 
 
 def experiments(df: pd.DataFrame) -> list[Experiment]:

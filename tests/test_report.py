@@ -130,7 +130,7 @@ def test_throughput_says_how_many_threads_and_when_they_differ(tmp_path):
         record = run_record(cell, 1, 64)
         record["env"]["torch_num_threads"] = threads
         results.write_run(tmp_path, record)
-    assert "**threads differ between runs**: 1 runs at 1, 2 runs at 2" in render(tmp_path)
+    assert "**torch threads differ between runs**: 1 run at 1 thread, 2 runs at 2 threads" in render(tmp_path)
     results.write_run(tmp_path, {**record, "env": {**record["env"], "torch_num_threads": 2}})
     assert "on cpu, 2 torch threads." in render(tmp_path)
 
