@@ -111,8 +111,8 @@ def sweep(
     shard: Optional[str] = typer.Option(None, help="Run only slice I of N of the grid (I/N, I from 1): every N-th run of the grid's fixed order, for spreading a sweep over the jobs of a batch scheduler. Merge their results with `rnnbench results merge`."),
     executor: str = typer.Option("local", help="Where runs train: 'local' (one at a time, in this process) or 'ray' (one Ray task per run; needs pip install 'rnnbench\\[ray]')."),
     ray_address: Optional[str] = typer.Option(None, help="With --executor ray: the cluster to use, 'auto' (the running one), 'local' (a new one on this machine) or HOST:PORT (its GCS address, port 6379 unless `ray start --port` said otherwise). [default: a running cluster if there is one, else a local one started for the sweep]"),
-    ray_cpus_per_run: int = typer.Option(1, help="With --executor ray: CPUs each CPU run asks Ray for, and the torch threads it trains with (a CUDA run asks for one GPU and one CPU)."),
-    ray_max_retries: int = typer.Option(1, help="With --executor ray: times Ray retries a run whose worker or node died; an error inside training is recorded, not retried."),
+    ray_cpus_per_run: Optional[int] = typer.Option(None, help="With --executor ray: CPUs each CPU run asks Ray for, and the torch threads it trains with (a CUDA run asks for one GPU and one CPU). [default: 1]"),
+    ray_max_retries: Optional[int] = typer.Option(None, help="With --executor ray: times Ray retries a run whose worker or node died; an error inside training is recorded, not retried. [default: 1]"),
 ) -> None:
     """Train every model of a grid and store one result file per run; finished runs are skipped."""
     from rnnbench.config import Grid, load_preset
@@ -120,8 +120,10 @@ def sweep(
 
     if executor not in EXECUTORS:
         raise UsageError(f"unknown executor '{executor}': choose from {', '.join(EXECUTORS)}")
-    if executor == "local" and (ray_address is not None):
-        raise UsageError("--ray-address needs --executor ray")
+    ray_options = {"address": ray_address, "cpus_per_run": ray_cpus_per_run, "max_retries": ray_max_retries}
+    given = [name for name, value in ray_options.items() if value is not None]
+    if executor != "ray" and given:
+        raise UsageError(f"--ray-{given[0].replace('_', '-')} needs --executor ray")
     slice_ = Shard.parse(shard) if shard is not None else None
 
     base = load_preset(preset) if preset else Grid()
@@ -136,7 +138,7 @@ def sweep(
         if executor == "ray":
             from rnnbench.ray_executor import RayExecutor
 
-            runner = RayExecutor(ray_address, ray_cpus_per_run, ray_max_retries)
+            runner = RayExecutor(**{name: ray_options[name] for name in given})
         else:
             runner = LocalExecutor()
         records = run_sweep(grid, str(results_dir), str(data_dir) if data_dir else None, force=force,

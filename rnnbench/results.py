@@ -192,12 +192,13 @@ def plan_merge(sources: list[str | Path], into: str | Path) -> MergePlan:
     what `into` holds."""
     into = Path(into)
     plan = MergePlan(into)
-    versions: dict[str, list[tuple[dict, Path]]] = {}
-    for folder in [into, *map(Path, sources)]:
-        if folder != into and not runs_dir(folder).is_dir():
+    for folder in map(Path, sources):
+        if not runs_dir(folder).is_dir():
             raise UsageError(f"{folder} holds no results (no folder {runs_dir(folder)}); nothing merged")
-        if folder != into and folder.resolve() == into.resolve():
-            continue
+    # INTO first: where two versions tie, what INTO holds is kept. A source that is INTO adds nothing.
+    folders = [into] + [folder for folder in map(Path, sources) if folder.resolve() != into.resolve()]
+    versions: dict[str, list[tuple[dict, Path]]] = {}
+    for folder in folders:
         records, problems = iter_records(folder)
         plan.problems += problems
         for record in records:

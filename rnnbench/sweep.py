@@ -17,7 +17,7 @@ import re
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Protocol
 
 import torch
 from rich.console import Console
@@ -118,6 +118,27 @@ class Finished:
     best_checkpoint: bytes | None = None
 
 
+class Executor(Protocol):
+    """Where a sweep's runs train. run_sweep enters it (connect, start), resolves the grid's
+    devices through it, then stores each Finished that execute() yields, in the order they come;
+    execute() reports a run's start and training progress through the two callbacks, which
+    drive the display."""
+
+    name: str  # stored as the runs' env.executor
+
+    def __enter__(self) -> Executor: ...
+
+    def __exit__(self, *exc) -> None: ...
+
+    def resolve_devices(self, requested: tuple[str, ...]) -> list[str]: ...
+
+    def describe(self) -> str: ...
+
+    def execute(self, todo: list[RunConfig], corpus: Corpus, checkpoint_dirs: dict[str, Path | None],
+                on_start: Callable[[RunConfig], None],
+                on_progress: Callable[[RunConfig, TrainProgress], None]) -> Iterator[Finished]: ...
+
+
 class LocalExecutor:
     """Runs one run at a time in this process, on this machine's devices."""
 
@@ -155,7 +176,7 @@ def plan(grid: Grid, data_dir: str | None = None, show_progress: bool = True,
 
 def run_sweep(grid: Grid, results_dir: str = "results", data_dir: str | None = None, force: bool = False,
               console: Console | None = None, show_progress: bool = True, save_checkpoints: bool = True,
-              executor=None, shard: Shard | None = None) -> list[dict]:
+              executor: Executor | None = None, shard: Shard | None = None) -> list[dict]:
     """Run every run of the grid (or of its `shard`) not yet finished in `results_dir`; return their records.
 
     `executor` decides where runs train (LocalExecutor by default; see rnnbench.ray_executor).

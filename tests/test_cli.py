@@ -200,6 +200,7 @@ def test_ray_executor_without_ray_says_how_to_install(tiny_text, tmp_path, monke
 @pytest.mark.parametrize("extra, message", [
     (["--executor", "slurm"], "unknown executor 'slurm'"),
     (["--ray-address", "auto"], "--ray-address needs --executor ray"),
+    (["--ray-cpus-per-run", "2"], "--ray-cpus-per-run needs --executor ray"),
 ])
 def test_bad_executor_options_are_exit_2(tiny_text, tmp_path, extra, message):
     result = invoke(tiny_args(tiny_text, tmp_path / "r") + extra)
