@@ -54,7 +54,7 @@ def minimal_loop(corpus: Corpus, cell: str, layers: int, hidden: int, steps: int
 
 
 def rnnbench_loop(corpus: Corpus, cell: str, layers: int, hidden: int, steps: int) -> dict:
-    grid = Grid(dataset=corpus.name, cells=(cell,), layers=(layers,), sizes=(hidden,), size_mode="hidden",
+    grid = Grid.from_settings(dataset=corpus.name, cells=(cell,), layers=(layers,), sizes=(hidden,), size_mode="hidden",
                 devices=("cpu",), max_steps=steps, eval_every_steps=10**9)
     metrics = train(grid.expand(corpus.sha256)[0], corpus).metrics
     return {"chars_per_s": metrics["chars_trained"] / metrics["train_loop_s"], "metrics": metrics}

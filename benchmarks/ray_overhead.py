@@ -27,13 +27,11 @@ import sys
 import tempfile
 import time
 
-from rich.console import Console
 
 from rnnbench.config import load_preset
 from rnnbench.ray_executor import RayExecutor, local_head
 from rnnbench.sweep import LocalExecutor, run_sweep
 
-QUIET = Console(quiet=True)
 START_LOCAL = """
 import time
 from rnnbench.ray_executor import RayExecutor
@@ -60,7 +58,7 @@ def sweep(grid, executor) -> tuple[float, float, list[dict]]:
     """(wall-clock start, seconds, records) of one sweep into a scratch folder."""
     with tempfile.TemporaryDirectory() as out:
         began, start = time.time(), time.perf_counter()
-        records = run_sweep(grid, out, console=QUIET, show_progress=False, executor=executor)
+        records = run_sweep(grid, out, executor=executor)
         seconds = time.perf_counter() - start
     bad = [r["run_id"] for r in records if r["status"] != "ok"]
     if bad or len(records) != len(grid.expand("0" * 64, ("cpu",))):

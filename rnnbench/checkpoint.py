@@ -7,10 +7,12 @@
 A run keeps two under `<results-dir>/checkpoints/<run_id>/`:
     best.pt    the best-validation weights: {"format", "kind": "best", "run_id", "config", "vocab",
                "hidden_size", "model", "step", "val_loss_nats"}; what `rnnbench sample` reads
-    latest.pt  everything needed to continue exactly: the best.pt keys plus "optimizer", "epoch",
-               "next_index", "state" (the carried hidden state), "best_weights", "history" (the
-               loop's bookkeeping, loss curve and timing samples) and "rng" (torch and Python RNG
-               states); removed when the run finishes
+    latest.pt  everything needed to continue exactly: the best.pt keys (with "kind": "latest" and
+               "model" the current weights) plus "optimizer", "state" (the carried hidden state),
+               "best_weights", "loss_sum" (training loss summed since it was last read), "loop"
+               (rnnbench.train.LoopState as a dict: step, epoch, position in the epoch, best
+               validation so far, loss curve, timing samples) and "rng" (torch, Python and, on
+               CUDA, the GPU's RNG states); removed when the run finishes
 Tensors are stored on the CPU, so a model trained on a GPU loads anywhere.
 """
 

@@ -3,7 +3,7 @@ device's own measured limits (matmul rate, copy bandwidth) and its input data pa
 
     >>> from rnnbench.compare import CompareSpec, run_compare
     >>> spec = CompareSpec(devices=("cpu",), cells=("lstm",), layers=(1,), sizes=(128,))
-    >>> records = run_compare(spec, results_dir="results")          # doctest: +SKIP
+    >>> records = run_compare(spec, results_dir="results", on_event=print)   # doctest: +SKIP
 
 Every figure is timed by torch.utils.benchmark (its timer synchronises CUDA around each block),
 after explicit warm-up calls that are not kept; medians and IQRs are computed here from the raw
@@ -22,9 +22,6 @@ results store as sweep runs:
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import Callable
 
@@ -33,49 +30,24 @@ import torch.nn.functional as F
 import torch.utils.benchmark as tbench
 
 from rnnbench import results
+from rnnbench.config import DTYPES as DTYPE_NAMES
+from rnnbench.config import CompareSpec, TrainConfig, content_id
 from rnnbench.data import Corpus, load_corpus, streams
-from rnnbench.devices import describe, resolve_devices
-from rnnbench.errors import UsageError
-from rnnbench.models import CharRNN, check_cell, check_size_mode, flops_per_char, hidden_size_for, n_params
-from rnnbench.timing import summarize, synchronize
+from rnnbench.devices import environment, resolve_devices
+from rnnbench.errors import one_line
+from rnnbench.events import CpuDtypes, OnEvent, RowMeasured, ignore
+from rnnbench.models import CharRNN, flops_per_char, hidden_size_for, n_params
+from rnnbench.timing import rate, summarize, synchronize
 from rnnbench.train import detach, train_step
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
 WORKLOADS = ("train", "infer", "generate")
 GENERATE_CHARS = 32  # characters per timed block of the generation workload
+PAPER_OPTIMIZER = TrainConfig()  # lr, alpha and gradient clipping of the timed training step
 
 
 @dataclass(frozen=True)
-class CompareSpec:
-    """What compare-devices measures: the models, the devices and how."""
-
-    dataset: str = "warpeace"
-    devices: tuple[str, ...] = ("auto",)
-    cells: tuple[str, ...] = ("lstm", "gru", "rnn")
-    layers: tuple[int, ...] = (1, 2)
-    sizes: tuple[int, ...] = (128, 512)
-    size_mode: str = "params"
-    batch_size: int = 100
-    seq_len: int = 100
-    dtype: str = "float32"
-    threads: tuple[int, ...] | None = None  # CPU thread counts; None: torch's default count
-    min_time_s: float = 1.0  # measuring time per figure, warm-up excluded
-    warmup: int = 3
-
-    def __post_init__(self):
-        for cell in self.cells:
-            check_cell(cell)
-        check_size_mode(self.size_mode)
-        if self.dtype not in DTYPES:
-            raise UsageError(f"unknown dtype '{self.dtype}': choose from {', '.join(DTYPES)}")
-        if any(t < 1 for t in self.threads or ()):
-            raise UsageError(f"thread counts must be at least 1, got {list(self.threads)}")
-        if self.batch_size < 1 or self.seq_len < 1 or self.min_time_s <= 0:
-            raise UsageError("batch size, sequence length and --min-time must be positive")
-
-
-@dataclass(frozen=True)
-class Sample:
+class Timings:
     """Raw block times of one measurement (seconds per call) and their statistics."""
 
     times_s: tuple[float, ...]
@@ -86,7 +58,7 @@ class Sample:
 
 
 def measure(fn: Callable[[], object], device: str, threads: int, min_time_s: float, warmup: int,
-            min_blocks: int = 5) -> Sample:
+            min_blocks: int = 5) -> Timings:
     """Time `fn` after `warmup` calls that are not kept: at least `min_blocks` blocks."""
     torch.set_num_threads(threads)
     for _ in range(warmup):
@@ -98,11 +70,7 @@ def measure(fn: Callable[[], object], device: str, threads: int, min_time_s: flo
     while len(times) < min_blocks:
         times += timer.timeit(number=m.number_per_run).times
     synchronize(device)
-    return Sample(tuple(times))
-
-
-def row_id(identity: dict) -> str:
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
+    return Timings(tuple(times))
 
 
 def cpu_dtype_support() -> dict[str, str | None]:
@@ -118,12 +86,13 @@ def cpu_dtype_support() -> dict[str, str | None]:
             loss.backward()
             support[name] = None
         except Exception as exc:  # torch says no in many ways; the row records which
-            support[name] = f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}"
+            support[name] = one_line(exc)
     return support
 
 
-class _Bench:
-    """One model on one device: the three workloads as zero-argument callables."""
+class ModelWorkloads:
+    """One model on one device: the three workloads as zero-argument callables. The training step
+    is a sweep's, with the paper's optimizer settings (TrainConfig's defaults)."""
 
     def __init__(self, corpus: Corpus, cell: str, hidden: int, layers: int, device: str, dtype: torch.dtype,
                  batch_size: int, seq_len: int):
@@ -131,7 +100,9 @@ class _Bench:
         self.device, self.dtype = torch.device(device), dtype
         self.autocast = dtype != torch.float32
         self.model = CharRNN(corpus.vocab_size, cell, hidden, layers).to(self.device)
-        self.optimizer = torch.optim.RMSprop(self.model.parameters(), lr=2e-3, alpha=0.95)
+        self.grad_clip = PAPER_OPTIMIZER.grad_clip
+        self.optimizer = torch.optim.RMSprop(self.model.parameters(), lr=PAPER_OPTIMIZER.lr,
+                                             alpha=PAPER_OPTIMIZER.rmsprop_alpha)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=dtype == torch.float16)
         data = streams(corpus.splits()["train"], batch_size)[:, : seq_len + 1]
         self.x, self.y = data[:, :-1].to(self.device), data[:, 1:].to(self.device)
@@ -144,7 +115,7 @@ class _Bench:
 
     def train(self) -> None:
         if not self.autocast:
-            _, self.state = train_step(self.model, self.optimizer, self.x, self.y, self.state, 5.0)
+            _, self.state = train_step(self.model, self.optimizer, self.x, self.y, self.state, self.grad_clip)
             return
         with self._cast():
             logits, self.state = self.model(self.x, detach(self.state))
@@ -152,7 +123,7 @@ class _Bench:
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
 
@@ -182,11 +153,11 @@ def matmul_rate(device: str, dtype: torch.dtype, threads: int, min_time_s: float
         a = torch.randn(n, n, device=device).to(dtype)
         b = torch.randn(n, n, device=device).to(dtype)
         s = measure(lambda a=a, b=b: a @ b, device, threads, min_time_s, warmup).stats
-        work = 2.0 * n**3
-        rate = {"gflops": work / s["median"] / 1e9, "gflops_iqr": work / s["q1"] / 1e9 - work / s["q3"] / 1e9,
-                "matmul_n": n, "time_ms_median": s["median"] * 1e3, "time_ms_iqr": s["iqr"] * 1e3, "n_samples": s["n"]}
-        if best is None or rate["gflops"] > best["gflops"]:
-            best = rate
+        flops, flops_iqr = rate(2.0 * n**3, s)
+        found = {"gflops": flops / 1e9, "gflops_iqr": flops_iqr / 1e9, "matmul_n": n,
+                 "time_ms_median": s["median"] * 1e3, "time_ms_iqr": s["iqr"] * 1e3, "n_samples": s["n"]}
+        if best is None or found["gflops"] > best["gflops"]:
+            best = found
     return best
 
 
@@ -197,32 +168,26 @@ def _copy(device: str) -> tuple[Callable[[], object], float]:
     return (lambda: dst.copy_(src)), 2.0 * n_bytes  # read and write
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
 def run_compare(spec: CompareSpec, results_dir: str = "results", data_dir: str | None = None,
-                on_row: Callable[[dict], None] | None = None) -> list[dict]:
-    """Measure every row of `spec`, store each as it is measured, return them all."""
+                on_event: OnEvent = ignore) -> list[dict]:
+    """Measure every row of `spec`, store each as it is measured (a RowMeasured event), return them all."""
     devices = resolve_devices(spec.devices)  # an absent device is an error before any measurement
-    corpus = load_corpus(spec.dataset, data_dir, show_progress=False)
+    cpu_support = cpu_dtype_support() if "cpu" in devices else {}
+    if cpu_support:
+        on_event(CpuDtypes(cpu_support, spec.dtype))
+    corpus = load_corpus(spec.dataset, data_dir, on_event)
     corpus.check_fits(spec.batch_size, spec.seq_len)
     dtype = DTYPES[spec.dtype]
     default_threads = torch.get_num_threads()
-    cpu_support = cpu_dtype_support() if "cpu" in devices else {}
     records: list[dict] = []
 
     def emit(identity: dict, status: str, metrics: dict, error: str | None = None) -> None:
-        record = {
-            "schema_version": results.SCHEMA_VERSION, "run_id": row_id(identity), "kind": "compare",
-            "status": status, "error": error, "started_at": _now(), "finished_at": _now(),
-            "config": identity, "env": describe(identity["device"]) | {"torch_num_threads": identity["threads"]},
-            "metrics": metrics,
-        }
+        env = environment(identity["device"]) | {"torch_num_threads": identity["threads"]}
+        record = results.make_record("compare", content_id(identity, separators=(", ", ": ")), status, identity, env,
+                                     metrics, error)
         results.write_run(results_dir, record)
         records.append(record)
-        if on_row:
-            on_row(record)
+        on_event(RowMeasured(record))
 
     for device in devices:
         is_cpu = torch.device(device).type == "cpu"
@@ -236,24 +201,29 @@ def run_compare(spec: CompareSpec, results_dir: str = "results", data_dir: str |
                 emit(base | {"workload": "train", "cell": None, "num_layers": None, "size": None,
                              "size_mode": spec.size_mode}, "unsupported", {}, unsupported)
                 continue
-            no_model = {"cell": None, "num_layers": None, "size": None, "size_mode": spec.size_mode}
-            matmul = matmul_rate(device, dtype, threads, spec.min_time_s, spec.warmup)
-            emit(base | no_model | {"workload": "matmul"}, "ok", matmul)
-            if dtype != torch.float32:  # the float32 rate too, so the dtype's gain is on record
-                float32 = matmul_rate(device, torch.float32, threads, spec.min_time_s, spec.warmup)
-                emit(base | no_model | {"workload": "matmul", "dtype": "float32"}, "ok", float32)
-            copy_fn, copy_bytes = _copy(device)
-            s = measure(copy_fn, device, threads, spec.min_time_s, spec.warmup).stats
-            emit(base | no_model | {"workload": "copy"}, "ok",
-                 {"time_ms_median": s["median"] * 1e3, "time_ms_iqr": s["iqr"] * 1e3, "n_samples": s["n"],
-                  "gb_per_s": copy_bytes / s["median"] / 1e9,
-                  "gb_per_s_iqr": copy_bytes / s["q1"] / 1e9 - copy_bytes / s["q3"] / 1e9})
-            limits = {"matmul": matmul["gflops"]}
+            limits = _measure_limits(spec, device, threads, dtype, base, emit)
             for size in spec.sizes:
                 for layers in spec.layers:
                     for cell in spec.cells:
                         _measure_model(spec, corpus, device, threads, dtype, base, cell, layers, size, limits, emit)
     return records
+
+
+def _measure_limits(spec, device, threads, dtype, base, emit) -> dict[str, float]:
+    """The device's matmul rate (and float32's, for a reduced dtype) and copy bandwidth, as rows."""
+    no_model = {"cell": None, "num_layers": None, "size": None, "size_mode": spec.size_mode}
+    matmul = matmul_rate(device, dtype, threads, spec.min_time_s, spec.warmup)
+    emit(base | no_model | {"workload": "matmul"}, "ok", matmul)
+    if dtype != torch.float32:  # the float32 rate too, so the dtype's gain is on record
+        float32 = matmul_rate(device, torch.float32, threads, spec.min_time_s, spec.warmup)
+        emit(base | no_model | {"workload": "matmul", "dtype": "float32"}, "ok", float32)
+    copy_fn, copy_bytes = _copy(device)
+    s = measure(copy_fn, device, threads, spec.min_time_s, spec.warmup).stats
+    bandwidth, bandwidth_iqr = rate(copy_bytes, s)
+    emit(base | no_model | {"workload": "copy"}, "ok",
+         {"time_ms_median": s["median"] * 1e3, "time_ms_iqr": s["iqr"] * 1e3, "n_samples": s["n"],
+          "gb_per_s": bandwidth / 1e9, "gb_per_s_iqr": bandwidth_iqr / 1e9})
+    return {"matmul": matmul["gflops"]}
 
 
 def _measure_model(spec, corpus, device, threads, dtype, base, cell, layers, size, limits, emit) -> None:
@@ -262,19 +232,18 @@ def _measure_model(spec, corpus, device, threads, dtype, base, cell, layers, siz
     model_id = base | {"cell": cell, "num_layers": layers, "size": size, "size_mode": spec.size_mode}
     shape = {"hidden_size": hidden, "n_params": n_params(cell, vocab, hidden, layers)}
     try:
-        bench = _Bench(corpus, cell, hidden, layers, device, dtype, spec.batch_size, spec.seq_len)
+        workloads = ModelWorkloads(corpus, cell, hidden, layers, device, dtype, spec.batch_size, spec.seq_len)
         chars = spec.batch_size * spec.seq_len
         train_ms = None
         for workload in WORKLOADS:
-            s = measure(getattr(bench, workload), device, threads, spec.min_time_s, spec.warmup).stats
-            per_call = GENERATE_CHARS if workload == "generate" else chars
-            rate = per_call / s["median"]
+            s = measure(getattr(workloads, workload), device, threads, spec.min_time_s, spec.warmup).stats
+            chars_per_s, chars_per_s_iqr = rate(GENERATE_CHARS if workload == "generate" else chars, s)
             flops = flops_per_char(cell, vocab, hidden, layers, training=workload == "train")
             metrics = shape | {
                 "time_ms_median": s["median"] * 1e3, "time_ms_iqr": s["iqr"] * 1e3, "n_samples": s["n"],
-                "chars_per_s": rate, "chars_per_s_iqr": per_call / s["q1"] - per_call / s["q3"],
-                "flops_per_char": flops, "achieved_gflops": flops * rate / 1e9,
-                "matmul_fraction": flops * rate / 1e9 / limits["matmul"],
+                "chars_per_s": chars_per_s, "chars_per_s_iqr": chars_per_s_iqr,
+                "flops_per_char": flops, "achieved_gflops": flops * chars_per_s / 1e9,
+                "matmul_fraction": flops * chars_per_s / 1e9 / limits["matmul"],
             }
             if workload == "generate":
                 metrics["ms_per_char"] = s["median"] * 1e3 / GENERATE_CHARS
@@ -283,16 +252,16 @@ def _measure_model(spec, corpus, device, threads, dtype, base, cell, layers, siz
                 train_ms = s["median"] * 1e3
             emit(model_id | {"workload": workload}, "ok", metrics)
         if torch.device(device).type == "cuda":
-            _measure_transfer(spec, bench, device, threads, train_ms, model_id, emit)
+            _measure_transfer(spec, workloads, device, threads, train_ms, model_id, emit)
     except torch.cuda.OutOfMemoryError as exc:
-        emit(model_id | {"workload": "train"}, "oom", shape, f"OutOfMemoryError: {str(exc).splitlines()[0]}")
+        emit(model_id | {"workload": "train"}, "oom", shape, one_line(exc))
         torch.cuda.empty_cache()
 
 
-def _measure_transfer(spec, bench, device, threads, train_ms, model_id, emit) -> None:
+def _measure_transfer(spec, workloads, device, threads, train_ms, model_id, emit) -> None:
     """Host-to-device time of one input batch, pageable and pinned, against the training step."""
-    pinned = bench.host_batch.pin_memory()
-    for workload, source in (("h2d_pageable", bench.host_batch), ("h2d_pinned", pinned)):
+    pinned = workloads.host_batch.pin_memory()
+    for workload, source in (("h2d_pageable", workloads.host_batch), ("h2d_pinned", pinned)):
         s = measure(lambda source=source: source.to(device, non_blocking=True), device, threads, spec.min_time_s, spec.warmup).stats
         n_bytes = source.numel() * source.element_size()
         emit(model_id | {"workload": workload}, "ok",

@@ -1,14 +1,19 @@
-"""RunConfig (one run), Grid (a sweep) and its expansion, presets, and the content-addressed run id.
+"""Every setting of a run or a sweep, declared once; RunConfig (one run), Grid (a sweep), presets.
 
     >>> from rnnbench.config import Grid
-    >>> grid = Grid(dataset="synthetic", cells=("lstm", "gru"), layers=(1, 2), sizes=(64,), max_chars=10_000)
+    >>> grid = Grid.from_settings(dataset="synthetic", cells=("lstm", "gru"), layers=(1, 2), sizes=(64,), max_chars=10_000)
     >>> runs = grid.expand(dataset_sha256="0" * 64)
-    >>> len(runs), runs[0].cell, runs[0].num_layers, len(runs[0].run_id)
-    (4, 'lstm', 1, 12)
+    >>> len(runs), runs[0].cell, runs[0].num_layers, runs[0].train.max_chars, len(runs[0].run_id)
+    (4, 'lstm', 1, 10000, 12)
 
-The defaults are the paper's protocol (../shared/reference/PAPER.md): batch 100, unroll 100,
-RMSProp lr 2e-3 with alpha 0.95, lr x0.95 per epoch after epoch 10, gradient norm clipped at 5.
-A preset is a TOML file of Grid fields under benchmarks/presets/; an unknown key is an error.
+A setting is a dataclass field declared with `setting(default, help, unit)`: its name is the
+preset key and the command-line option (`--time-budget-s`), its type and default are the field's,
+and its help and unit feed `--help` and the report. TrainConfig holds how every run of a sweep
+trains; Grid holds the axes a sweep expands (cells, depths, sizes, devices, seeds) and one
+TrainConfig. `Grid.from_settings` and `Grid.replace` take both kinds by name, flat, as presets and
+options give them. The defaults are the paper's protocol (Karpathy, Johnson & Fei-Fei 2015):
+batch 100, unroll 100, RMSProp lr 2e-3 with alpha 0.95, lr x0.95 per epoch after epoch 10,
+gradient norm clipped at 5, up to 50 epochs.
 """
 
 from __future__ import annotations
@@ -17,11 +22,11 @@ import dataclasses
 import hashlib
 import json
 import sys
-from dataclasses import dataclass, fields
+import typing
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from rnnbench.errors import UsageError
-from rnnbench.models import check_cell, check_size_mode
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -29,26 +34,130 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
+def setting(default, help: str, unit: str = "", aliases: tuple[str, ...] = (), protocol: bool = False,
+            experiment: bool = True, shown_default: str | None = None):
+    """A dataclass field that is also a user-facing setting.
+
+    unit: what one value counts (shown as the option's metavar); aliases: older option names that
+    still work; protocol: the default is the paper's value, and a run that differs in it does not
+    follow the paper's protocol; experiment: runs that differ in it belong to different experiments
+    of the report (False for settings that change how a run is measured, not what it learns);
+    shown_default: what `--help` says of a default of None."""
+    metadata = {"help": help, "unit": unit, "aliases": aliases, "protocol": protocol, "experiment": experiment,
+                "shown_default": shown_default}
+    return field(default=default, metadata=metadata)
+
+
+def same_as(owner: type, name: str, default=dataclasses.MISSING, help: str | None = None):
+    """Another owner's setting with its own default (and help): compare-devices times other models
+    than a sweep trains, described the same way."""
+    original = {f.name: f for f in fields(owner)}[name]
+    metadata = dict(original.metadata) | ({"help": help} if help else {})
+    return field(default=original.default if default is dataclasses.MISSING else default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting as the command line and presets see it, read off its dataclass field."""
+
+    name: str
+    type: type  # of one value: int, float or str
+    is_list: bool
+    optional: bool  # None is a value (no limit of this kind)
+    default: object
+    help: str
+    unit: str
+    aliases: tuple[str, ...]
+    protocol: bool
+    experiment: bool
+    shown_default: str | None = None
+
+    @property
+    def option(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def default_text(self) -> str | None:
+        """The default as a user would type it, or None when there is none."""
+        if self.default is None:
+            return self.shown_default
+        values = self.default if self.is_list else (self.default,)
+        return ",".join(str(v) for v in values)
+
+    def check_type(self, value, where: str) -> None:
+        """TOML gives typed values; a wrong type is a one-line error here, not a traceback later."""
+        wanted = (int, float) if self.type is float else (self.type,)
+        items = value if self.is_list else (value,)
+        if self.optional and value is None:
+            return
+        if any(isinstance(v, bool) or not isinstance(v, wanted) for v in items):
+            kind = " or ".join(t.__name__ for t in wanted)
+            raise UsageError(f"{where}: {self.name} must be {'a list of ' if self.is_list else ''}{kind}, got {value!r}")
+
+
+def settings_of(cls: type) -> list[Setting]:
+    """The settings of a dataclass in declaration order, those of nested dataclass fields inlined."""
+    hints = typing.get_type_hints(cls)
+    out: list[Setting] = []
+    for f in fields(cls):
+        hint = hints[f.name]
+        if dataclasses.is_dataclass(hint):
+            out += settings_of(hint)
+            continue
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        optional = type(None) in typing.get_args(hint)
+        is_list = typing.get_origin(hint) is tuple or (args and typing.get_origin(args[0]) is tuple)
+        if is_list:
+            one = typing.get_args(args[0] if optional else hint)[0]
+        else:
+            one = args[0] if optional else hint
+        out.append(Setting(f.name, one, bool(is_list), optional, f.default, f.metadata["help"], f.metadata["unit"],
+                           f.metadata["aliases"], f.metadata["protocol"], f.metadata["experiment"],
+                           f.metadata["shown_default"]))
+    return out
+
+
+BUDGETS = ("epochs", "max_steps", "max_chars", "time_budget_s")  # training stops at the first reached
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """How every run of a sweep trains: optimisation, budgets and evaluation."""
 
-    batch_size: int = 100
-    seq_len: int = 100
-    lr: float = 2e-3
-    rmsprop_alpha: float = 0.95
-    lr_decay: float = 0.95
-    lr_decay_after_epochs: int = 10
-    grad_clip: float = 5.0
-    dropout: float = 0.0
+    batch_size: int = setting(100, "Parallel streams per step.", "streams", protocol=True)
+    seq_len: int = setting(100, "Characters per stream per step (BPTT length).", "chars", protocol=True)
+    lr: float = setting(2e-3, "RMSProp learning rate.", protocol=True)
+    rmsprop_alpha: float = setting(0.95, "RMSProp smoothing constant of the mean squared gradient.")
+    lr_decay: float = setting(0.95, "Learning-rate factor per epoch once lr_decay_after_epochs have passed.")
+    lr_decay_after_epochs: int = setting(10, "Epochs at the full learning rate before it decays.", "epochs")
+    grad_clip: float = setting(5.0, "Clip the gradient norm at this value.")
+    dropout: float = setting(0.0, "Dropout between layers and before the output layer.")
     # Budgets: training stops at whichever comes first; None means no limit of that kind.
-    epochs: int | None = 50
-    max_steps: int | None = None
-    max_chars: int | None = None
-    time_budget_s: float | None = None
-    eval_every_steps: int = 1000  # also evaluated at every epoch end and when training stops
-    patience_evals: int = 5  # early stopping: evaluations without a better validation loss
-    warmup_steps: int = 5  # steps left out of the throughput figures
+    epochs: int | None = setting(50, "Budget: passes over the train split.", "epochs", protocol=True)
+    max_steps: int | None = setting(None, "Budget: training steps per run.", "steps", protocol=True)
+    max_chars: int | None = setting(None, "Budget: training characters per run (steps x batch x sequence length).",
+                                    "chars", protocol=True)
+    time_budget_s: float | None = setting(None, "Budget: seconds per run, evaluation included.", "seconds",
+                                          aliases=("--time-budget",), protocol=True)
+    eval_every_steps: int = setting(1000, "Evaluate on the validation split every N steps (and at each epoch end).",
+                                    "steps", aliases=("--eval-every",))
+    patience_evals: int = setting(5, "Early stopping: evaluations without a better validation loss.", "evals",
+                                  aliases=("--patience",))
+    warmup_steps: int = setting(5, "Steps left out of the throughput figures.", "steps", experiment=False)
+
+    def __post_init__(self):
+        for name in ("batch_size", "seq_len", "eval_every_steps", "patience_evals"):
+            if getattr(self, name) < 1:
+                raise UsageError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in BUDGETS:
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise UsageError(f"{name} must be positive, got {value}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise UsageError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.lr <= 0:
+            raise UsageError(f"learning rate must be positive, got {self.lr}")
+        if all(getattr(self, b) is None for b in BUDGETS):
+            raise UsageError("no training budget: give at least one of epochs, max_steps, max_chars, time_budget_s")
 
 
 @dataclass(frozen=True)
@@ -70,8 +179,7 @@ class RunConfig:
 
     @property
     def run_id(self) -> str:
-        canonical = json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+        return content_id(self.as_dict())
 
     @property
     def label(self) -> str:
@@ -82,38 +190,32 @@ class RunConfig:
         return cls(**{**d, "train": TrainConfig(**d["train"])})
 
 
-TRAIN_FIELDS = tuple(f.name for f in fields(TrainConfig))
+def content_id(value: dict, separators: tuple[str, str] = (",", ":")) -> str:
+    """12 hex digits of the sha256 of `value` as canonical JSON: the id of a run or a measurement.
+
+    compare-devices rows were first hashed with json's default separators (", ", ": "); they keep
+    them, so that a row measured again replaces its earlier file instead of standing beside it."""
+    canonical = json.dumps(value, sort_keys=True, separators=separators)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
 class Grid:
     """A sweep: lists of cells, depths, sizes, devices and seeds, and one TrainConfig for all."""
 
-    dataset: str = "warpeace"
-    cells: tuple[str, ...] = ("lstm", "rnn", "gru")
-    layers: tuple[int, ...] = (1, 2, 3)
-    sizes: tuple[int, ...] = (64, 128, 256, 512)
-    size_mode: str = "params"
-    devices: tuple[str, ...] = ("auto",)
-    seeds: tuple[int, ...] = (0,)
-    # TrainConfig's fields, repeated flat so that presets and options name them directly.
-    batch_size: int = TrainConfig.batch_size
-    seq_len: int = TrainConfig.seq_len
-    lr: float = TrainConfig.lr
-    rmsprop_alpha: float = TrainConfig.rmsprop_alpha
-    lr_decay: float = TrainConfig.lr_decay
-    lr_decay_after_epochs: int = TrainConfig.lr_decay_after_epochs
-    grad_clip: float = TrainConfig.grad_clip
-    dropout: float = TrainConfig.dropout
-    epochs: int | None = TrainConfig.epochs
-    max_steps: int | None = TrainConfig.max_steps
-    max_chars: int | None = TrainConfig.max_chars
-    time_budget_s: float | None = TrainConfig.time_budget_s
-    eval_every_steps: int = TrainConfig.eval_every_steps
-    patience_evals: int = TrainConfig.patience_evals
-    warmup_steps: int = TrainConfig.warmup_steps
+    dataset: str = setting("warpeace", "Corpus: warpeace, linux, synthetic, or a path to a text file.")
+    cells: tuple[str, ...] = setting(("lstm", "rnn", "gru"), "Cell types from rnn, lstm, gru.")
+    layers: tuple[int, ...] = setting((1, 2, 3), "Layer counts.", "layers")
+    sizes: tuple[int, ...] = setting((64, 128, 256, 512), "Sizes (see --size-mode).")
+    size_mode: str = setting("params", "'params': a size is the parameter budget of a 1-layer LSTM that wide, "
+                                       "as in the paper; 'hidden': a size is the hidden width.")
+    devices: tuple[str, ...] = setting(("auto",), "Devices (cpu, cuda, cuda:N, mps) or 'auto' for every device present.")
+    seeds: tuple[int, ...] = setting((0,), "Random seeds; each grid cell runs once per seed.")
+    train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self):
+        from rnnbench.models import check_cell, check_size_mode  # imports torch: not for `rnnbench --help`
+
         for cell in self.cells:
             check_cell(cell)
         check_size_mode(self.size_mode)
@@ -124,23 +226,21 @@ class Grid:
         for name in ("cells", "devices", "seeds"):
             if not getattr(self, name):
                 raise UsageError(f"{name} must name at least one value")
-        for name in ("batch_size", "seq_len", "eval_every_steps", "patience_evals"):
-            if getattr(self, name) < 1:
-                raise UsageError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("epochs", "max_steps", "max_chars", "time_budget_s"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise UsageError(f"{name} must be positive, got {value}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise UsageError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.lr <= 0:
-            raise UsageError(f"learning rate must be positive, got {self.lr}")
-        if all(getattr(self, b) is None for b in ("epochs", "max_steps", "max_chars", "time_budget_s")):
-            raise UsageError("no training budget: give at least one of epochs, max_steps, max_chars, time_budget_s")
 
-    @property
-    def train(self) -> TrainConfig:
-        return TrainConfig(**{name: getattr(self, name) for name in TRAIN_FIELDS})
+    @classmethod
+    def from_settings(cls, **values) -> Grid:
+        """A Grid from settings named flat, as presets and options name them; the rest default."""
+        unknown = sorted(set(values) - set(GRID_SETTINGS))
+        if unknown:
+            raise TypeError(f"Grid has no setting(s) {', '.join(unknown)}")
+        train = {k: values.pop(k) for k in list(values) if k in TRAIN_FIELDS}
+        return cls(**values, train=TrainConfig(**train))
+
+    def replace(self, **changes) -> Grid:
+        """A copy with the named settings changed (flat names); those given as None keep their value."""
+        current = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "train"}
+        kept = current | dataclasses.asdict(self.train)
+        return Grid.from_settings(**(kept | {k: v for k, v in changes.items() if v is not None}))
 
     def expand(self, dataset_sha256: str, devices: tuple[str, ...] | None = None,
                dataset_name: str | None = None) -> list[RunConfig]:
@@ -158,13 +258,47 @@ class Grid:
             for seed in self.seeds
         ]
 
-    def replace(self, **changes) -> Grid:
-        """A copy with the given fields changed; fields left as None here keep their value."""
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+DTYPES = ("float32", "bfloat16", "float16")
 
 
-GRID_FIELDS = {f.name: f for f in fields(Grid)}
-_LIST_FIELDS = ("cells", "layers", "sizes", "devices", "seeds")
+@dataclass(frozen=True)
+class CompareSpec:
+    """What compare-devices measures: the models, the devices and how (see rnnbench.compare)."""
+
+    dataset: str = same_as(Grid, "dataset", help="Corpus whose vocabulary and text feed the models.")
+    devices: tuple[str, ...] = same_as(Grid, "devices")
+    cells: tuple[str, ...] = same_as(Grid, "cells", ("lstm", "gru", "rnn"))
+    layers: tuple[int, ...] = same_as(Grid, "layers", (1, 2))
+    sizes: tuple[int, ...] = same_as(Grid, "sizes", (128, 512))
+    size_mode: str = same_as(Grid, "size_mode")
+    batch_size: int = same_as(TrainConfig, "batch_size", help="Sequences per batch for the training and inference workloads.")
+    seq_len: int = same_as(TrainConfig, "seq_len")
+    dtype: str = setting("float32", "float32, bfloat16 or float16 (reduced precision runs under torch.autocast).")
+    threads: tuple[int, ...] | None = setting(None, "CPU thread counts to measure at.", "threads",
+                                              shown_default="torch's count")
+    min_time_s: float = setting(1.0, "Seconds of timed blocks per figure (warm-up excluded).", "seconds",
+                                aliases=("--min-time",))
+    warmup: int = setting(3, "Calls before the timed blocks, not kept.", "calls")
+
+    def __post_init__(self):
+        from rnnbench.models import check_cell, check_size_mode
+
+        for cell in self.cells:
+            check_cell(cell)
+        check_size_mode(self.size_mode)
+        if self.dtype not in DTYPES:
+            raise UsageError(f"unknown dtype '{self.dtype}': choose from {', '.join(DTYPES)}")
+        if any(t < 1 for t in self.threads or ()):
+            raise UsageError(f"thread counts must be at least 1, got {list(self.threads)}")
+        if self.batch_size < 1 or self.seq_len < 1 or self.min_time_s <= 0:
+            raise UsageError("batch size, sequence length and --min-time must be positive")
+
+
+TRAIN_SETTINGS = {s.name: s for s in settings_of(TrainConfig)}
+TRAIN_FIELDS = tuple(TRAIN_SETTINGS)
+GRID_SETTINGS = {s.name: s for s in settings_of(Grid)}  # the grid's axes, then TrainConfig's settings
+COMPARE_SETTINGS = {s.name: s for s in settings_of(CompareSpec)}
 
 
 def preset_dirs() -> list[Path]:
@@ -188,23 +322,12 @@ def load_preset(name_or_path: str) -> Grid:
         values = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise UsageError(f"cannot read preset {path}: {exc}") from exc
-    unknown = sorted(set(values) - set(GRID_FIELDS))
+    unknown = sorted(set(values) - set(GRID_SETTINGS))
     if unknown:
-        raise UsageError(f"preset {path.name}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(GRID_FIELDS)}")
-    for key in _LIST_FIELDS:
-        if key in values:
-            value = values[key]
-            values[key] = tuple(value) if isinstance(value, list) else (value,)
+        raise UsageError(f"preset {path.name}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(GRID_SETTINGS)}")
     for key, value in values.items():
-        _check_type(key, value, f"preset {path.name}")
-    return Grid(**values)
-
-
-def _check_type(key: str, value, where: str) -> None:
-    """TOML gives typed values; a wrong type is a one-line error here, not a traceback later."""
-    declared = GRID_FIELDS[key].type  # a string such as "int | None" or "tuple[str, ...]"
-    wanted = (str,) if "str" in declared else (int,) if "int" in declared and "float" not in declared else (int, float)
-    items = value if key in _LIST_FIELDS else (value,)
-    if any(isinstance(v, bool) or not isinstance(v, wanted) for v in items):
-        kind = " or ".join(t.__name__ for t in wanted)
-        raise UsageError(f"{where}: {key} must be {'a list of ' if key in _LIST_FIELDS else ''}{kind}, got {value!r}")
+        declared = GRID_SETTINGS[key]
+        if declared.is_list:
+            value = values[key] = tuple(value) if isinstance(value, list) else (value,)
+        declared.check_type(value, f"preset {path.name}")
+    return Grid.from_settings(**values)

@@ -32,6 +32,7 @@ import platformdirs
 import torch
 
 from rnnbench.errors import UsageError
+from rnnbench.events import DownloadEnded, DownloadProgress, DownloadStarted, OnEvent, ignore
 from rnnbench.files import write_atomic
 from rnnbench.synthetic import generate
 
@@ -202,20 +203,21 @@ def find(spec: CorpusSpec, data_dir: str | Path | None = None) -> Path | None:
     return None
 
 
-def download(url: str, expected_bytes: int, expected_sha256: str, timeout_s: float = 60.0, show_progress: bool = True) -> bytes:
+def download(url: str, expected_bytes: int, expected_sha256: str, timeout_s: float = 60.0,
+             on_event: OnEvent = ignore) -> bytes:
     """Fetch `url` whole and verified, or raise UsageError; nothing is written here."""
-    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
-
     chunks = []
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as response:
-            total = int(response.headers.get("Content-Length") or expected_bytes)
-            with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
-                          disable=not show_progress, transient=True) as progress:
-                task = progress.add_task(f"downloading {url.rsplit('/', 1)[-1]}", total=total)
+            on_event(DownloadStarted(url, int(response.headers.get("Content-Length") or expected_bytes)))
+            try:
+                done = 0
                 while chunk := response.read(1 << 16):
                     chunks.append(chunk)
-                    progress.advance(task, len(chunk))
+                    done += len(chunk)
+                    on_event(DownloadProgress(url, done))
+            finally:
+                on_event(DownloadEnded(url))
     except urllib.error.HTTPError as exc:
         raise UsageError(f"download of {url} failed: HTTP {exc.code} {exc.reason}") from exc
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
@@ -229,26 +231,27 @@ def download(url: str, expected_bytes: int, expected_sha256: str, timeout_s: flo
     return data
 
 
-def fetch(spec: CorpusSpec, data_dir: str | Path | None = None, show_progress: bool = True) -> Path:
+def fetch(spec: CorpusSpec, data_dir: str | Path | None = None, on_event: OnEvent = ignore) -> Path:
     """The verified file of a named corpus, downloading it into the cache if it is nowhere yet."""
     path = find(spec, data_dir)
     if path is not None:
         return path
     if spec.url is None:
         raise UsageError(f"corpus '{spec.name}' not found in {', '.join(map(str, search_dirs(data_dir)))}: {spec.how_to_get}")
-    data = download(spec.url, spec.n_bytes, spec.sha256, show_progress=show_progress)
+    data = download(spec.url, spec.n_bytes, spec.sha256, on_event=on_event)
     path = cache_dir() / spec.filename
     write_atomic(path, data)
     return path
 
 
-def load_corpus(name_or_path: str, data_dir: str | Path | None = None, show_progress: bool = True) -> Corpus:
-    """A registered corpus by name (fetched if needed), `synthetic`, or any text file by path."""
+def load_corpus(name_or_path: str, data_dir: str | Path | None = None, on_event: OnEvent = ignore) -> Corpus:
+    """A registered corpus by name (fetched if needed, reporting the download to `on_event`),
+    `synthetic`, or any text file by path."""
     if name_or_path == SYNTHETIC_NAME:
         return Corpus(SYNTHETIC_NAME, generate(SYNTHETIC_BYTES, SYNTHETIC_SEED), f"generated (seed {SYNTHETIC_SEED})")
     if name_or_path in REGISTRY:
         spec = REGISTRY[name_or_path]
-        path = fetch(spec, data_dir, show_progress)
+        path = fetch(spec, data_dir, on_event)
         data = _read_file(path)
         _verify(spec, data, str(path))
         return Corpus(spec.name, data, str(path))
@@ -260,6 +263,39 @@ def load_corpus(name_or_path: str, data_dir: str | Path | None = None, show_prog
     if not data:
         raise UsageError(f"{path} is empty")
     return Corpus(path.stem, data, str(path.resolve()))
+
+
+@dataclass(frozen=True)
+class CorpusInfo:
+    """One line of `rnnbench data list`: a corpus, whether it is here, and its sizes."""
+
+    name: str
+    description: str
+    n_bytes: int  # the registered size, or the size found
+    where: str | None = None  # its file (or how it is made); None when it is not here
+    vocab_size: int | None = None
+    split_sizes: tuple[int, int, int] | None = None
+    how_to_get: str | None = None  # when it is not here
+    problem: str | None = None  # a file that is there but is not the corpus
+
+
+def list_corpora(data_dir: str | Path | None = None) -> list[CorpusInfo]:
+    """Every registered corpus and `synthetic`, as found from `data_dir`; nothing is downloaded."""
+    entries = [(spec.name, spec) for spec in REGISTRY.values()] + [(SYNTHETIC_NAME, None)]
+    out = []
+    for name, spec in entries:
+        description = spec.description if spec else "generated; long-range structure (see rnnbench.synthetic)"
+        if spec is not None and find(spec, data_dir) is None:
+            out.append(CorpusInfo(name, description, spec.n_bytes,
+                                  how_to_get="downloads on first use" if spec.url else spec.how_to_get))
+            continue
+        try:
+            corpus = load_corpus(name, data_dir)
+        except UsageError as exc:
+            out.append(CorpusInfo(name, description, spec.n_bytes, problem=str(exc)))
+            continue
+        out.append(CorpusInfo(name, description, corpus.n_bytes, corpus.source, corpus.vocab_size, corpus.split_sizes))
+    return out
 
 
 # --- rebuilding the Linux corpus from kernel source ----------------------------------------------

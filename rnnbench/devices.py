@@ -105,7 +105,7 @@ def git_commit() -> str | None:
     return commit + ("-dirty" if dirty else "")
 
 
-def describe(device: str) -> dict:
+def environment(device: str) -> dict:
     """Environment columns of a result row: machine, software, and the device itself."""
     kind = torch.device(device).type
     env = {

@@ -37,7 +37,9 @@ import torch
 from rnnbench.config import RunConfig
 from rnnbench.data import Corpus
 from rnnbench.errors import UsageError
-from rnnbench.sweep import Finished, utc_now, make_record, run_one
+from rnnbench.events import OnEvent, RunProgress, RunStarted
+from rnnbench.results import utc_now
+from rnnbench.sweep import Finished, run_one, run_record
 from rnnbench.train import Progress
 
 INSTALL_HINT = "pip install 'rnnbench[ray]' (in a checkout: pip install -e '.[ray]')"
@@ -171,7 +173,7 @@ class RayExecutor:
             resolved += [c for c in candidates if c not in resolved]
         return resolved
 
-    def describe(self) -> str:
+    def summary(self) -> str:
         res = self.cluster()
         return (f"{self.where}: {res.get('CPU', 0):g} CPUs and {res.get('GPU', 0):g} GPUs, "
                 f"{self.cpus_per_run} CPU(s) per CPU run")
@@ -193,11 +195,10 @@ class RayExecutor:
         what = cause if isinstance(cause, BaseException) else exc
         message = str(what).strip().splitlines()
         error = f"{what.__class__.__name__}: {message[0] if message else ''} (Ray task, {self.max_retries + 1} attempt(s))"
-        return Finished(cfg, make_record(cfg, status, error, started_at, {"executor": self.name}))
+        return Finished(cfg, run_record(cfg, status, error, started_at, {"executor": self.name}))
 
     def execute(self, todo: list[RunConfig], corpus: Corpus, checkpoint_dirs: dict[str, Path | None],
-                on_start: Callable[[RunConfig], None],
-                on_progress: Callable[[RunConfig, Progress], None]) -> Iterator[Finished]:
+                on_event: OnEvent) -> Iterator[Finished]:
         ray = self.ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
         if not todo:
@@ -225,9 +226,9 @@ class RayExecutor:
                 cfg = by_id[run_id]
                 if run_id not in started_at:
                     started_at[run_id] = utc_now()
-                    on_start(cfg)
+                    on_event(RunStarted(cfg))
                 if p is not None:
-                    on_progress(cfg, p)
+                    on_event(RunProgress(cfg, p))
             for ref in ready:
                 cfg = self._pending.pop(ref)
                 try:

@@ -4,9 +4,11 @@
     >>> df = load("results")                                    # doctest: +SKIP
     >>> df.groupby("cell")["test_loss_nats"].min()              # doctest: +SKIP
 
-A run's file is `<results-dir>/runs/<run_id>.json`:
-    {"schema_version", "run_id", "status", "error", "started_at", "finished_at",
+A run's file is `<results-dir>/runs/<run_id>.json`, built by make_record:
+    {"schema_version", "run_id", "kind", "status", "error", "started_at", "finished_at",
      "config": RunConfig as a dict, "env": machine and software, "metrics": {...}, "curve": [...]}
+(`kind` is "sweep" for a trained run, "compare" for a compare-devices measurement, which has no
+curve; its status is one of ok, diverged, oom, failed, or unsupported for a compare row.)
 `load()` flattens config, env and metrics into columns, one row per run; the loss curves come
 from `load_curves()`. A file that is not a run of a known schema is reported by name and skipped;
 it never stops the other runs from loading.
@@ -14,6 +16,7 @@ it never stops the other runs from loading.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import warnings
@@ -26,7 +29,6 @@ from rnnbench.files import write_atomic
 from rnnbench.errors import UsageError
 
 SCHEMA_VERSION = 1
-STATUSES = ("ok", "diverged", "oom", "failed")
 FINISHED = ("ok", "diverged")  # a re-run sweep skips these; failed and oom runs are tried again
 REQUIRED_KEYS = ("schema_version", "run_id", "status", "config", "env", "metrics")
 # The first columns of load(), in this order; the rest follow as they come.
@@ -36,6 +38,33 @@ LEADING_COLUMNS = [
     "test_bpc", "train_chars_per_s", "train_chars_per_s_iqr", "step_ms_median", "step_ms_iqr",
     "achieved_gflops", "peak_rss_mb",
 ]
+
+
+def utc_now() -> str:
+    """The time stamps of records: UTC, to the second, ISO 8601."""
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def make_record(kind: str, run_id: str, status: str, config: dict, env: dict, metrics: dict | None = None,
+                error: str | None = None, started_at: str | None = None, curve: list | None = None) -> dict:
+    """A stored record, of a sweep run (kind "sweep", with its curve) or of a compare-devices
+    measurement (kind "compare", no curve); it finishes now."""
+    finished_at = utc_now()
+    record = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "kind": kind,
+        "status": status,
+        "error": error,
+        "started_at": started_at or finished_at,
+        "finished_at": finished_at,
+        "config": config,
+        "env": env,
+        "metrics": metrics or {},
+    }
+    if curve is not None:
+        record["curve"] = curve
+    return record
 
 
 def runs_dir(results_dir: str | Path) -> Path:
@@ -119,16 +148,20 @@ def flatten(record: dict) -> dict:
     return row
 
 
+def frame(records: list[dict]) -> pd.DataFrame:
+    """Records as one tidy table, one row per record, the leading columns first."""
+    df = pd.DataFrame([flatten(r) for r in records])
+    if df.empty:
+        df = pd.DataFrame(columns=LEADING_COLUMNS)
+    ordered = [c for c in LEADING_COLUMNS if c in df.columns]
+    return df[ordered + [c for c in df.columns if c not in ordered]]
+
+
 def load(results_dir: str | Path = "results", warn: bool = True) -> pd.DataFrame:
     """One tidy row per stored run. Files that are not runs are named in df.attrs["problems"]
     (and in a warning, unless warn=False)."""
     records, problems = iter_records(results_dir)
-    rows = [flatten(r) for r in records]
-    df = pd.DataFrame(rows)
-    if df.empty:
-        df = pd.DataFrame(columns=LEADING_COLUMNS)
-    ordered = [c for c in LEADING_COLUMNS if c in df.columns]
-    df = df[ordered + [c for c in df.columns if c not in ordered]]
+    df = frame(records)
     df.attrs["problems"] = problems
     if warn:
         for problem in problems:

@@ -9,6 +9,8 @@
     3
     >>> summarize([1.0, 2.0, 3.0, 4.0])["median"]
     2.5
+    >>> rate(10.0, summarize([1.0, 2.0, 3.0, 4.0]))   # (per second at the median, IQR)
+    (4.0, 2.6373626373626373)
 
 On CUDA, kernels run after the Python call returns, so a host clock would time the launch, not the
 work. There each step records a pair of CUDA events on the stream, which costs no synchronisation;
@@ -41,6 +43,13 @@ def summarize(samples: list[float]) -> dict[str, float]:
     else:
         q1, median, q3 = statistics.quantiles(samples, n=4, method="inclusive")
     return {"median": median, "q1": q1, "q3": q3, "iqr": q3 - q1, "n": len(samples)}
+
+
+def rate(work: float, stats_s: dict[str, float]) -> tuple[float, float]:
+    """(work per second at the median time, its interquartile range) from time statistics in
+    seconds. A rate is a monotone transform of a time, so its quartiles come from the time's: the
+    median rate is exactly the work of one call over the median time."""
+    return work / stats_s["median"], work / stats_s["q1"] - work / stats_s["q3"]
 
 
 class StepTimer:

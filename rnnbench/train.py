@@ -1,11 +1,11 @@
-"""Training and evaluation of one run: train(cfg, corpus) -> RunResult.
+"""Training and evaluation of one run: train(cfg, corpus) -> RunResult, done by a Trainer.
 
     >>> from rnnbench.config import Grid
     >>> from rnnbench.data import load_corpus
     >>> from rnnbench.train import train
     >>> corpus = load_corpus("synthetic")
-    >>> grid = Grid(dataset="synthetic", cells=("gru",), layers=(1,), sizes=(32,), size_mode="hidden",
-    ...             devices=("cpu",), batch_size=16, seq_len=32, max_steps=20, eval_every_steps=10)
+    >>> grid = Grid.from_settings(dataset="synthetic", cells=("gru",), layers=(1,), sizes=(32,), size_mode="hidden",
+    ...                           devices=("cpu",), batch_size=16, seq_len=32, max_steps=20, eval_every_steps=10)
     >>> result = train(grid.expand(corpus.sha256)[0], corpus)
     >>> result.status, result.metrics["steps"]
     ('ok', 20)
@@ -18,6 +18,10 @@ gradients, and scores every character but the last of each stream.
 Losses are mean cross-entropy in nats per character; bits per character = nats / ln 2.
 Throughput is the median over timed steps after warm-up (the first `warmup_steps` are left out);
 its spread is the IQR of the same samples.
+
+One training step is `train_step`, a function of (model, optimizer, batch, carried state) alone,
+so that it can be wrapped or captured; the Trainer around it owns resuming, the epoch loop and
+budgets, evaluation, checkpoints and the metrics, each in a method of its own.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from rnnbench.config import RunConfig
 from rnnbench.data import Corpus, streams
 from rnnbench.errors import UsageError
 from rnnbench.models import CharRNN, flops_per_char, hidden_size_for, n_params
-from rnnbench.timing import StepTimer, summarize, synchronize
+from rnnbench.timing import StepTimer, rate, summarize, synchronize
 
 LOG_EVERY_STEPS = 10  # how often the loss is read back from the device (a sync on CUDA)
 
@@ -121,8 +125,9 @@ def planned_steps(cfg: RunConfig, steps_per_epoch: int) -> tuple[int | None, str
 
 
 @dataclass
-class _Loop:
-    """The training loop's bookkeeping: what a resumed run gets back besides tensors and RNG states."""
+class LoopState:
+    """The training loop's bookkeeping: what a resumed run gets back (latest.pt's "loop") besides
+    tensors and RNG states."""
 
     step: int = 0
     epoch: int = 0
@@ -167,191 +172,265 @@ def train(cfg: RunConfig, corpus: Corpus, on_progress: Callable[[Progress], None
     whole training state to latest.pt at every evaluation; a run that finds a latest.pt of its own
     run id there continues from it, and reaches the same losses as a run never interrupted.
     """
-    t = cfg.train
-    wall_start = time.perf_counter()
-    torch.manual_seed(cfg.seed)
-    random.seed(cfg.seed)
-    corpus.check_fits(t.batch_size, t.seq_len)
-    device = torch.device(cfg.device)
-    vocab = corpus.vocab_size
-    hidden = hidden_size_for(cfg.cell, cfg.num_layers, cfg.size, vocab, cfg.size_mode)
-    model = CharRNN(vocab, cfg.cell, hidden, cfg.num_layers, t.dropout).to(device)
-    optimizer = torch.optim.RMSprop(model.parameters(), lr=t.lr, alpha=t.rmsprop_alpha)
-    # The corpus lives on the device as one tensor; a batch is a slice of it, never a copy.
-    data = {name: streams(split.to(device), t.batch_size) for name, split in corpus.splits().items()}
-    train_data = data["train"]
-    steps_per_epoch = (train_data.size(1) - 1) // t.seq_len
-    planned, planned_by = planned_steps(cfg, steps_per_epoch)
-    chars_per_step = t.batch_size * t.seq_len
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    process = psutil.Process()
-    peak_rss = process.memory_info().rss
+    return Trainer(cfg, corpus, on_progress, checkpoint_dir).run()
 
-    loop = _Loop()
-    best_weights = None
-    state = None
-    loss_sum = torch.zeros((), device=device)
-    folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    identity = {"run_id": cfg.run_id, "config": cfg.as_dict(), "vocab": list(corpus.vocab), "hidden_size": hidden}
-    if folder is not None and (folder / "latest.pt").exists():
-        saved = checkpoint.load(folder / "latest.pt")
-        if saved["kind"] != "latest" or saved["run_id"] != cfg.run_id:
-            raise UsageError(f"{folder / 'latest.pt'} belongs to another run ({saved['run_id']}); move it away")
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        loop = _Loop(**saved["loop"])
-        loop.resumed_at_steps.append(loop.step)
-        best_weights = checkpoint.to_device(saved["best_weights"], device)
-        state = checkpoint.to_device(saved["state"], device)
-        loss_sum.fill_(float(saved["loss_sum"]))
-        _set_rng_states(saved["rng"], device)
-    timer = StepTimer(device, warmup=t.warmup_steps)  # each session warms up anew
-    status, stop_reason = "ok", None
-    log_mark = time.perf_counter()
 
-    saved_best_step = loop.best_step if best_weights is not None else -1  # a resumed run's best.pt is current
+class Trainer:
+    """One run: its model, optimizer, data on the device and loop state, and one method per part
+    of training. `step_fn` is the training step; it may be replaced by a wrapped or captured
+    version with the same signature."""
 
-    def save_best() -> None:
-        nonlocal saved_best_step
-        loop.checkpoint_bytes += checkpoint.save(folder / "best.pt", identity | {
-            "kind": "best", "model": best_weights, "step": loop.best_step, "val_loss_nats": loop.best_val})
-        saved_best_step = loop.best_step
+    def __init__(self, cfg: RunConfig, corpus: Corpus, on_progress: Callable[[Progress], None] | None = None,
+                 checkpoint_dir: str | Path | None = None):
+        t = self.t = cfg.train
+        self.cfg, self.on_progress = cfg, on_progress
+        self.wall_start = time.perf_counter()
+        torch.manual_seed(cfg.seed)  # before the model: its initial weights come from this seed
+        random.seed(cfg.seed)
+        corpus.check_fits(t.batch_size, t.seq_len)
+        self.device = device = torch.device(cfg.device)
+        self.vocab_size = corpus.vocab_size
+        self.hidden = hidden_size_for(cfg.cell, cfg.num_layers, cfg.size, self.vocab_size, cfg.size_mode)
+        self.model = CharRNN(self.vocab_size, cfg.cell, self.hidden, cfg.num_layers, t.dropout).to(device)
+        self.optimizer = torch.optim.RMSprop(self.model.parameters(), lr=t.lr, alpha=t.rmsprop_alpha)
+        self.step_fn = train_step
+        # The corpus lives on the device as one tensor; a batch is a slice of it, never a copy.
+        self.data = {name: streams(split.to(device), t.batch_size) for name, split in corpus.splits().items()}
+        self.steps_per_epoch = (self.data["train"].size(1) - 1) // t.seq_len
+        self.planned, self.planned_by = planned_steps(cfg, self.steps_per_epoch)
+        self.chars_per_step = t.batch_size * t.seq_len
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        self.process = psutil.Process()
+        self.peak_rss = self.process.memory_info().rss
+        self.loop = LoopState()
+        self.best_weights: dict | None = None
+        self.saved_best_step = -1  # the step whose best weights best.pt holds
+        self.state = None  # the hidden state carried from step to step
+        self.loss_sum = torch.zeros((), device=device)  # summed on the device: no sync per step
+        self.folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        self.identity = {"run_id": cfg.run_id, "config": cfg.as_dict(), "vocab": list(corpus.vocab),
+                         "hidden_size": self.hidden}
+        self.status, self.stop_reason = "ok", None
+        self.timer = StepTimer(device, warmup=t.warmup_steps)  # each session warms up anew
+        self.log_mark = time.perf_counter()
 
-    def save_checkpoints() -> None:
+    def run(self) -> RunResult:
+        self.resume()
+        self.log_mark = time.perf_counter()
+        while self.stop_reason is None:
+            self.set_epoch_lr()
+            if self.train_epoch():
+                self.end_epoch()
+        self.save_final_best()
+        test_loss = self.test() if self.status == "ok" else math.nan
+        return RunResult(self.status, self.metrics(test_loss), self.loop.curve)
+
+    # --- resuming and checkpoints ----------------------------------------------------------------
+
+    def resume(self) -> bool:
+        """Continue from this run's latest.pt if the checkpoint folder holds one."""
+        path = self.folder / "latest.pt" if self.folder is not None else None
+        if path is None or not path.exists():
+            return False
+        saved = checkpoint.load(path)
+        if saved["kind"] != "latest" or saved["run_id"] != self.cfg.run_id:
+            raise UsageError(f"{path} belongs to another run ({saved['run_id']}); move it away")
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.loop = LoopState(**saved["loop"])
+        self.loop.resumed_at_steps.append(self.loop.step)
+        self.best_weights = checkpoint.to_device(saved["best_weights"], self.device)
+        self.state = checkpoint.to_device(saved["state"], self.device)
+        self.loss_sum.fill_(float(saved["loss_sum"]))
+        _set_rng_states(saved["rng"], self.device)
+        if self.best_weights is not None:
+            self.saved_best_step = self.loop.best_step  # a resumed run's best.pt is current
+        return True
+
+    def save_best(self) -> None:
+        loop = self.loop
+        loop.checkpoint_bytes += checkpoint.save(self.folder / "best.pt", self.identity | {
+            "kind": "best", "model": self.best_weights, "step": loop.best_step, "val_loss_nats": loop.best_val})
+        self.saved_best_step = loop.best_step
+
+    def save_checkpoints(self) -> None:
+        """best.pt if validation improved since it was written, and latest.pt: all needed to resume."""
+        loop = self.loop
         start = time.perf_counter()
-        loop.step_samples_s += timer.samples_s(clear=True)
-        if best_weights is not None and loop.best_step != saved_best_step:
-            save_best()
-        snapshot = dataclasses.asdict(loop) | {"wall_s_before": loop.wall_s_before + time.perf_counter() - wall_start}
-        loop.checkpoint_bytes += checkpoint.save(folder / "latest.pt", identity | {
-            "kind": "latest", "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "state": state, "best_weights": best_weights, "loss_sum": loss_sum.item(), "loop": snapshot,
-            "rng": _rng_states(device), "step": loop.step, "val_loss_nats": loop.best_val})
+        loop.step_samples_s += self.timer.samples_s(clear=True)
+        if self.best_weights is not None and loop.best_step != self.saved_best_step:
+            self.save_best()
+        snapshot = dataclasses.asdict(loop) | {"wall_s_before": self.elapsed_s()}
+        loop.checkpoint_bytes += checkpoint.save(self.folder / "latest.pt", self.identity | {
+            "kind": "latest", "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "state": self.state, "best_weights": self.best_weights, "loss_sum": self.loss_sum.item(),
+            "loop": snapshot, "rng": _rng_states(self.device), "step": loop.step, "val_loss_nats": loop.best_val})
         loop.checkpoint_s += time.perf_counter() - start
 
-    def run_eval(epoch_float: float) -> None:
-        nonlocal peak_rss, best_weights
-        val, n, seconds = evaluate(model, data["val"], t.seq_len)
+    def save_final_best(self) -> None:
+        """The last evaluation may have improved as training stopped."""
+        if self.folder is not None and self.best_weights is not None and self.loop.best_step != self.saved_best_step:
+            start = time.perf_counter()
+            self.save_best()
+            self.loop.checkpoint_s += time.perf_counter() - start
+
+    # --- the training loop -----------------------------------------------------------------------
+
+    def elapsed_s(self) -> float:
+        """Wall time of the run so far, earlier sessions of a resumed run included."""
+        return self.loop.wall_s_before + time.perf_counter() - self.wall_start
+
+    def set_epoch_lr(self) -> None:
+        """lr x decay per epoch after `lr_decay_after_epochs`."""
+        t = self.t
+        for group in self.optimizer.param_groups:
+            group["lr"] = t.lr * t.lr_decay ** max(0, self.loop.epoch + 1 - t.lr_decay_after_epochs)
+
+    def step(self, i: int) -> None:
+        """The i-th training step of the epoch, timed; its loss is added up on the device."""
+        seq = self.t.seq_len
+        x = self.data["train"][:, i * seq:(i + 1) * seq]
+        y = self.data["train"][:, i * seq + 1:(i + 1) * seq + 1]
+        with self.timer:
+            loss, self.state = self.step_fn(self.model, self.optimizer, x, y, self.state, self.t.grad_clip)
+        self.loss_sum += loss
+        self.loop.loss_steps += 1
+        self.loop.step += 1
+
+    def train_epoch(self) -> bool:
+        """Steps from the loop's position to the end of the epoch, evaluating on the way; True if it
+        reached the end without a reason to stop."""
+        loop, t = self.loop, self.t
+        loop_start = time.perf_counter()
+        for i in range(loop.next_index, self.steps_per_epoch):
+            self.step(i)
+            if loop.step % LOG_EVERY_STEPS == 0 or loop.step == self.planned:
+                self.log_loss()
+                if self.status == "diverged":
+                    loop.train_loop_s += time.perf_counter() - loop_start
+                    return False
+            self.check_budgets()
+            if loop.step % t.eval_every_steps == 0 or self.stop_reason:
+                loop.train_loop_s += time.perf_counter() - loop_start
+                self.evaluate_val(loop.step / self.steps_per_epoch)
+                if self.folder is not None and not self.stop_reason:
+                    loop.next_index = i + 1
+                    self.save_checkpoints()
+                loop_start = time.perf_counter()
+                if loop.evals_since_best >= t.patience_evals and not self.stop_reason:
+                    self.stop_reason = "early_stop"
+            if self.stop_reason:
+                return False
+        loop.train_loop_s += time.perf_counter() - loop_start
+        return True
+
+    def end_epoch(self) -> None:
+        loop, t = self.loop, self.t
+        loop.epoch += 1
+        loop.next_index = 0
+        self.state = None  # each epoch starts its streams from the beginning with a fresh state
+        if loop.last_eval_step != loop.step:
+            self.evaluate_val(float(loop.epoch))
+        if t.epochs is not None and loop.epoch >= t.epochs:
+            self.stop_reason = "epochs"
+        elif loop.evals_since_best >= t.patience_evals:
+            self.stop_reason = "early_stop"
+        elif self.folder is not None:
+            self.save_checkpoints()
+
+    def log_loss(self) -> None:
+        """Read the mean training loss back from the device (a sync on CUDA), stop on divergence,
+        and tell the progress display."""
+        loop = self.loop
+        loop.last_train_loss = self.loss_sum.item() / loop.loss_steps
+        self.loss_sum.zero_()
+        loop.loss_steps = 0
+        self.peak_rss = max(self.peak_rss, self.process.memory_info().rss)
+        if not math.isfinite(loop.last_train_loss):
+            self.status = self.stop_reason = "diverged"
+            return
+        if self.on_progress is not None:
+            now = time.perf_counter()
+            self.on_progress(Progress(loop.step, self.planned, loop.last_train_loss,
+                                      LOG_EVERY_STEPS * self.chars_per_step / (now - self.log_mark)))
+            self.log_mark = now
+
+    def check_budgets(self) -> None:
+        loop, t = self.loop, self.t
+        if self.planned is not None and loop.step >= self.planned:
+            self.stop_reason = self.planned_by
+        elif t.time_budget_s is not None and self.elapsed_s() >= t.time_budget_s:
+            self.stop_reason = "time_budget"
+
+    # --- evaluation --------------------------------------------------------------------------------
+
+    def evaluate_val(self, epoch: float) -> None:
+        """Score the validation split; keep the weights if they are the best yet."""
+        loop = self.loop
+        val, n, seconds = evaluate(self.model, self.data["val"], self.t.seq_len)
         loop.eval_s += seconds
         loop.eval_chars += n
         loop.last_eval_step = loop.step
-        peak_rss = max(peak_rss, process.memory_info().rss)
-        loop.curve.append({"step": loop.step, "epoch": epoch_float, "train_loss_nats": loop.last_train_loss,
+        self.peak_rss = max(self.peak_rss, self.process.memory_info().rss)
+        loop.curve.append({"step": loop.step, "epoch": epoch, "train_loss_nats": loop.last_train_loss,
                            "val_loss_nats": val})
         if val < loop.best_val:
-            loop.best_val, loop.best_step, loop.best_epoch = val, loop.step, epoch_float
-            best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            loop.best_val, loop.best_step, loop.best_epoch = val, loop.step, epoch
+            self.best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             loop.evals_since_best = 0
         else:
             loop.evals_since_best += 1
 
-    while stop_reason is None:
-        for group in optimizer.param_groups:  # lr x decay per epoch after `lr_decay_after_epochs`
-            group["lr"] = t.lr * t.lr_decay ** max(0, loop.epoch + 1 - t.lr_decay_after_epochs)
-        loop_start = time.perf_counter()
-        for i in range(loop.next_index, steps_per_epoch):
-            x = train_data[:, i * t.seq_len:(i + 1) * t.seq_len]
-            y = train_data[:, i * t.seq_len + 1:(i + 1) * t.seq_len + 1]
-            with timer:
-                loss, state = train_step(model, optimizer, x, y, state, t.grad_clip)
-            loss_sum += loss
-            loop.loss_steps += 1
-            loop.step += 1
-            if loop.step % LOG_EVERY_STEPS == 0 or loop.step == planned:
-                loop.last_train_loss = loss_sum.item() / loop.loss_steps
-                loss_sum.zero_()
-                loop.loss_steps = 0
-                peak_rss = max(peak_rss, process.memory_info().rss)
-                if not math.isfinite(loop.last_train_loss):
-                    status, stop_reason = "diverged", "diverged"
-                    break
-                if on_progress is not None:
-                    now = time.perf_counter()
-                    on_progress(Progress(loop.step, planned, loop.last_train_loss,
-                                         LOG_EVERY_STEPS * chars_per_step / (now - log_mark)))
-                    log_mark = now
-            if planned is not None and loop.step >= planned:
-                stop_reason = planned_by
-            elif (t.time_budget_s is not None
-                  and loop.wall_s_before + time.perf_counter() - wall_start >= t.time_budget_s):
-                stop_reason = "time_budget"
-            if loop.step % t.eval_every_steps == 0 or stop_reason:
-                loop.train_loop_s += time.perf_counter() - loop_start
-                run_eval(loop.step / steps_per_epoch)
-                if folder is not None and not stop_reason:
-                    loop.next_index = i + 1
-                    save_checkpoints()
-                loop_start = time.perf_counter()
-                if loop.evals_since_best >= t.patience_evals and not stop_reason:
-                    stop_reason = "early_stop"
-            if stop_reason:
-                break
-        else:
-            loop.train_loop_s += time.perf_counter() - loop_start
-            loop.epoch += 1
-            loop.next_index = 0
-            state = None  # each epoch starts its streams from the beginning with a fresh state
-            if loop.last_eval_step != loop.step:
-                run_eval(float(loop.epoch))
-            if t.epochs is not None and loop.epoch >= t.epochs:
-                stop_reason = "epochs"
-            elif loop.evals_since_best >= t.patience_evals:
-                stop_reason = "early_stop"
-            elif folder is not None:
-                save_checkpoints()
-        if status == "diverged":
-            loop.train_loop_s += time.perf_counter() - loop_start
-    if folder is not None and best_weights is not None and loop.best_step != saved_best_step:
-        start = time.perf_counter()  # the last evaluation improved as training stopped
-        save_best()
-        loop.checkpoint_s += time.perf_counter() - start
+    def test(self) -> float:
+        """The best-validation weights' loss on the test split."""
+        self.model.load_state_dict(self.best_weights)
+        loss, n, seconds = evaluate(self.model, self.data["test"], self.t.seq_len)
+        self.loop.eval_s += seconds
+        self.loop.eval_chars += n
+        return loss
 
-    test_loss = math.nan
-    if status == "ok":
-        model.load_state_dict(best_weights)
-        test_loss, n, seconds = evaluate(model, data["test"], t.seq_len)
-        loop.eval_s += seconds
-        loop.eval_chars += n
+    # --- the run's metrics ---------------------------------------------------------------------------
 
-    step_stats = summarize([s * 1e3 for s in loop.step_samples_s + timer.samples_s()])
-    # Rates are derived from the step-time quartiles (a monotone transform), so the median rate is
-    # exactly the characters of one step over the median step time.
-    chars_per_s = chars_per_step / (step_stats["median"] / 1e3)
-    chars_per_s_iqr = chars_per_step / (step_stats["q1"] / 1e3) - chars_per_step / (step_stats["q3"] / 1e3)
-    flops = flops_per_char(cfg.cell, vocab, hidden, cfg.num_layers, training=True)
-    metrics = {
-        "vocab_size": vocab,
-        "hidden_size": hidden,
-        "n_params": n_params(cfg.cell, vocab, hidden, cfg.num_layers),
-        "train_loss_nats": loop.last_train_loss,
-        "val_loss_nats": loop.best_val if math.isfinite(loop.best_val) else math.nan,
-        "test_loss_nats": test_loss,
-        "best_step": loop.best_step,
-        "best_epoch": loop.best_epoch,
-        "steps": loop.step,
-        "epochs_trained": loop.step / steps_per_epoch,
-        "chars_trained": loop.step * chars_per_step,
-        "stop_reason": stop_reason,
-        "wall_s": loop.wall_s_before + time.perf_counter() - wall_start,
-        "train_loop_s": loop.train_loop_s,
-        "eval_s": loop.eval_s,
-        "n_timed_steps": step_stats["n"],
-        "step_ms_median": step_stats["median"],
-        "step_ms_q1": step_stats["q1"],
-        "step_ms_q3": step_stats["q3"],
-        "step_ms_iqr": step_stats["iqr"],
-        "train_chars_per_s": chars_per_s,
-        "train_chars_per_s_iqr": chars_per_s_iqr,
-        "eval_chars_per_s": loop.eval_chars / loop.eval_s if loop.eval_s else math.nan,
-        "flops_per_char": flops,
-        "achieved_gflops": flops * chars_per_s / 1e9,
-        "peak_rss_mb": peak_rss / 2**20,
-        "peak_cuda_mb": torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None,
-        "checkpoint_s": loop.checkpoint_s if folder is not None else None,
-        "checkpoint_mb_written": loop.checkpoint_bytes / 2**20 if folder is not None else None,
-        "resumed_at_steps": loop.resumed_at_steps,
-    }
-    for split in ("train", "val", "test"):
-        metrics[f"{split}_bpc"] = bits(metrics[f"{split}_loss_nats"])
-    return RunResult(status, metrics, loop.curve)
+    def metrics(self, test_loss: float) -> dict:
+        """The metrics of a run's record (see README, "Method of the throughput figures")."""
+        loop, cfg, device = self.loop, self.cfg, self.device
+        step_ms = summarize([s * 1e3 for s in loop.step_samples_s + self.timer.samples_s()])
+        chars_per_s, chars_per_s_iqr = rate(self.chars_per_step * 1e3, step_ms)  # chars per ms, x1000
+        flops = flops_per_char(cfg.cell, self.vocab_size, self.hidden, cfg.num_layers, training=True)
+        with_checkpoints = self.folder is not None
+        metrics = {
+            "vocab_size": self.vocab_size,
+            "hidden_size": self.hidden,
+            "n_params": n_params(cfg.cell, self.vocab_size, self.hidden, cfg.num_layers),
+            "train_loss_nats": loop.last_train_loss,
+            "val_loss_nats": loop.best_val if math.isfinite(loop.best_val) else math.nan,
+            "test_loss_nats": test_loss,
+            "best_step": loop.best_step,
+            "best_epoch": loop.best_epoch,
+            "steps": loop.step,
+            "epochs_trained": loop.step / self.steps_per_epoch,
+            "chars_trained": loop.step * self.chars_per_step,
+            "stop_reason": self.stop_reason,
+            "wall_s": self.elapsed_s(),
+            "train_loop_s": loop.train_loop_s,
+            "eval_s": loop.eval_s,
+            "n_timed_steps": step_ms["n"],
+            "step_ms_median": step_ms["median"],
+            "step_ms_q1": step_ms["q1"],
+            "step_ms_q3": step_ms["q3"],
+            "step_ms_iqr": step_ms["iqr"],
+            "train_chars_per_s": chars_per_s,
+            "train_chars_per_s_iqr": chars_per_s_iqr,
+            "eval_chars_per_s": loop.eval_chars / loop.eval_s if loop.eval_s else math.nan,
+            "flops_per_char": flops,
+            "achieved_gflops": flops * chars_per_s / 1e9,
+            "peak_rss_mb": self.peak_rss / 2**20,
+            "peak_cuda_mb": torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None,
+            "checkpoint_s": loop.checkpoint_s if with_checkpoints else None,
+            "checkpoint_mb_written": loop.checkpoint_bytes / 2**20 if with_checkpoints else None,
+            "resumed_at_steps": loop.resumed_at_steps,
+        }
+        for split in ("train", "val", "test"):
+            metrics[f"{split}_bpc"] = bits(metrics[f"{split}_loss_nats"])
+        return metrics

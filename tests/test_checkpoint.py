@@ -27,7 +27,7 @@ def config(**changes):
     values = dict(dataset="tiny", cells=("lstm",), layers=(2,), sizes=(24,), size_mode="hidden", devices=("cpu",),
                   batch_size=16, seq_len=32, max_steps=100, eval_every_steps=10, lr=0.01, dropout=0.1)
     values.update(changes)
-    return Grid(**values).expand(CORPUS.sha256)[0]
+    return Grid.from_settings(**values).expand(CORPUS.sha256)[0]
 
 
 @pytest.mark.parametrize("cell, stop_at", [("lstm", 40), ("gru", 70)])  # 70: after an epoch boundary (62 steps)

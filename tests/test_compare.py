@@ -67,14 +67,14 @@ def test_spec_defaults_are_the_issue_grid():
 def test_out_of_memory_is_a_row_status_and_the_rest_go_on(tiny_text, tmp_path, monkeypatch):
     from rnnbench import compare
 
-    real = compare._Bench
+    real = compare.ModelWorkloads
 
     def bench(corpus, cell, *args, **kwargs):
         if cell == "rnn":
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return real(corpus, cell, *args, **kwargs)
 
-    monkeypatch.setattr(compare, "_Bench", bench)
+    monkeypatch.setattr(compare, "ModelWorkloads", bench)
     out = tmp_path / "results"
     result = runner.invoke(app, ["compare-devices", *TINY, "--dataset", str(tiny_text), "--results-dir", str(out)])
     assert result.exit_code == 0, result.output

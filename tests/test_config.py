@@ -9,7 +9,7 @@ from rnnbench.errors import UsageError
 
 
 def test_run_id_is_stable_and_content_addressed():
-    grid = Grid(dataset="x", cells=("lstm",), layers=(1,), sizes=(64,), devices=("cpu",))
+    grid = Grid.from_settings(dataset="x", cells=("lstm",), layers=(1,), sizes=(64,), devices=("cpu",))
     a = grid.expand("0" * 64)[0]
     assert a.run_id == grid.expand("0" * 64)[0].run_id
     assert a.run_id == RunConfig.from_dict(a.as_dict()).run_id
@@ -19,15 +19,15 @@ def test_run_id_is_stable_and_content_addressed():
 
 
 def test_expand_covers_the_product_once():
-    grid = Grid(cells=("lstm", "gru"), layers=(1, 2, 3), sizes=(64, 128), devices=("cpu",), seeds=(0, 1))
+    grid = Grid.from_settings(cells=("lstm", "gru"), layers=(1, 2, 3), sizes=(64, 128), devices=("cpu",), seeds=(0, 1))
     runs = grid.expand("0" * 64)
     assert len(runs) == 2 * 3 * 2 * 2 == len({r.run_id for r in runs})
     assert runs[0].size == 64 and runs[-1].size == 128  # small models first
 
 
 def test_replace_keeps_values_not_given():
-    grid = Grid(lr=0.01).replace(lr=None, epochs=3)
-    assert grid.lr == 0.01 and grid.epochs == 3
+    grid = Grid.from_settings(lr=0.01).replace(lr=None, epochs=3, cells=("gru",))
+    assert grid.train.lr == 0.01 and grid.train.epochs == 3 and grid.cells == ("gru",)
 
 
 @pytest.mark.parametrize("changes, message", [
@@ -41,7 +41,7 @@ def test_replace_keeps_values_not_given():
 ])
 def test_bad_grids_are_usage_errors(changes, message):
     with pytest.raises(UsageError, match=message):
-        Grid(**changes)
+        Grid.from_settings(**changes)
 
 
 def test_shipped_presets_load():

@@ -180,9 +180,15 @@ def served_spec(monkeypatch):
 
 
 def test_download_good_file_lands_in_cache(server, served_spec, isolated_cache):
+    from rnnbench.events import DownloadEnded, DownloadProgress, DownloadStarted
+
     served_spec(f"{server}/good.txt")
-    corpus = load_corpus("served", show_progress=False)
+    events = []
+    corpus = load_corpus("served", on_event=events.append)
     assert corpus.data == BODY
+    # Reported for a display to draw: the size, the bytes so far, and the end.
+    assert events[0] == DownloadStarted(f"{server}/good.txt", len(BODY)) and events[-1] == DownloadEnded(f"{server}/good.txt")
+    assert [e.bytes_done for e in events if isinstance(e, DownloadProgress)][-1] == len(BODY)
     assert (isolated_cache / "served.txt").read_bytes() == BODY
     assert [p.name for p in isolated_cache.iterdir()] == ["served.txt"]
 
@@ -194,15 +200,17 @@ def test_download_good_file_lands_in_cache(server, served_spec, isolated_cache):
 ])
 def test_bad_downloads_leave_nothing_in_cache(server, served_spec, isolated_cache, path, message):
     served_spec(f"{server}{path}")
+    events = []
     with pytest.raises(UsageError, match=message):
-        load_corpus("served", show_progress=False)
+        load_corpus("served", on_event=events.append)
     assert not isolated_cache.exists() or not any(isolated_cache.iterdir())
+    assert not events or type(events[-1]).__name__ == "DownloadEnded"  # a display is always told it ended
 
 
 def test_unreachable_server_is_a_usage_error(served_spec):
     served_spec("http://127.0.0.1:9/none.txt")  # the discard port: nothing listens
     with pytest.raises(UsageError, match="download of"):
-        load_corpus("served", show_progress=False)
+        load_corpus("served")
 
 
 # --- the Linux recipe --------------------------------------------------------------------------

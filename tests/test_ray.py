@@ -82,10 +82,10 @@ def test_a_task_that_raises_or_dies_is_recorded_and_the_sweep_goes_on(tiny_text,
             os._exit(3)  # the worker process dies, as on a lost node
         return run_task(cfg, corpus, board, threads, keep_checkpoint)
 
-    grid = Grid(dataset=str(tiny_text), cells=("rnn", "lstm", "gru"), layers=(1,), sizes=(16,), size_mode="hidden",
+    grid = Grid.from_settings(dataset=str(tiny_text), cells=("rnn", "lstm", "gru"), layers=(1,), sizes=(16,), size_mode="hidden",
                 devices=("cpu",), batch_size=8, seq_len=16, max_steps=20, eval_every_steps=10)
     out = tmp_path / "results"
-    records = run_sweep(grid, str(out), show_progress=False,
+    records = run_sweep(grid, str(out),
                         executor=RayExecutor(ray_address, max_retries=0, task=flaky_task))
     by_cell = {r["config"]["cell"]: r for r in records}
     assert by_cell["rnn"]["status"] == "ok"
@@ -110,9 +110,9 @@ def test_runs_go_on_when_the_progress_actor_is_lost(tiny_text, tmp_path, ray_add
         ray.kill(board)
         return run_task(cfg, corpus, board, threads, keep_checkpoint)
 
-    grid = Grid(dataset=str(tiny_text), cells=("rnn", "gru"), layers=(1,), sizes=(16,), size_mode="hidden",
+    grid = Grid.from_settings(dataset=str(tiny_text), cells=("rnn", "gru"), layers=(1,), sizes=(16,), size_mode="hidden",
                 devices=("cpu",), batch_size=8, seq_len=16, max_steps=20, eval_every_steps=10)
-    records = run_sweep(grid, str(tmp_path / "results"), show_progress=False,
+    records = run_sweep(grid, str(tmp_path / "results"),
                         executor=RayExecutor(ray_address, task=board_killing_task))
     assert [r["status"] for r in records] == ["ok", "ok"]
 
@@ -160,9 +160,9 @@ def test_a_run_whose_node_dies_is_retried_then_recorded(tiny_text, tmp_path, two
             time.sleep(120)
         return run_task(cfg, corpus, board, threads, keep_checkpoint)
 
-    grid = Grid(dataset=str(tiny_text), cells=("rnn", "gru"), layers=(1,), sizes=(16,), size_mode="hidden",
+    grid = Grid.from_settings(dataset=str(tiny_text), cells=("rnn", "gru"), layers=(1,), sizes=(16,), size_mode="hidden",
                 devices=("cpu",), batch_size=8, seq_len=16, max_steps=200, eval_every_steps=100)
-    records = run_sweep(grid, str(tmp_path / "results"), show_progress=False,
+    records = run_sweep(grid, str(tmp_path / "results"),
                         executor=RayExecutor(two_node_cluster, max_retries=retries, task=node_killing_task))
     assert sorted(r["status"] for r in records) == statuses
     for r in records:

@@ -19,7 +19,7 @@ runner = CliRunner()
 
 
 def run_record(cell, layers, size, seed=0, status="ok", loss=1.5, error=None):
-    cfg = Grid(dataset="warpeace", cells=(cell,), layers=(layers,), sizes=(size,), devices=("cpu",), seeds=(seed,),
+    cfg = Grid.from_settings(dataset="warpeace", cells=(cell,), layers=(layers,), sizes=(size,), devices=("cpu",), seeds=(seed,),
                epochs=1, eval_every_steps=100).expand("f" * 64)[0]
     metrics = {} if status == "failed" else {
         "vocab_size": 87, "hidden_size": size, "n_params": 1000 * size * layers, "test_loss_nats": loss if status == "ok" else None,

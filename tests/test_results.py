@@ -17,7 +17,7 @@ REQUIRED_COLUMNS = ["run_id", "schema_version", "status", "dataset", "cell", "nu
 
 
 def record(cell="lstm", status="ok", test_loss=1.5):
-    cfg = Grid(dataset="x", cells=(cell,), layers=(2,), sizes=(64,), devices=("cpu",)).expand("0" * 64)[0]
+    cfg = Grid.from_settings(dataset="x", cells=(cell,), layers=(2,), sizes=(64,), devices=("cpu",)).expand("0" * 64)[0]
     metrics = {"hidden_size": 64, "n_params": 1000, "test_loss_nats": test_loss, "val_loss_nats": float("nan"),
                "train_chars_per_s": 1e4, "step_ms_median": 3.0, "peak_rss_mb": 300.0}
     return {"schema_version": results.SCHEMA_VERSION, "run_id": cfg.run_id, "status": status, "error": None,

@@ -45,7 +45,7 @@ def test_shards_cover_the_grid_once_and_merge_to_the_single_sweep(tiny_text, tmp
 
 
 def test_shard_selection_is_a_deterministic_round_robin():
-    runs = Grid(cells=("rnn", "lstm", "gru"), layers=(1, 2, 3), sizes=(64, 128), devices=("cpu",)).expand("0" * 64)
+    runs = Grid.from_settings(cells=("rnn", "lstm", "gru"), layers=(1, 2, 3), sizes=(64, 128), devices=("cpu",)).expand("0" * 64)
     slices = [Shard(i, 4).select(runs) for i in (1, 2, 3, 4)]
     assert sorted(len(s) for s in slices) == [4, 4, 5, 5]
     assert sorted(cfg.run_id for s in slices for cfg in s) == sorted(cfg.run_id for cfg in runs)

@@ -19,7 +19,7 @@ def config(**changes):
     values = dict(dataset="tiny", cells=("lstm",), layers=(1,), sizes=(32,), size_mode="hidden", devices=("cpu",),
                   batch_size=8, seq_len=32, max_steps=60, eval_every_steps=20, lr=0.01, warmup_steps=2)
     values.update(changes)
-    return Grid(**values).expand(CORPUS.sha256)[0]
+    return Grid.from_settings(**values).expand(CORPUS.sha256)[0]
 
 
 @pytest.mark.parametrize("cell", list(CELLS))

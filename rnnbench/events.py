@@ -1,0 +1,102 @@
+"""What long library work reports while it runs: plain records handed to an `on_event` callback.
+
+    >>> from rnnbench.events import SweepPlanned
+    >>> seen = []
+    >>> on_event = seen.append            # any callable of one event
+    >>> on_event(SweepPlanned("synthetic", 500_000, 39, 6, 6, 0, "local executor, one run at a time"))
+    >>> seen[0].to_run
+    6
+
+The library (data, sweep, the executors, compare) never draws anything: it emits these, and
+whoever called it decides what to show. rnnbench.terminal turns them into rich progress bars and
+lines; a test or a notebook may collect them in a list, or pass no callback at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Union
+
+if TYPE_CHECKING:  # data.py emits events and train.py imports data: no import cycle at run time
+    from rnnbench.config import RunConfig
+    from rnnbench.train import Progress
+
+
+@dataclass(frozen=True)
+class DownloadStarted:
+    url: str
+    total_bytes: int
+
+
+@dataclass(frozen=True)
+class DownloadProgress:
+    url: str
+    bytes_done: int
+
+
+@dataclass(frozen=True)
+class DownloadEnded:
+    """Sent whether the download succeeded or not."""
+
+    url: str
+
+
+@dataclass(frozen=True)
+class SweepPlanned:
+    """The grid is checked and expanded; training starts next."""
+
+    dataset: str
+    n_bytes: int
+    vocab_size: int
+    grid_runs: int  # runs in the whole grid
+    runs: int  # runs in this sweep's share of it (all of them, or one shard's)
+    already_finished: int
+    executor: str  # where the runs train, in words
+    shard: str | None = None  # "I/N" when the sweep is one shard of the grid
+
+    @property
+    def to_run(self) -> int:
+        return self.runs - self.already_finished
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    cfg: RunConfig
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    cfg: RunConfig
+    progress: Progress
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    """A run's record is stored (whatever its status)."""
+
+    cfg: RunConfig
+    record: dict
+
+
+@dataclass(frozen=True)
+class CpuDtypes:
+    """compare-devices found which dtypes a CPU training step runs in (None: yes; else why not)."""
+
+    support: dict[str, str | None]
+    dtype: str  # the dtype asked for
+
+
+@dataclass(frozen=True)
+class RowMeasured:
+    """compare-devices stored one measurement."""
+
+    record: dict
+
+
+Event = Union[DownloadStarted, DownloadProgress, DownloadEnded, SweepPlanned, RunStarted, RunProgress,
+              RunFinished, CpuDtypes, RowMeasured]
+OnEvent = Callable[[Event], None]
+
+
+def ignore(event: Event) -> None:
+    """The callback used when the caller gave none."""

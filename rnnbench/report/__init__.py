@@ -1,0 +1,24 @@
+"""The report, rendered from stored rows only (DataFrames from results.load / load_curves).
+
+    >>> from rnnbench.results import load, load_curves
+    >>> from rnnbench.report import render_markdown, write_markdown
+    >>> text, figures = render_markdown(load("results"), load_curves("results"))   # doctest: +SKIP
+    >>> write_markdown(load("results"), load_curves("results"), "results/REPORT.md")  # doctest: +SKIP
+
+Nothing here measures anything: every number printed is a value of a stored row, or arithmetic on
+such values (a mean, a difference, a ratio, a rank correlation). By concern:
+    grids     experiments, loss grids in the paper's layout, the paper's Table 1, findings
+    devices   the compare-devices report
+    figures   the figures, as functions that draw them
+    render    the whole report as markdown, HTML or csv, and writing it to files
+    tables    markdown building blocks
+"""
+
+from rnnbench.report.devices import device_comparison_markdown, device_label
+from rnnbench.report.grids import (cell_values, experiments, findings, grid_markdown, paper_comparison, paper_table,
+                                   spearman)
+from rnnbench.report.render import render_csv, render_html, render_markdown, write_html, write_markdown
+
+__all__ = ["cell_values", "device_comparison_markdown", "device_label", "experiments", "findings", "grid_markdown",
+           "paper_comparison", "paper_table", "render_csv", "render_html", "render_markdown", "spearman",
+           "write_html", "write_markdown"]

@@ -1,0 +1,226 @@
+"""Sweep rows grouped into experiments, their loss grids in the paper's layout, the comparison
+with the paper's Table 1 and the findings computed from them.
+
+    >>> from rnnbench.report.grids import experiments, cell_values, paper_comparison
+    >>> from rnnbench.results import load
+    >>> exp = experiments(load("results"))[0]                     # doctest: +SKIP
+    >>> joined, stats = paper_comparison(exp, cell_values(exp))   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from importlib import resources
+
+import pandas as pd
+
+from rnnbench.config import TRAIN_SETTINGS
+from rnnbench.report.tables import is_missing as _is_missing
+from rnnbench.report.tables import table
+
+CELL_ORDER = ("lstm", "rnn", "gru")  # the paper's column order
+PAPER_SIZES = (64, 128, 256, 512)
+PAPER_DATASETS = ("warpeace", "linux")
+DATASET_TITLES = {"warpeace": "War and Peace", "linux": "Linux Kernel", "synthetic": "synthetic"}
+# The settings whose defaults are the paper's protocol, to tell a budget run from a reproduction.
+PAPER_PROTOCOL = {s.name: s.default for s in TRAIN_SETTINGS.values() if s.protocol}
+# Columns that make one experiment: everything about what a run learns except the cell, depth,
+# size and seed (the grid inside the experiment).
+EXPERIMENT_KEYS = ["dataset", "size_mode", "device"] + [s.name for s in TRAIN_SETTINGS.values() if s.experiment]
+
+
+def protocol_text() -> str:
+    """The paper's protocol in words, from the same defaults."""
+    p = PAPER_PROTOCOL
+    lr = f"{p['lr']:.0e}".replace("e-0", "e-")  # 0.002 -> 2e-3, as the paper writes it
+    return f"batch {p['batch_size']} x {p['seq_len']}, RMSProp {lr}, up to {p['epochs']} epochs"
+
+
+def paper_table() -> pd.DataFrame:
+    """Table 1 of Karpathy, Johnson & Fei-Fei (2015), as published (test loss in nats)."""
+    with resources.files("rnnbench").joinpath("karpathy2015_table1.csv").open() as f:
+        return pd.read_csv(f)
+
+
+def budget_text(row) -> str:
+    """A run's budget in words; a run that is not the paper's protocol says so."""
+    parts = []
+    if not _is_missing(row["epochs"]):
+        parts.append(f"up to {int(row['epochs'])} epoch{'s' if row['epochs'] != 1 else ''}")
+    if not _is_missing(row["max_steps"]):
+        parts.append(f"{int(row['max_steps']):,} steps")
+    if not _is_missing(row["max_chars"]):
+        parts.append(f"{int(row['max_chars']):,} characters")
+    if not _is_missing(row["time_budget_s"]):
+        parts.append(f"{row['time_budget_s']:g} s")
+    return ", ".join(parts) + " per run (the first reached)" if len(parts) > 1 else parts[0] + " per run"
+
+
+def is_paper_protocol(row) -> bool:
+    return all((_is_missing(row[k]) and v is None) or row[k] == v for k, v in PAPER_PROTOCOL.items())
+
+
+@dataclass
+class Experiment:
+    """Sweep rows that differ only in cell, depth, size and seed."""
+
+    key: tuple
+    rows: pd.DataFrame
+
+    @property
+    def first(self):
+        return self.rows.iloc[0]
+
+    @property
+    def slug(self) -> str:
+        f = self.first
+        digest = hashlib.sha256(repr(self.key).encode()).hexdigest()[:6]  # stable across processes
+        return f"{f['dataset']}-{f['device'].replace(':', '')}-{digest}"
+
+    @property
+    def title(self) -> str:
+        f = self.first
+        kind = "the paper's protocol" if is_paper_protocol(f) else "budget run, not the paper's protocol"
+        return f"{DATASET_TITLES.get(f['dataset'], f['dataset'])} on {f['device']}: {kind}"
+
+
+def threads_text(rows: pd.DataFrame) -> str:
+    """How many torch threads the CPU runs trained with: runs merged from several machines or
+    executors (a Ray task trains with the CPUs it asked for) may differ, and so does their speed."""
+    if "torch_num_threads" not in rows or rows.iloc[0]["device"] != "cpu":
+        return ""
+    counts = rows.torch_num_threads.dropna().astype(int).value_counts().sort_index()
+    if counts.empty:
+        return ""
+    if len(counts) == 1:
+        return f", {counts.index[0]} torch thread{'s' if counts.index[0] != 1 else ''}"
+    return ", **torch threads differ between runs**: " + ", ".join(
+        f"{n} run{'s' if n != 1 else ''} at {t} thread{'s' if t != 1 else ''}" for t, n in counts.items())
+
+
+def experiments(df: pd.DataFrame) -> list[Experiment]:
+    sweeps = df[df["kind"] == "sweep"] if "kind" in df else df
+    if sweeps.empty:
+        return []
+    keys = [k for k in EXPERIMENT_KEYS if k in sweeps]
+    groups = sweeps.groupby(keys, dropna=False, sort=True)
+    return [Experiment(tuple(key), rows) for key, rows in groups]
+
+
+def cell_values(exp: Experiment) -> pd.DataFrame:
+    """One row per (cell, layers, size): test loss mean, std and n over seeds, and the status."""
+    out = []
+    for (cell, layers, size), runs in exp.rows.groupby(["cell", "num_layers", "size"]):
+        ok = runs[runs.status == "ok"]
+        losses = ok.test_loss_nats.dropna()
+        out.append({
+            "cell": cell, "num_layers": int(layers), "size": int(size),
+            "test_loss_nats": losses.mean() if len(losses) else math.nan,
+            "test_loss_std": losses.std() if len(losses) > 1 else math.nan,
+            "n_seeds": len(losses),
+            "status": "ok" if len(losses) else ", ".join(sorted(set(runs.status))),
+            "n_params": int(runs.n_params.iloc[0]) if "n_params" in runs and not _is_missing(runs.n_params.iloc[0]) else None,
+            "train_chars_per_s": ok.train_chars_per_s.median() if len(ok) else math.nan,
+            "achieved_gflops": ok.achieved_gflops.median() if len(ok) else math.nan,
+            "vocab_size": runs.vocab_size.iloc[0] if "vocab_size" in runs else None,
+        })
+    return pd.DataFrame(out)
+
+
+def _grid_columns(values: pd.DataFrame) -> list[tuple[str, int]]:
+    cells = [c for c in CELL_ORDER if c in set(values.cell)] + sorted(set(values.cell) - set(CELL_ORDER))
+    layers = sorted(set(values.num_layers))
+    return [(c, n) for c in cells for n in layers]
+
+
+def grid_markdown(values: pd.DataFrame, column: str, fmt: str, mark_lowest: bool, sizes=None,
+                  std_column: str | None = None) -> str:
+    """The paper's layout: rows are sizes, columns cell x layers. Cells not run say so."""
+    columns = _grid_columns(values)
+    sizes = sizes or sorted(set(values["size"]))
+    lookup = {(r.cell, r.num_layers, r.size): r for r in values.itertuples()}
+    body = []
+    for size in sizes:
+        numbers = {col: getattr(lookup[(*col, size)], column) for col in columns if (*col, size) in lookup}
+        finite = [v for v in numbers.values() if not _is_missing(v)]
+        lowest = min(finite) if finite and mark_lowest else None
+        cells = [str(size)]
+        for col in columns:
+            r = lookup.get((*col, size))
+            if r is None:
+                cells.append("not run")
+            elif _is_missing(numbers[col]):
+                cells.append(getattr(r, "status", "-") if getattr(r, "status", "ok") != "ok" else "-")
+            else:
+                text = format(numbers[col], fmt)
+                if std_column and not _is_missing(getattr(r, std_column)):
+                    text += f" ± {format(getattr(r, std_column), fmt)}"
+                cells.append(f"**{text}**" if numbers[col] == lowest else text)
+        body.append(cells)
+    header = ["size"] + [f"{c.upper()} {n}" for c, n in columns]
+    return table(header, body)
+
+
+def spearman(a: pd.Series, b: pd.Series) -> float:
+    """Rank correlation: the Pearson correlation of the ranks (ties share their mean rank)."""
+    return a.rank().corr(b.rank())
+
+
+def paper_comparison(exp: Experiment, values: pd.DataFrame) -> tuple[pd.DataFrame, dict] | None:
+    """Ours joined to the paper's Table 1 cell by cell, with the summary statistics."""
+    f = exp.first
+    if f["dataset"] not in PAPER_DATASETS or f["size_mode"] != "params":
+        return None
+    paper = paper_table()
+    paper = paper[paper.dataset == f["dataset"]].rename(columns={"test_loss_nats": "paper_loss_nats"})
+    joined = values.merge(paper[["cell", "num_layers", "size", "paper_loss_nats"]],
+                          on=["cell", "num_layers", "size"], how="left")
+    joined["diff_nats"] = joined.test_loss_nats - joined.paper_loss_nats
+    both = joined.dropna(subset=["test_loss_nats", "paper_loss_nats"])
+    stats = {"n": len(both), "mad": both.diff_nats.abs().mean() if len(both) else math.nan,
+             "spearman": spearman(both.test_loss_nats, both.paper_loss_nats) if len(both) > 2 else math.nan,
+             "worst": both.reindex(both.diff_nats.abs().sort_values(ascending=False).index).head(3)}
+    return joined, stats
+
+
+def findings(values: pd.DataFrame, comparison) -> list[str]:
+    """What stands out, as measured facts with their numbers."""
+    ok = values.dropna(subset=["test_loss_nats"])
+    lines = []
+    if ok.empty:
+        return ["No run finished with a test loss."]
+    for size, group in ok.groupby("size"):
+        best = group.loc[group.test_loss_nats.idxmin()]
+        lines.append(f"Size {size}: the lowest test loss is {best.cell.upper()} with {best.num_layers} "
+                     f"layer{'s' if best.num_layers > 1 else ''}, {best.test_loss_nats:.3f} nats "
+                     f"({best.test_loss_nats / math.log(2):.3f} bits) per character.")
+    means = ok.groupby("cell").test_loss_nats.mean().sort_values()
+    if len(means) > 1:
+        lines.append("Mean test loss over the grid by cell: "
+                     + ", ".join(f"{c.upper()} {v:.3f}" for c, v in means.items()) + " nats.")
+    depth = ok.pivot_table(index=["cell", "size"], columns="num_layers", values="test_loss_nats")
+    for deeper in (2, 3):
+        if 1 in depth and deeper in depth:
+            diff = (depth[deeper] - depth[1]).dropna()
+            if len(diff):
+                helped = int((diff < 0).sum())
+                lines.append(f"{deeper} layers against 1 (same cell and size): lower loss in {helped} of {len(diff)} "
+                             f"pairs, median change {diff.median():+.3f} nats.")
+    if ok.vocab_size.notna().any():
+        uniform = math.log(float(ok.vocab_size.dropna().iloc[0]))
+        worse = ok[ok.test_loss_nats > uniform]
+        for r in worse.itertuples():
+            lines.append(f"{r.cell.upper()} {r.num_layers}x{r.size} ended worse than a uniform guess over the "
+                         f"vocabulary ({r.test_loss_nats:.3f} against {uniform:.3f} nats): its training went unstable.")
+    not_ok = values[values.status != "ok"]
+    if len(not_ok):
+        lines.append(f"{len(not_ok)} grid cell(s) have no test loss: "
+                     + ", ".join(f"{r.cell.upper()} {r.num_layers}x{r.size} ({r.status})" for r in not_ok.itertuples()) + ".")
+    if comparison is not None:
+        _, stats = comparison
+        if stats["n"]:
+            lines.append(f"Against the paper's {stats['n']} published cells: mean absolute difference "
+                         f"{stats['mad']:.3f} nats, Spearman rank correlation {stats['spearman']:.2f}.")
+    return lines

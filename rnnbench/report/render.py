@@ -1,0 +1,172 @@
+"""The whole report: markdown (with PNG figures), one self-contained HTML page, or the loss grids
+as csv, rendered from stored rows, and written to files.
+
+    >>> from rnnbench.results import load, load_curves
+    >>> from rnnbench.report import write_markdown
+    >>> write_markdown(load("results"), load_curves("results"), "results/REPORT.md")   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from rnnbench.files import write_atomic
+from rnnbench.report.devices import device_comparison_markdown
+from rnnbench.report.figures import FigureFn, curves_figure, loss_vs_params_figure, throughput_figure
+from rnnbench.report.grids import (DATASET_TITLES, PAPER_SIZES, budget_text, cell_values, experiments, findings,
+                                   grid_markdown, is_paper_protocol, paper_comparison, paper_table,
+                                   protocol_text, threads_text)
+from rnnbench.report.tables import is_missing as _is_missing
+from rnnbench.report.tables import table
+
+
+def header_markdown(df: pd.DataFrame) -> list[str]:
+    sweeps = df[df.kind == "sweep"]
+    out = ["# rnnbench report", "",
+           f"Rendered by `rnnbench report` from {len(df)} stored rows ({len(sweeps)} sweep runs, "
+           f"{int((df.kind == 'compare').sum())} device measurements). Every number below is a stored "
+           "measurement or arithmetic on stored measurements.", "", "## What was run", ""]
+    body = []
+    for exp in experiments(df):
+        f = exp.first
+        seeds = sorted({int(x) for x in exp.rows.seed})
+        commits = sorted({str(c)[:12] for c in exp.rows.git_commit.dropna()}) if "git_commit" in exp.rows else []
+        body.append([DATASET_TITLES.get(f["dataset"], f["dataset"]), f["device"], str(len(exp.rows)),
+                     "paper" if is_paper_protocol(f) else "**budget**", budget_text(f),
+                     f"{int(f['batch_size'])} x {int(f['seq_len'])}", f"{f['lr']:g}", f"{f['dropout']:g}",
+                     f"{f['size_mode']}", ", ".join(map(str, seeds)),
+                     f"{exp.rows.started_at.min()[:10]} to {exp.rows.finished_at.max()[:10]}",
+                     ", ".join(commits) or "-"])
+    if body:
+        out += [table(["dataset", "device", "runs", "protocol", "budget", "batch x seq", "lr", "dropout",
+                       "sizes", "seeds", "when", "git commit"], body, ["l"] * 12), ""]
+        out += [f"The paper's protocol is {protocol_text()} with early stopping on "
+                "validation loss. A **budget** run stops far earlier: its losses say what that budget buys, "
+                "not what the paper's models reach.", ""]
+    # A run whose Ray task was lost never described its machine.
+    machines = df.dropna(subset=["host"]).drop_duplicates(["host", "cpu_model", "gpu_name", "torch_version"])
+    out += [table(["host", "CPU", "logical cores", "GPU", "torch", "CUDA", "cuDNN"],
+                  [[str(m.host), str(m.cpu_model), str(int(m.cpu_cores_logical)),
+                    m.gpu_name if isinstance(m.gpu_name, str) else "none",
+                    str(m.torch_version), str(m.cuda_version) if isinstance(m.cuda_version, str) else "-",
+                    "-" if _is_missing(m.cudnn_version) else str(int(m.cudnn_version))]
+                   for m in machines.itertuples()], ["l"] * 7), ""]
+    return out
+
+
+def render_markdown(df: pd.DataFrame, curves: pd.DataFrame, figures_prefix: str = "figures/") -> tuple[str, dict[str, FigureFn]]:
+    """(markdown, {figure file name: draw function}) for every stored row."""
+    if df.empty:
+        return "# rnnbench report\n\nNo runs are stored yet: run `rnnbench sweep` (and `rnnbench compare-devices`).\n", {}
+    figures: dict[str, FigureFn] = {}
+    out = header_markdown(df)
+    for exp in experiments(df):
+        values = cell_values(exp)
+        comparison = paper_comparison(exp, values)
+        sizes = list(PAPER_SIZES) if comparison is not None else None
+        multi_seed = (values.n_seeds > 1).any()
+        out += [f"## {exp.title}", "", f"Budget: {budget_text(exp.first)}.", "",
+                "### Test loss, nats per character" + (" (mean ± standard deviation over seeds)" if multi_seed else ""),
+                "", "The lowest loss in each row is in bold.", "",
+                grid_markdown(values, "test_loss_nats", ".3f", True, sizes, "test_loss_std" if multi_seed else None), ""]
+        if comparison is not None:
+            joined, stats = comparison
+            paper = paper_table()
+            paper_values = paper[paper.dataset == exp.first["dataset"]].copy()
+            paper_values["status"] = ["ok" if pd.notna(v) else "not published" for v in paper_values.test_loss_nats]
+            out += ["### The paper (Karpathy, Johnson & Fei-Fei 2015, Table 1)", "",
+                    grid_markdown(paper_values, "test_loss_nats", ".3f", True, sizes), "",
+                    "### Ours minus the paper", "",
+                    grid_markdown(joined.assign(status="ok"), "diff_nats", "+.3f", False, sizes), ""]
+            if stats["n"]:
+                worst = "; ".join(f"{r.cell.upper()} {r.num_layers}x{r.size} {r.diff_nats:+.3f}" for r in stats["worst"].itertuples())
+                out += [f"Over the {stats['n']} cells with both values: mean absolute difference **{stats['mad']:.3f} nats**, "
+                        f"Spearman rank correlation **{stats['spearman']:.2f}**. Largest differences: {worst}.", ""]
+        out += ["### Training throughput, characters/s (achieved GFLOP/s)", "",
+                f"Median step time over each run's timed steps on {exp.first['device']}{threads_text(exp.rows)}.", ""]
+        values["throughput_text"] = [
+            "-" if _is_missing(r) else f"{r:,.0f} ({g:,.0f})" for r, g in zip(values.train_chars_per_s, values.achieved_gflops)]
+        out += [grid_markdown(values, "throughput_text", "s", False, sizes), ""]
+        out += ["### What stands out", ""] + [f"- {line}" for line in findings(values, comparison)] + [""]
+        if values.test_loss_nats.notna().any():  # an experiment whose runs all failed has nothing to plot
+            curves_name, params_name = f"{exp.slug}-val-curves.png", f"{exp.slug}-loss-vs-params.png"
+            figures[curves_name] = curves_figure(exp, curves)
+            figures[params_name] = loss_vs_params_figure(values, exp.title)
+            out += [f"![validation loss curves]({figures_prefix}{curves_name})", "",
+                    f"![test loss against parameters]({figures_prefix}{params_name})", ""]
+    sweeps = df[df.kind == "sweep"]
+    if not sweeps.empty:
+        figures["throughput.png"] = throughput_figure(sweeps)
+        out += ["## Throughput by device", "", f"![training throughput]({figures_prefix}throughput.png)", ""]
+    if (df.kind == "compare").any():
+        device_md = device_comparison_markdown(df).replace("\n## ", "\n### ").replace("# Device comparison", "## Device comparison", 1)
+        out += [device_md]
+    return "\n".join(out).rstrip() + "\n", figures
+
+
+def render_csv(df: pd.DataFrame) -> str:
+    """The loss grids in long form: one row per experiment and grid cell, with the paper's value."""
+    rows = []
+    for exp in experiments(df):
+        values = cell_values(exp)
+        comparison = paper_comparison(exp, values)
+        table_ = comparison[0] if comparison is not None else values.assign(paper_loss_nats=math.nan, diff_nats=math.nan)
+        f = exp.first
+        table_ = table_.assign(dataset=f["dataset"], device=f["device"], size_mode=f["size_mode"],
+                               protocol="paper" if is_paper_protocol(f) else "budget", budget=budget_text(f))
+        rows.append(table_)
+    if not rows:
+        return ""
+    columns = ["dataset", "device", "protocol", "budget", "size_mode", "cell", "num_layers", "size", "n_params",
+               "n_seeds", "status", "test_loss_nats", "test_loss_std", "paper_loss_nats", "diff_nats",
+               "train_chars_per_s", "achieved_gflops"]
+    return pd.concat(rows)[columns].to_csv(index=False)
+
+
+def render_html(markdown_text: str, images: dict[str, bytes], figures_prefix: str = "figures/") -> str:
+    """The markdown report as one self-contained page: figures inlined as data URIs."""
+    import base64
+
+    import markdown as md
+
+    for name, data in images.items():
+        uri = "data:image/png;base64," + base64.b64encode(data).decode()
+        markdown_text = markdown_text.replace(f"({figures_prefix}{name})", f"({uri})")
+    body = md.markdown(markdown_text, extensions=["tables"])
+    style = ("body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;line-height:1.45}"
+             "table{border-collapse:collapse;margin:1em 0;font-size:90%}th,td{border:1px solid #ccc;padding:3px 7px}"
+             "td{text-align:right}td:first-child{text-align:left}img{max-width:100%}")
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>rnnbench report</title>"
+            f"<style>{style}</style></head><body>\n{body}\n</body></html>\n")
+
+
+def write_markdown(df: pd.DataFrame, curves: pd.DataFrame, out: str | Path,
+                   figures_dir: str | Path | None = None) -> tuple[Path, int]:
+    """Write the markdown report to `out` and its figures as PNG files (by default in figures/
+    beside it), linked relative to the report; returns (the figures' folder, how many)."""
+    out = Path(out)
+    figures_dir = Path(figures_dir) if figures_dir is not None else out.parent / "figures"
+    prefix = os.path.relpath(figures_dir, out.parent).replace(os.sep, "/") + "/"
+    text, figures = render_markdown(df, curves, figures_prefix=prefix)
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    for name, draw in figures.items():
+        draw(str(figures_dir / name))
+    write_atomic(out, text.encode())
+    return figures_dir, len(figures)
+
+
+def write_html(df: pd.DataFrame, curves: pd.DataFrame, out: str | Path) -> None:
+    """Write the report as one self-contained HTML page: its figures drawn and inlined."""
+    prefix = "figures/"
+    text, figures = render_markdown(df, curves, figures_prefix=prefix)
+    with tempfile.TemporaryDirectory() as tmp:
+        images = {}
+        for name, draw in figures.items():
+            draw(os.path.join(tmp, name))
+            images[name] = Path(tmp, name).read_bytes()
+    write_atomic(out, render_html(text, images, prefix).encode())

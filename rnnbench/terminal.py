@@ -1,0 +1,247 @@
+"""Everything rnnbench draws on a terminal: progress displays, tables and one-line messages.
+
+    >>> from rnnbench.terminal import SweepDisplay
+    >>> from rnnbench.sweep import run_sweep                                # doctest: +SKIP
+    >>> with SweepDisplay(enabled=True) as display:                        # doctest: +SKIP
+    ...     records = run_sweep(grid, on_event=display.handle)
+
+The library reports long work as events (rnnbench.events); the displays here turn them into rich
+progress bars and lines on stderr. Tables of results go to stdout, messages and progress to
+stderr. This is the only module besides the CLI that knows rich; cli.py parses, calls the library
+and hands what comes back to the functions here.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Iterable
+
+from rich.console import Console
+from rich.markup import escape
+
+from rnnbench.events import (CpuDtypes, DownloadEnded, DownloadProgress, DownloadStarted, Event, RowMeasured,
+                             RunFinished, RunProgress, RunStarted, SweepPlanned)
+
+# Piped output gets wide tables rather than rich's 80-column default for non-terminals.
+stderr = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+stdout = Console(width=None if sys.stdout.isatty() else 160)
+
+
+# --- one-line messages ----------------------------------------------------------------------------
+
+
+def error(message: str) -> None:
+    stderr.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def note(message: str) -> None:
+    stderr.print(f"[yellow]note:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def info(message: str, out: Console = stderr) -> None:
+    """A plain line, printed as it is (no markup, no highlighting)."""
+    out.print(escape(message), highlight=False, soft_wrap=True)
+
+
+def skipped(problems: Iterable[str]) -> None:
+    """Files in a results folder that are not run records: named, and left alone."""
+    for problem in problems:
+        stderr.print(f"[yellow]warning:[/] skipped {escape(problem)}", highlight=False, soft_wrap=True)
+
+
+def interrupted(runs_dir: str, unfinished: str) -> None:
+    stderr.print(f"[yellow]interrupted:[/] finished runs are stored in {escape(runs_dir)}; {escape(unfinished)}. "
+                 "Run the same command again to continue.")
+
+
+def merge_outcome(replaced: list[str], conflicts: list[str], summary: str, into: str) -> None:
+    for line in replaced:
+        info(f"replaced: {line}")
+    for line in conflicts:
+        stderr.print(f"[red]conflict:[/] {escape(line)}", highlight=False, soft_wrap=True)
+    info(summary, stdout)
+    if conflicts:
+        info(f"{len(conflicts)} run id(s) have two different results and were left as they were in {into}: "
+             "delete the unwanted SOURCE/runs/RUN_ID.json and merge again.")
+
+
+def status(message: str):
+    """A spinner with a message while something slow runs: `with terminal.status("reading"): ...`."""
+    return stderr.status(escape(message))
+
+
+# --- progress displays ----------------------------------------------------------------------------
+
+
+class DownloadBar:
+    """A transient bar for a corpus download, from DownloadStarted to DownloadEnded."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+        self.progress = None
+        self.task = None
+
+    def handle(self, event: Event) -> None:
+        from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+        if isinstance(event, DownloadStarted):
+            self.progress = Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
+                                     console=stderr, disable=not self.enabled, transient=True)
+            self.progress.start()
+            self.task = self.progress.add_task(f"downloading {event.url.rsplit('/', 1)[-1]}", total=event.total_bytes)
+        elif isinstance(event, DownloadProgress) and self.progress is not None:
+            self.progress.update(self.task, completed=event.bytes_done)
+        elif isinstance(event, DownloadEnded) and self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+class SweepDisplay:
+    """A sweep's live display: the plan in one line, a bar for the sweep and one per run in
+    flight (several at once when runs train side by side), and a line per finished run."""
+
+    def __init__(self, enabled: bool = True, console: Console = stderr):
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
+
+        self.console = console
+        self.downloads = DownloadBar(enabled)
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+            console=console, disable=not enabled,
+        )
+        self.overall = None
+        self.rows: dict[str, object] = {}  # run id -> its task
+
+    def __enter__(self) -> SweepDisplay:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, (DownloadStarted, DownloadProgress, DownloadEnded)):
+            self.downloads.handle(event)
+        elif isinstance(event, SweepPlanned):
+            self._planned(event)
+        elif isinstance(event, RunStarted):
+            self.rows[event.cfg.run_id] = self.progress.add_task(f"  {event.cfg.label}", total=None, detail="")
+        elif isinstance(event, RunProgress):
+            if event.cfg.run_id not in self.rows:
+                self.handle(RunStarted(event.cfg))
+            p = event.progress
+            self.progress.update(self.rows[event.cfg.run_id], completed=p.step, total=p.planned_steps,
+                                 detail=f"loss {p.train_loss_nats:.3f}  {p.chars_per_s:,.0f} chars/s")
+        elif isinstance(event, RunFinished):
+            self._finished(event)
+
+    def _planned(self, e: SweepPlanned) -> None:
+        which = f"shard {e.shard}: {e.runs} of {e.grid_runs} runs" if e.shard else f"{e.runs} runs"
+        self.console.print(f"[bold]{which}[/] on '{escape(e.dataset)}' ({e.n_bytes:,} bytes, vocabulary "
+                           f"{e.vocab_size}): {e.already_finished} already finished, {e.to_run} to run "
+                           f"({escape(e.executor)}).", highlight=False)
+        self.progress.start()
+        self.overall = self.progress.add_task("sweep", total=e.to_run, detail="")
+
+    def _finished(self, e: RunFinished) -> None:
+        if e.cfg.run_id in self.rows:
+            self.progress.remove_task(self.rows.pop(e.cfg.run_id))
+        self.progress.advance(self.overall)
+        record = e.record
+        outcome = (f"test {record['metrics']['test_loss_nats']:.3f} nats" if record["status"] == "ok"
+                   else f"[red]{record['status']}[/] {escape(record['error'] or '')}")
+        self.progress.console.print(f"{e.cfg.run_id}  {escape(e.cfg.label)}: {outcome}", highlight=False)
+
+
+class CompareDisplay:
+    """compare-devices: what the CPU runs, a line per stored measurement, and the table at the end."""
+
+    def __init__(self):
+        from rich.table import Table
+
+        self.downloads = DownloadBar()
+        self.table = Table(title="compare-devices")
+        for name in ("device", "model", "workload", "median ms (IQR)", "chars/s", "GFLOP/s", "of peak", "status"):
+            self.table.add_column(name, justify="left" if name in ("device", "model", "workload", "status") else "right")
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, (DownloadStarted, DownloadProgress, DownloadEnded)):
+            self.downloads.handle(event)
+        elif isinstance(event, CpuDtypes):
+            info("CPU dtypes: " + ", ".join(f"{name} {'yes' if why is None else 'no'}" for name, why in event.support.items()))
+            if event.support[event.dtype] is not None:
+                note(f"the CPU does not run this model in {event.dtype} ({event.support[event.dtype]}); "
+                     "its rows are stored as 'unsupported'")
+        elif isinstance(event, RowMeasured):
+            self._row(event.record)
+
+    def _row(self, record: dict) -> None:
+        from rnnbench.report import device_label
+        from rnnbench.results import flatten
+
+        row = flatten(record)
+        m = record["metrics"]
+        model = f"{row['cell']} {row['num_layers']}x{row['size']}" if row.get("cell") else "-"
+        rate = m.get("chars_per_s") or m.get("gflops") or m.get("gb_per_s")
+        info(f"  {device_label(row)}  {model}  {row['workload']}: {record['status']}"
+             + (f", {m['time_ms_median']:.3f} ms" if "time_ms_median" in m else ""))
+        self.table.add_row(device_label(row), model, row["workload"],
+                           f"{m['time_ms_median']:.3f} ({m['time_ms_iqr']:.3f})" if "time_ms_median" in m else "-",
+                           f"{m['chars_per_s']:,.0f}" if "chars_per_s" in m else "-",
+                           f"{m.get('achieved_gflops', m.get('gflops', float('nan'))):,.1f}" if rate else "-",
+                           f"{m['matmul_fraction']:.0%}" if "matmul_fraction" in m else "-",
+                           record["status"] if record["status"] == "ok"
+                           else f"[red]{record['status']}[/] {escape(str(record['error']))}")
+
+
+# --- tables -----------------------------------------------------------------------------------------
+
+
+def runs_table(records: list[dict], title: str):
+    """Sweep runs as a rich table, one row per run."""
+    from rich.table import Table
+
+    table = Table(title=escape(title))
+    for name in ("run", "status", "dataset", "cell", "layers", "size", "hidden", "params", "device", "seed",
+                 "test nats", "val nats", "chars/s (IQR)", "step ms"):
+        table.add_column(name, justify="left" if name in ("run", "status", "dataset", "cell", "device") else "right")
+
+    def num(value, spec):
+        return "-" if value is None else format(value, spec)
+
+    for r in records:
+        c, m = r["config"], r["metrics"]
+        rate = "-" if m.get("train_chars_per_s") is None else f"{m['train_chars_per_s']:,.0f} ({m['train_chars_per_s_iqr']:,.0f})"
+        table.add_row(
+            r["run_id"], r["status"] if r["status"] == "ok" else f"[red]{r['status']}[/]",
+            escape(c["dataset"]), c["cell"], str(c["num_layers"]), str(c["size"]), num(m.get("hidden_size"), "d"),
+            num(m.get("n_params"), ","), c["device"], str(c["seed"]),
+            num(m.get("test_loss_nats"), ".3f"), num(m.get("val_loss_nats"), ".3f"), rate,
+            num(m.get("step_ms_median"), ".1f"),
+        )
+    return table
+
+
+def show(table) -> None:
+    """A table on stdout."""
+    stdout.print(table)
+
+
+def corpora_table(corpora):
+    """`rnnbench data list`: one row per rnnbench.data.CorpusInfo."""
+    from rich.table import Table
+
+    table = Table(title="corpora (bytes; splits are contiguous 80/10/10)")
+    for name in ("name", "present", "bytes", "vocab", "train", "val", "test", "description"):
+        table.add_column(name, justify="right" if name in ("bytes", "vocab", "train", "val", "test") else "left")
+    for c in corpora:
+        if c.problem is not None:
+            table.add_row(c.name, f"[red]{escape(c.problem)}[/]", *["-"] * 5, c.description)
+        elif c.where is None:
+            table.add_row(c.name, f"[yellow]no[/]: {escape(c.how_to_get)}", f"{c.n_bytes:,}", "-", "-", "-", "-",
+                          c.description)
+        else:
+            table.add_row(c.name, escape(c.where), f"{c.n_bytes:,}", str(c.vocab_size),
+                          *[f"{n:,}" for n in c.split_sizes], c.description)
+    return table
