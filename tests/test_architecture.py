@@ -1,0 +1,144 @@
+"""The seams between the parts: settings declared once, one terminal layer fed by events, a
+training step that can be wrapped."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from rnnbench import results
+from rnnbench.cli import app
+from rnnbench.config import COMPARE_SETTINGS, GRID_SETTINGS, Grid
+from rnnbench.data import Corpus
+from rnnbench.events import RunFinished, RunProgress, RunStarted, SweepPlanned
+from rnnbench.synthetic import generate
+
+PACKAGE = Path(__file__).resolve().parents[1] / "rnnbench"
+runner = CliRunner()
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return names
+
+
+def test_only_the_terminal_layer_and_the_cli_draw():
+    for path in PACKAGE.rglob("*.py"):
+        name = path.relative_to(PACKAGE).as_posix()
+        imports = imported_modules(path)
+        if name not in ("terminal.py", "cli.py"):
+            assert not any(m == "rich" or m.startswith("rich.") for m in imports), f"{name} imports rich"
+        if name not in ("cli.py", "__main__.py"):  # `python -m rnnbench` is the command line
+            assert not any(m == "rnnbench.cli" or m.startswith("rnnbench.cli.") for m in imports), f"{name} imports cli"
+
+
+def option_names(command: str) -> dict[str, list[str]]:
+    import typer
+
+    click_command = typer.main.get_command(app).commands[command]
+    return {p.name: p.opts for p in click_command.params}
+
+
+@pytest.mark.parametrize("command, declared", [("sweep", GRID_SETTINGS), ("compare-devices", COMPARE_SETTINGS)])
+def test_every_setting_is_an_option_named_as_its_key_with_its_default_shown(command, declared):
+    options = option_names(command)
+    for name, setting in declared.items():
+        assert options[name][0] == "--" + name.replace("_", "-")  # the preset key, as an option
+        assert set(setting.aliases) <= set(options[name])
+    shown = " ".join(runner.invoke(app, [command, "--help"], env={"COLUMNS": "400"}).output.split())
+    for setting in declared.values():
+        text = setting.default_text()
+        if text is not None:  # a default given in words is in parentheses
+            assert setting.option in shown and (f"[default: {text}]" in shown or f"[default: ({text})]" in shown), setting.name
+
+
+def test_a_presets_value_stands_unless_its_option_is_given(monkeypatch):
+    from rnnbench import sweep
+
+    grids = []
+    monkeypatch.setattr(sweep, "run_sweep", lambda grid, *args, **kwargs: grids.append(grid) or [])
+    args = ["sweep", "--preset", "smoke", "--no-progress"]
+    assert runner.invoke(app, args + ["--lr", "0.1", "--time-budget", "3", "--cells", "gru"]).exit_code == 0
+    assert runner.invoke(app, args + ["--eval-every-steps", "7", "--patience", "2", "--batch-size", "100"]).exit_code == 0
+    given, other = grids
+    assert given.dataset == "synthetic" and given.train.max_chars == 1_500_000 and given.train.batch_size == 32
+    assert given.train.lr == 0.1 and given.train.time_budget_s == 3.0 and given.cells == ("gru",)
+    # An option given with the value of its default still overrides the preset.
+    assert (other.train.eval_every_steps, other.train.patience_evals, other.train.batch_size) == (7, 2, 100)
+
+
+def test_the_report_tells_experiments_apart_by_what_runs_learn():
+    from rnnbench.report import experiments
+
+    def record(**changes):
+        cfg = Grid.from_settings(dataset="x", cells=("lstm",), layers=(1,), sizes=(64,), devices=("cpu",),
+                                 **changes).expand("0" * 64)[0]
+        return results.make_record("sweep", cfg.run_id, "ok", cfg.as_dict(), {"host": "h"}, {"test_loss_nats": 1.0},
+                                   curve=[])
+
+    rows = results.frame([record(), record(warmup_steps=50), record(dropout=0.25)])
+    assert sorted(len(e.rows) for e in experiments(rows)) == [1, 2]  # warm-up changes no loss; dropout does
+
+
+def test_a_sweep_reports_what_it_does_as_events(tiny_text, tmp_path):
+    from rnnbench.sweep import run_sweep
+
+    grid = Grid.from_settings(dataset=str(tiny_text), cells=("rnn", "gru"), layers=(1,), sizes=(16,), size_mode="hidden",
+                              devices=("cpu",), batch_size=8, seq_len=16, max_steps=20, eval_every_steps=10)
+    events = []
+    records = run_sweep(grid, str(tmp_path), on_event=events.append)
+    assert isinstance(events[0], SweepPlanned) and (events[0].runs, events[0].to_run) == (2, 2)
+    kinds = [type(e) for e in events[1:]]
+    assert kinds == [RunStarted, RunProgress, RunProgress, RunFinished] * 2
+    assert [e.progress.step for e in events if isinstance(e, RunProgress)] == [10, 20, 10, 20]
+    assert [e.record for e in events if isinstance(e, RunFinished)] == records
+
+
+def test_the_sweep_display_shows_every_run_in_flight():
+    from rnnbench.terminal import SweepDisplay
+    from rnnbench.train import Progress
+
+    runs = Grid.from_settings(cells=("lstm", "gru"), layers=(1,), sizes=(64,), devices=("cpu",)).expand("0" * 64)
+    console = Console(record=True, width=160, force_terminal=True)
+    with SweepDisplay(console=console) as display:
+        display.handle(SweepPlanned("x", 1000, 10, 2, 2, 0, "two at once"))
+        for cfg in runs:  # two runs in flight, reported interleaved
+            display.handle(RunStarted(cfg))
+        display.handle(RunProgress(runs[1], Progress(10, 100, 1.234, 5000.0)))
+        display.handle(RunProgress(runs[0], Progress(20, 100, 2.345, 6000.0)))
+        console.print(display.progress.get_renderable())
+        display.handle(RunFinished(runs[0], {"status": "ok", "error": None, "metrics": {"test_loss_nats": 1.5}}))
+    text = console.export_text()
+    assert runs[0].label in text and runs[1].label in text and "loss 1.234" in text and "loss 2.345" in text
+    assert f"{runs[0].run_id}  {runs[0].label}: test 1.500 nats" in text
+
+
+def test_the_training_step_can_be_wrapped_without_changing_training():
+    from rnnbench.train import Trainer, train, train_step
+
+    corpus = Corpus("tiny", generate(40_000, seed=2), "test")
+    cfg = Grid.from_settings(dataset="tiny", cells=("lstm",), layers=(2,), sizes=(24,), size_mode="hidden",
+                             devices=("cpu",), batch_size=16, seq_len=32, max_steps=30, eval_every_steps=10,
+                             dropout=0.1).expand(corpus.sha256)[0]
+    calls = []
+
+    def counted(*args):
+        calls.append(1)
+        return train_step(*args)
+
+    trainer = Trainer(cfg, corpus)
+    trainer.step_fn = counted
+    wrapped = trainer.run()
+    assert len(calls) == 30
+    assert wrapped.curve == train(cfg, corpus).curve  # the step is all there is to training
