@@ -42,14 +42,14 @@ print(time.perf_counter() - start)
 """
 
 
-def stamped_task(cfg, corpus, board, threads, keep_checkpoint):
+def stamped_task(cfg, corpus, board, threads, keep_checkpoint, cuda_graphs=True):
     """rnnbench's task body, with the wall-clock times it started and ended in its metrics."""
     import time
 
     from rnnbench.ray_executor import run_task
 
     started = time.time()
-    record, best = run_task(cfg, corpus, board, threads, keep_checkpoint)
+    record, best = run_task(cfg, corpus, board, threads, keep_checkpoint, cuda_graphs)
     record["metrics"].update(task_started=started, task_ended=time.time())
     return record, best
 

@@ -85,7 +85,8 @@ def _option(s: Setting) -> inspect.Parameter:
     if s.is_list:  # lists are typed as a,b,c
         help_text = "Comma-separated " + (help_text[0].lower() + help_text[1:] if help_text[1:2].islower() else help_text)
     default = s.default_text() if s.is_list and s.default is not None else s.default
-    option = typer.Option(default, s.option, *s.aliases, help=help_text, show_default=s.shown_default or default is not None,
+    names = [f"{s.option}/--no-{s.option[2:]}"] if s.type is bool else [s.option, *s.aliases]
+    option = typer.Option(default, *names, help=help_text, show_default=s.shown_default or default is not None,
                           metavar=s.unit.upper() if s.unit and not s.is_list else None)
     annotation = Optional[str] if s.is_list else Optional[s.type]
     return inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation)
@@ -139,26 +140,31 @@ def sweep(
     ray_address: Optional[str] = typer.Option(None, show_default="a running cluster if there is one, else a local one started for the sweep", help="With --executor ray: the cluster to use, 'auto' (the running one), 'local' (a new one on this machine) or HOST:PORT (its GCS address, port 6379 unless `ray start --port` said otherwise)."),
     ray_cpus_per_run: Optional[int] = typer.Option(None, show_default="1", help="With --executor ray: CPUs each CPU run asks Ray for, and the torch threads it trains with (a CUDA run asks for one GPU and one CPU)."),
     ray_max_retries: Optional[int] = typer.Option(None, show_default="1", help="With --executor ray: times Ray retries a run whose worker or node died; an error inside training is recorded, not retried."),
+    ray_gpus_per_run: Optional[float] = typer.Option(None, show_default="1", help="With --executor ray: the fraction of a GPU each CUDA run asks for; 0.25 lets four runs share one GPU."),
 ) -> None:
     """Train every model of a grid and store one result file per run; finished runs are skipped."""
     from rnnbench.config import Grid, load_preset
-    from rnnbench.sweep import LocalExecutor, Shard, run_sweep
+    from rnnbench.sweep import Shard, local_executor, run_sweep
 
     if executor not in EXECUTORS:
         raise UsageError(f"unknown executor '{executor}': choose from {', '.join(EXECUTORS)}")
-    ray_options = {"address": ray_address, "cpus_per_run": ray_cpus_per_run, "max_retries": ray_max_retries}
+    ray_options = {"address": ray_address, "cpus_per_run": ray_cpus_per_run, "max_retries": ray_max_retries,
+                   "gpus_per_run": ray_gpus_per_run}
     given = [name for name, value in ray_options.items() if value is not None]
     if executor != "ray" and given:
         raise UsageError(f"--ray-{given[0].replace('_', '-')} needs --executor ray")
     slice_ = Shard.parse(shard) if shard is not None else None
     grid = (load_preset(preset) if preset else Grid()).replace(**settings)
+    if executor == "ray" and grid.execution.jobs != 1:
+        raise UsageError("--jobs is for the local executor; under Ray, --ray-cpus-per-run and --ray-gpus-per-run "
+                         "decide how many runs share a machine")
     try:
         if executor == "ray":
             from rnnbench.ray_executor import RayExecutor
 
             runner = RayExecutor(**{name: ray_options[name] for name in given})
         else:
-            runner = LocalExecutor()
+            runner = local_executor(grid.execution)
         with terminal.SweepDisplay(enabled=progress) as display:
             records = run_sweep(grid, str(results_dir), str(data_dir) if data_dir else None, force=force,
                                 on_event=display.handle, save_checkpoints=save_checkpoints, executor=runner,
@@ -166,6 +172,8 @@ def sweep(
     except KeyboardInterrupt:
         terminal.interrupted(str(results_dir / "runs"),
                              "runs in progress were cancelled and start over" if executor == "ray" else
+                             "runs in progress were not stored (with checkpoints they continue from their last evaluation)"
+                             if grid.execution.jobs > 1 else
                              "the run in progress was not stored (with checkpoints it continues from its last evaluation)")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     dataset = records[0]["config"]["dataset"] if records else grid.dataset

@@ -89,7 +89,7 @@ class Setting:
         items = value if self.is_list else (value,)
         if self.optional and value is None:
             return
-        if any(isinstance(v, bool) or not isinstance(v, wanted) for v in items):
+        if any(isinstance(v, bool) != (self.type is bool) or not isinstance(v, wanted) for v in items):
             kind = " or ".join(t.__name__ for t in wanted)
             raise UsageError(f"{where}: {self.name} must be {'a list of ' if self.is_list else ''}{kind}, got {value!r}")
 
@@ -161,6 +161,21 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class Execution:
+    """How a sweep's runs are carried out: settings that change how fast a run goes, not what it
+    learns. They are not part of a run's identity (its id); each record says what ran."""
+
+    jobs: int = setting(1, "Runs trained at once, each in a worker process of its own; on a CPU the torch threads "
+                           "are split between them, on a GPU they share the device.", "runs")
+    cuda_graphs: bool = setting(True, "On CUDA, capture each run's training step in a CUDA graph after warm-up "
+                                      "and replay it (a run whose capture fails trains eagerly, and says so).")
+
+    def __post_init__(self):
+        if self.jobs < 1:
+            raise UsageError(f"jobs must be at least 1, got {self.jobs}")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Everything that determines one run; its stable hash is the run id."""
 
@@ -212,6 +227,7 @@ class Grid:
     devices: tuple[str, ...] = setting(("auto",), "Devices (cpu, cuda, cuda:N, mps) or 'auto' for every device present.")
     seeds: tuple[int, ...] = setting((0,), "Random seeds; each grid cell runs once per seed.")
     train: TrainConfig = field(default_factory=TrainConfig)
+    execution: Execution = field(default_factory=Execution)
 
     def __post_init__(self):
         from rnnbench.models import check_cell, check_size_mode  # imports torch: not for `rnnbench --help`
@@ -233,13 +249,14 @@ class Grid:
         unknown = sorted(set(values) - set(GRID_SETTINGS))
         if unknown:
             raise TypeError(f"Grid has no setting(s) {', '.join(unknown)}")
-        train = {k: values.pop(k) for k in list(values) if k in TRAIN_FIELDS}
-        return cls(**values, train=TrainConfig(**train))
+        train = {k: values.pop(k) for k in list(values) if k in TRAIN_SETTINGS}
+        execution = {k: values.pop(k) for k in list(values) if k in EXECUTION_SETTINGS}
+        return cls(**values, train=TrainConfig(**train), execution=Execution(**execution))
 
     def replace(self, **changes) -> Grid:
         """A copy with the named settings changed (flat names); those given as None keep their value."""
-        current = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "train"}
-        kept = current | dataclasses.asdict(self.train)
+        current = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("train", "execution")}
+        kept = current | dataclasses.asdict(self.train) | dataclasses.asdict(self.execution)
         return Grid.from_settings(**(kept | {k: v for k, v in changes.items() if v is not None}))
 
     def expand(self, dataset_sha256: str, devices: tuple[str, ...] | None = None,
@@ -296,8 +313,8 @@ class CompareSpec:
 
 
 TRAIN_SETTINGS = {s.name: s for s in settings_of(TrainConfig)}
-TRAIN_FIELDS = tuple(TRAIN_SETTINGS)
-GRID_SETTINGS = {s.name: s for s in settings_of(Grid)}  # the grid's axes, then TrainConfig's settings
+EXECUTION_SETTINGS = {s.name: s for s in settings_of(Execution)}
+GRID_SETTINGS = {s.name: s for s in settings_of(Grid)}  # the grid's axes, TrainConfig's, Execution's
 COMPARE_SETTINGS = {s.name: s for s in settings_of(CompareSpec)}
 
 

@@ -13,9 +13,11 @@ back to another device, so a figure is always from the device it is labelled wit
 from __future__ import annotations
 
 import functools
+import os
 import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -125,3 +127,38 @@ def environment(device: str) -> dict:
         "device_kind": kind,
     }
     return env
+
+
+def _busy_cpu_s() -> float:
+    """CPU seconds the whole machine has spent busy since boot, all cores together."""
+    t = psutil.cpu_times()
+    return sum(t) - t.idle - getattr(t, "iowait", 0.0)
+
+
+def _own_cpu_s() -> float:
+    t = psutil.Process().cpu_times()
+    return t.user + t.system
+
+
+class MachineLoad:
+    """How busy the machine was around a measurement, by anything but this process: a run timed
+    while other work ran is not a clean measurement (on 2 cores a second torch process slows a
+    sweep ten-fold), and its row must say so.
+
+        load = MachineLoad()
+        ...                     # the run
+        env |= load.stop()      # load averages at start and end, other processes' CPU use
+    """
+
+    def __init__(self):
+        self.load_start = os.getloadavg()[0]
+        self.wall_start = time.perf_counter()
+        self.busy_start = _busy_cpu_s()
+        self.own_start = _own_cpu_s()
+
+    def stop(self) -> dict:
+        wall = time.perf_counter() - self.wall_start
+        others = (_busy_cpu_s() - self.busy_start) - (_own_cpu_s() - self.own_start)
+        return {"load_avg_1m_start": self.load_start, "load_avg_1m_end": os.getloadavg()[0],
+                # Mean number of cores kept busy by other processes (other runs included) meanwhile.
+                "other_cpu_cores": max(0.0, others / wall) if wall > 0 else None}

@@ -34,7 +34,7 @@ from typing import Callable, Iterator
 
 import torch
 
-from rnnbench.config import RunConfig
+from rnnbench.config import Execution, RunConfig
 from rnnbench.data import Corpus
 from rnnbench.errors import UsageError
 from rnnbench.events import OnEvent, RunProgress, RunStarted
@@ -55,7 +55,8 @@ def _import_ray():
     return ray
 
 
-def run_task(cfg: RunConfig, corpus: Corpus, board, threads: int | None, keep_checkpoint: bool) -> tuple[dict, bytes | None]:
+def run_task(cfg: RunConfig, corpus: Corpus, board, threads: int | None, keep_checkpoint: bool,
+             cuda_graphs: bool = True) -> tuple[dict, bytes | None]:
     """The body of one Ray task: train in a scratch folder, return the record and best.pt's bytes."""
     if threads is not None:
         torch.set_num_threads(threads)
@@ -70,7 +71,7 @@ def run_task(cfg: RunConfig, corpus: Corpus, board, threads: int | None, keep_ch
             board.report.remote(cfg.run_id, p)
 
     with tempfile.TemporaryDirectory(prefix="rnnbench-") as scratch:
-        record = run_one(cfg, corpus, on_progress, Path(scratch) if keep_checkpoint else None)
+        record = run_one(cfg, corpus, on_progress, Path(scratch) if keep_checkpoint else None, cuda_graphs)
         best = Path(scratch, "best.pt")
         return record, best.read_bytes() if best.exists() else None
 
@@ -121,9 +122,12 @@ class RayExecutor:
     name = "ray"
 
     def __init__(self, address: str | None = None, cpus_per_run: int = 1, max_retries: int = 1,
-                 task: Callable = run_task):
+                 gpus_per_run: float = 1.0, task: Callable = run_task):
         if cpus_per_run < 1:
             raise UsageError(f"--ray-cpus-per-run must be at least 1, got {cpus_per_run}")
+        if not 0 < gpus_per_run <= 1:
+            raise UsageError(f"--ray-gpus-per-run must be above 0 and at most 1 (a fraction of one GPU), got {gpus_per_run}")
+        self.gpus_per_run = gpus_per_run
         if max_retries < 0:
             raise UsageError(f"--ray-max-retries must be 0 or more, got {max_retries}")
         self.address, self.cpus_per_run, self.max_retries, self.task = address, cpus_per_run, max_retries, task
@@ -176,11 +180,12 @@ class RayExecutor:
     def summary(self) -> str:
         res = self.cluster()
         return (f"{self.where}: {res.get('CPU', 0):g} CPUs and {res.get('GPU', 0):g} GPUs, "
-                f"{self.cpus_per_run} CPU(s) per CPU run")
+                f"{self.cpus_per_run} CPU(s) per CPU run, {self.gpus_per_run:g} GPU per CUDA run")
 
     def _options(self, cfg: RunConfig) -> dict:
         if torch.device(cfg.device).type == "cuda":
-            resources = {"num_gpus": 1, "num_cpus": 1}
+            # A fraction lets several runs share one GPU (Ray packs them by the fraction asked).
+            resources = {"num_gpus": self.gpus_per_run, "num_cpus": 1}
         else:
             resources = {"num_cpus": self.cpus_per_run}
         # retry_exceptions=False: an exception inside training is already the run's record; only
@@ -198,7 +203,7 @@ class RayExecutor:
         return Finished(cfg, run_record(cfg, status, error, started_at, {"executor": self.name}))
 
     def execute(self, todo: list[RunConfig], corpus: Corpus, checkpoint_dirs: dict[str, Path | None],
-                on_event: OnEvent) -> Iterator[Finished]:
+                on_event: OnEvent, execution: Execution = Execution()) -> Iterator[Finished]:
         ray = self.ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
         if not todo:
@@ -213,7 +218,7 @@ class RayExecutor:
         for cfg in todo:
             threads = None if torch.device(cfg.device).type == "cuda" else self.cpus_per_run
             ref = remote.options(**self._options(cfg)).remote(
-                cfg, corpus_ref, board, threads, checkpoint_dirs[cfg.run_id] is not None)
+                cfg, corpus_ref, board, threads, checkpoint_dirs[cfg.run_id] is not None, execution.cuda_graphs)
             self._pending[ref] = cfg
         while self._pending:
             # num_returns=1: back as soon as any run finishes, or after POLL_S to refresh the display.

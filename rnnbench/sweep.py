@@ -21,9 +21,9 @@ from typing import Callable, Iterator, Protocol
 import torch
 
 from rnnbench import results
-from rnnbench.config import Grid, RunConfig
+from rnnbench.config import Execution, Grid, RunConfig
 from rnnbench.data import Corpus, load_corpus
-from rnnbench.devices import environment, resolve_devices
+from rnnbench.devices import MachineLoad, environment, resolve_devices
 from rnnbench.errors import UsageError, describe_error, one_line
 from rnnbench.events import OnEvent, RunFinished, RunProgress, RunStarted, SweepPlanned, ignore
 from rnnbench.files import write_atomic
@@ -37,14 +37,16 @@ def run_record(cfg: RunConfig, status: str, error: str | None, started_at: str, 
 
 
 def run_one(cfg: RunConfig, corpus: Corpus, on_progress: Callable[[Progress], None] | None = None,
-            checkpoint_dir: Path | None = None) -> dict:
-    """Train one run and return its record; an exception becomes the record's status and error."""
+            checkpoint_dir: Path | None = None, cuda_graphs: bool = True) -> dict:
+    """Train one run and return its record; an exception becomes the record's status and error.
+    The record says how busy the machine was meanwhile (devices.MachineLoad)."""
     started = results.utc_now()
+    load = MachineLoad()
     error = None
     metrics: dict = {}
     curve: list = []
     try:
-        result = train(cfg, corpus, on_progress, checkpoint_dir)
+        result = train(cfg, corpus, on_progress, checkpoint_dir, cuda_graphs)
         status, metrics, curve = result.status, result.metrics, result.curve
     except torch.cuda.OutOfMemoryError as exc:
         status, error = "oom", one_line(exc)
@@ -53,7 +55,7 @@ def run_one(cfg: RunConfig, corpus: Corpus, on_progress: Callable[[Progress], No
     finally:
         if torch.device(cfg.device).type == "cuda":
             torch.cuda.empty_cache()
-    env = {**environment(cfg.device), "corpus_source": corpus.source}
+    env = {**environment(cfg.device), "corpus_source": corpus.source, **load.stop()}
     return run_record(cfg, status, error, started, env, metrics, curve)
 
 
@@ -92,7 +94,8 @@ class Finished:
 class Executor(Protocol):
     """Where a sweep's runs train. run_sweep enters it (connect, start), resolves the grid's
     devices through it, then stores each Finished that execute() yields, in the order they come;
-    execute() reports each run's start and training progress as RunStarted and RunProgress events."""
+    execute() reports each run's start and training progress as RunStarted and RunProgress events,
+    and carries out the runs as `execution` says (CUDA graphs or not)."""
 
     name: str  # stored as the runs' env.executor
 
@@ -106,7 +109,7 @@ class Executor(Protocol):
         """Where the runs train, in words, for the sweep's first line."""
 
     def execute(self, todo: list[RunConfig], corpus: Corpus, checkpoint_dirs: dict[str, Path | None],
-                on_event: OnEvent) -> Iterator[Finished]: ...
+                on_event: OnEvent, execution: Execution) -> Iterator[Finished]: ...
 
 
 class LocalExecutor:
@@ -127,11 +130,42 @@ class LocalExecutor:
         return "local executor, one run at a time"
 
     def execute(self, todo: list[RunConfig], corpus: Corpus, checkpoint_dirs: dict[str, Path | None],
-                on_event: OnEvent) -> Iterator[Finished]:
+                on_event: OnEvent, execution: Execution = Execution()) -> Iterator[Finished]:
         for cfg in todo:
             on_event(RunStarted(cfg))
-            record = run_one(cfg, corpus, lambda p, cfg=cfg: on_event(RunProgress(cfg, p)), checkpoint_dirs[cfg.run_id])
+            record = run_one(cfg, corpus, lambda p, cfg=cfg: on_event(RunProgress(cfg, p)), checkpoint_dirs[cfg.run_id],
+                             execution.cuda_graphs)
             yield Finished(cfg, record)
+
+
+def local_executor(execution: Execution) -> Executor:
+    """This machine's executor for `execution.jobs`: in this process, or in worker processes."""
+    if execution.jobs == 1:
+        return LocalExecutor()
+    from rnnbench.jobs import ProcessExecutor
+
+    return ProcessExecutor(execution.jobs)
+
+
+class DeviceSharing:
+    """How many runs of the sweep were in flight on a run's device at most while it trained:
+    throughput measured beside other runs is not a solo figure. Counted by device name, from the
+    executors' events (under Ray, runs on other nodes count too: an upper bound)."""
+
+    def __init__(self):
+        self.in_flight: dict[str, str] = {}  # run id -> device
+        self.peak: dict[str, int] = {}
+
+    def observe(self, event) -> None:
+        if isinstance(event, RunStarted):
+            self.in_flight[event.cfg.run_id] = event.cfg.device
+            sharing = [r for r, d in self.in_flight.items() if d == event.cfg.device]
+            for run_id in sharing:
+                self.peak[run_id] = max(self.peak.get(run_id, 1), len(sharing))
+
+    def finished(self, run_id: str) -> int:
+        self.in_flight.pop(run_id, None)
+        return self.peak.pop(run_id, 1)
 
 
 def plan(grid: Grid, data_dir: str | None = None, devices_of: Callable[[tuple[str, ...]], list[str]] = resolve_devices,
@@ -143,10 +177,12 @@ def plan(grid: Grid, data_dir: str | None = None, devices_of: Callable[[tuple[st
     return corpus, grid.expand(corpus.sha256, devices, dataset_name=corpus.name)
 
 
-def store(results_dir: str, done: Finished, folder: Path | None, executor_name: str) -> None:
-    """Write a finished run's record (and the best checkpoint it brought back) atomically."""
+def store(results_dir: str, done: Finished, folder: Path | None, executor_name: str, env: dict) -> None:
+    """Write a finished run's record (and the best checkpoint it brought back) atomically, with
+    what the driver knows of how it ran (`env`)."""
     record = done.record
     record["env"].setdefault("executor", executor_name)
+    record["env"].update(env)
     results.write_run(results_dir, record)
     if folder is not None and done.best_checkpoint is not None:
         write_atomic(folder / "best.pt", done.best_checkpoint)
@@ -164,7 +200,13 @@ def run_sweep(grid: Grid, results_dir: str = "results", data_dir: str | None = N
     is written here atomically as its run finishes. With save_checkpoints, each run keeps best.pt
     (for sampling) and, while unfinished, latest.pt under RESULTS_DIR/checkpoints/RUN_ID/; an
     interrupted local run continues from latest.pt."""
-    executor = executor or LocalExecutor()
+    executor = executor or local_executor(grid.execution)
+    sharing = DeviceSharing()
+
+    def emit(event) -> None:
+        sharing.observe(event)
+        on_event(event)
+
     with executor:
         corpus, runs = plan(grid, data_dir, executor.resolve_devices, on_event)
         grid_runs = len(runs)
@@ -178,8 +220,9 @@ def run_sweep(grid: Grid, results_dir: str = "results", data_dir: str | None = N
                 (folder / "latest.pt").unlink(missing_ok=True)  # --force starts over
         on_event(SweepPlanned(corpus.name, corpus.n_bytes, corpus.vocab_size, grid_runs, len(runs),
                               len(runs) - len(todo), executor.summary(), str(shard) if shard else None))
-        for finished in executor.execute(todo, corpus, folders, on_event):
-            store(results_dir, finished, folders[finished.cfg.run_id], executor.name)
+        for finished in executor.execute(todo, corpus, folders, emit, grid.execution):
+            env = {"jobs": grid.execution.jobs, "runs_sharing_device": sharing.finished(finished.cfg.run_id)}
+            store(results_dir, finished, folders[finished.cfg.run_id], executor.name, env)
             on_event(RunFinished(finished.cfg, finished.record))
     by_id = {r["run_id"]: r for r in results.iter_records(results_dir)[0]}
     return [by_id[cfg.run_id] for cfg in runs if cfg.run_id in by_id]

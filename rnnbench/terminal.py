@@ -151,6 +151,8 @@ class SweepDisplay:
         record = e.record
         outcome = (f"test {record['metrics']['test_loss_nats']:.3f} nats" if record["status"] == "ok"
                    else f"[red]{record['status']}[/] {escape(record['error'] or '')}")
+        if record["metrics"].get("cuda_graphs_failure"):  # said once, for the run it concerns
+            outcome += f" [yellow](trained eagerly: CUDA graph capture failed: {escape(record['metrics']['cuda_graphs_failure'])})[/]"
         self.progress.console.print(f"{e.cfg.run_id}  {escape(e.cfg.label)}: {outcome}", highlight=False)
 
 

@@ -40,6 +40,7 @@ import torch.nn.functional as F
 
 from rnnbench import checkpoint
 from rnnbench.config import RunConfig
+from rnnbench.cuda_graph import GraphedStep
 from rnnbench.data import Corpus, streams
 from rnnbench.errors import UsageError
 from rnnbench.models import CharRNN, flops_per_char, hidden_size_for, n_params
@@ -165,14 +166,16 @@ def _set_rng_states(states: dict, device: torch.device) -> None:
 
 
 def train(cfg: RunConfig, corpus: Corpus, on_progress: Callable[[Progress], None] | None = None,
-          checkpoint_dir: str | Path | None = None) -> RunResult:
+          checkpoint_dir: str | Path | None = None, cuda_graphs: bool = True) -> RunResult:
     """Train one model under its budgets, keep the best-validation weights, score them on test.
 
     With `checkpoint_dir`, the best weights go to best.pt whenever validation improves, and the
     whole training state to latest.pt at every evaluation; a run that finds a latest.pt of its own
     run id there continues from it, and reaches the same losses as a run never interrupted.
+    With `cuda_graphs`, a run on CUDA replays its training step from a CUDA graph
+    (rnnbench.cuda_graph); the metrics say whether it did.
     """
-    return Trainer(cfg, corpus, on_progress, checkpoint_dir).run()
+    return Trainer(cfg, corpus, on_progress, checkpoint_dir, cuda_graphs).run()
 
 
 class Trainer:
@@ -181,7 +184,7 @@ class Trainer:
     version with the same signature."""
 
     def __init__(self, cfg: RunConfig, corpus: Corpus, on_progress: Callable[[Progress], None] | None = None,
-                 checkpoint_dir: str | Path | None = None):
+                 checkpoint_dir: str | Path | None = None, cuda_graphs: bool = True):
         t = self.t = cfg.train
         self.cfg, self.on_progress = cfg, on_progress
         self.wall_start = time.perf_counter()
@@ -192,8 +195,13 @@ class Trainer:
         self.vocab_size = corpus.vocab_size
         self.hidden = hidden_size_for(cfg.cell, cfg.num_layers, cfg.size, self.vocab_size, cfg.size_mode)
         self.model = CharRNN(self.vocab_size, cfg.cell, self.hidden, cfg.num_layers, t.dropout).to(device)
-        self.optimizer = torch.optim.RMSprop(self.model.parameters(), lr=t.lr, alpha=t.rmsprop_alpha)
-        self.step_fn = train_step
+        graphs = cuda_graphs and device.type == "cuda"
+        # A captured optimizer step reads its learning rate from the device, where the decay can
+        # change it between replays; eager training keeps a plain float.
+        self.lr_tensor = torch.tensor(t.lr, device=device) if graphs else None
+        self.optimizer = torch.optim.RMSprop(self.model.parameters(), lr=self.lr_tensor if graphs else t.lr,
+                                             alpha=t.rmsprop_alpha, capturable=graphs)
+        self.step_fn = GraphedStep() if graphs else train_step
         # The corpus lives on the device as one tensor; a batch is a slice of it, never a copy.
         self.data = {name: streams(split.to(device), t.batch_size) for name, split in corpus.splits().items()}
         self.steps_per_epoch = (self.data["train"].size(1) - 1) // t.seq_len
@@ -284,8 +292,11 @@ class Trainer:
     def set_epoch_lr(self) -> None:
         """lr x decay per epoch after `lr_decay_after_epochs`."""
         t = self.t
+        lr = t.lr * t.lr_decay ** max(0, self.loop.epoch + 1 - t.lr_decay_after_epochs)
+        if self.lr_tensor is not None:
+            self.lr_tensor.fill_(lr)  # the tensor the captured step reads
         for group in self.optimizer.param_groups:
-            group["lr"] = t.lr * t.lr_decay ** max(0, self.loop.epoch + 1 - t.lr_decay_after_epochs)
+            group["lr"] = self.lr_tensor if self.lr_tensor is not None else lr
 
     def step(self, i: int) -> None:
         """The i-th training step of the epoch, timed; its loss is added up on the device."""
@@ -430,6 +441,9 @@ class Trainer:
             "checkpoint_s": loop.checkpoint_s if with_checkpoints else None,
             "checkpoint_mb_written": loop.checkpoint_bytes / 2**20 if with_checkpoints else None,
             "resumed_at_steps": loop.resumed_at_steps,
+            # Which step ran: replayed from a CUDA graph, or eager (and why, when capture failed).
+            "cuda_graphs": isinstance(self.step_fn, GraphedStep) and self.step_fn.replaying,
+            "cuda_graphs_failure": getattr(self.step_fn, "failure", None),
         }
         for split in ("train", "val", "test"):
             metrics[f"{split}_bpc"] = bits(metrics[f"{split}_loss_nats"])

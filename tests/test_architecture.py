@@ -59,6 +59,8 @@ def test_every_setting_is_an_option_named_as_its_key_with_its_default_shown(comm
     shown = " ".join(runner.invoke(app, [command, "--help"], env={"COLUMNS": "400"}).output.split())
     for setting in declared.values():
         text = setting.default_text()
+        if setting.type is bool:  # a flag pair shows the flag that is on by default
+            text = setting.option[2:] if setting.default else "no-" + setting.option[2:]
         if text is not None:  # a default given in words is in parentheses
             assert setting.option in shown and (f"[default: {text}]" in shown or f"[default: ({text})]" in shown), setting.name
 

@@ -169,11 +169,11 @@ def test_a_sweep_interrupted_mid_run_continues_that_run(tiny_text, tmp_path, mon
     out = tmp_path / "results"
     real_train = sweep.train
 
-    def interrupted_at_step_20(cfg, corpus, on_progress, folder):
+    def interrupted_at_step_20(cfg, corpus, on_progress, folder, *args):
         def hook(progress):
             if progress.step == 20:
                 raise KeyboardInterrupt
-        return real_train(cfg, corpus, hook, folder)
+        return real_train(cfg, corpus, hook, folder, *args)
 
     monkeypatch.setattr(sweep, "train", interrupted_at_step_20)
     args = tiny_args(tiny_text, out, cells="gru", max_steps=30, eval_every=5)

@@ -70,7 +70,7 @@ def test_ray_sweep_gives_the_runs_of_a_local_sweep(tiny_text, tmp_path, ray_addr
 def test_a_task_that_raises_or_dies_is_recorded_and_the_sweep_goes_on(tiny_text, tmp_path, ray_address):
     from rnnbench.ray_executor import RayExecutor
 
-    def flaky_task(cfg, corpus, board, threads, keep_checkpoint):
+    def flaky_task(cfg, corpus, board, threads, keep_checkpoint, cuda_graphs=True):
         # Defined here, so Ray ships it by value; the real task body is imported on the worker.
         import os
 
@@ -80,7 +80,7 @@ def test_a_task_that_raises_or_dies_is_recorded_and_the_sweep_goes_on(tiny_text,
             raise RuntimeError("task blew up outside training")
         if cfg.cell == "gru":
             os._exit(3)  # the worker process dies, as on a lost node
-        return run_task(cfg, corpus, board, threads, keep_checkpoint)
+        return run_task(cfg, corpus, board, threads, keep_checkpoint, cuda_graphs)
 
     grid = Grid.from_settings(dataset=str(tiny_text), cells=("rnn", "lstm", "gru"), layers=(1,), sizes=(16,), size_mode="hidden",
                 devices=("cpu",), batch_size=8, seq_len=16, max_steps=20, eval_every_steps=10)
@@ -102,13 +102,13 @@ def test_a_task_that_raises_or_dies_is_recorded_and_the_sweep_goes_on(tiny_text,
 def test_runs_go_on_when_the_progress_actor_is_lost(tiny_text, tmp_path, ray_address):
     from rnnbench.ray_executor import RayExecutor
 
-    def board_killing_task(cfg, corpus, board, threads, keep_checkpoint):
+    def board_killing_task(cfg, corpus, board, threads, keep_checkpoint, cuda_graphs=True):
         import ray
 
         from rnnbench.ray_executor import run_task
 
         ray.kill(board)
-        return run_task(cfg, corpus, board, threads, keep_checkpoint)
+        return run_task(cfg, corpus, board, threads, keep_checkpoint, cuda_graphs)
 
     grid = Grid.from_settings(dataset=str(tiny_text), cells=("rnn", "gru"), layers=(1,), sizes=(16,), size_mode="hidden",
                 devices=("cpu",), batch_size=8, seq_len=16, max_steps=20, eval_every_steps=10)
@@ -142,7 +142,7 @@ def two_node_cluster():
 def test_a_run_whose_node_dies_is_retried_then_recorded(tiny_text, tmp_path, two_node_cluster, retries, statuses):
     from rnnbench.ray_executor import RayExecutor
 
-    def node_killing_task(cfg, corpus, board, threads, keep_checkpoint):
+    def node_killing_task(cfg, corpus, board, threads, keep_checkpoint, cuda_graphs=True):
         import os
         import signal
 
@@ -158,7 +158,7 @@ def test_a_run_whose_node_dies_is_retried_then_recorded(tiny_text, tmp_path, two
                 if any("raylet" in part for part in process.info["cmdline"] or []) and node_id in " ".join(process.info["cmdline"]):
                     os.kill(process.pid, signal.SIGKILL)
             time.sleep(120)
-        return run_task(cfg, corpus, board, threads, keep_checkpoint)
+        return run_task(cfg, corpus, board, threads, keep_checkpoint, cuda_graphs)
 
     grid = Grid.from_settings(dataset=str(tiny_text), cells=("rnn", "gru"), layers=(1,), sizes=(16,), size_mode="hidden",
                 devices=("cpu",), batch_size=8, seq_len=16, max_steps=200, eval_every_steps=100)

@@ -12,7 +12,7 @@ from typing import Callable
 
 import pandas as pd
 
-from rnnbench.report.grids import CELL_ORDER, Experiment
+from rnnbench.report.grids import CELL_ORDER, Experiment, not_solo
 
 FigureFn = Callable[[str], None]  # draws one figure into the PNG file at the given path
 
@@ -93,6 +93,7 @@ def loss_vs_params_figure(values: pd.DataFrame, title: str) -> FigureFn:
 
 def throughput_figure(sweeps: pd.DataFrame) -> FigureFn:
     ok = sweeps[sweeps.status == "ok"].dropna(subset=["train_chars_per_s"])
+    ok = ok[~not_solo(ok)]  # solo figures only: runs that shared the machine are not plotted
 
     def draw(plt):
         fig, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -107,6 +108,10 @@ def throughput_figure(sweeps: pd.DataFrame) -> FigureFn:
         ax.set_ylabel("training characters/s (median step)")
         ax.set_title("Training throughput by model size and device", fontsize=9)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=6, ncol=3)
+        if ok.empty:
+            ax.text(0.5, 0.5, "no solo throughput stored: every run shared its machine", ha="center",
+                    transform=ax.transAxes)
+        else:
+            ax.legend(fontsize=6, ncol=3)
         return fig
     return _figure(draw)

@@ -109,12 +109,29 @@ def experiments(df: pd.DataFrame) -> list[Experiment]:
     return [Experiment(tuple(key), rows) for key, rows in groups]
 
 
+BUSY_CORES = 0.5  # other processes' mean CPU use, in cores, above which a CPU row is not clean
+
+
+def not_solo(rows: pd.DataFrame) -> pd.Series:
+    """Rows whose throughput was measured beside other work: other runs of the sweep on the same
+    device, or (on a CPU) other processes keeping BUSY_CORES or more busy. Rows written before
+    these were recorded count as solo."""
+    shared = rows["runs_sharing_device"].fillna(1) > 1 if "runs_sharing_device" in rows else False
+    busy = ((rows["device"] == "cpu") & (rows["other_cpu_cores"].fillna(0) >= BUSY_CORES)
+            if "other_cpu_cores" in rows else False)
+    return pd.Series(shared, index=rows.index) | pd.Series(busy, index=rows.index)
+
+
 def cell_values(exp: Experiment) -> pd.DataFrame:
-    """One row per (cell, layers, size): test loss mean, std and n over seeds, and the status."""
+    """One row per (cell, layers, size): test loss mean, std and n over seeds, and the status.
+    Throughput comes from solo runs where there are any; `throughput_shared` says when it could
+    only come from runs that shared the machine."""
     out = []
     for (cell, layers, size), runs in exp.rows.groupby(["cell", "num_layers", "size"]):
         ok = runs[runs.status == "ok"]
         losses = ok.test_loss_nats.dropna()
+        shared = not_solo(ok)
+        timed = ok[~shared] if (~shared).any() else ok
         out.append({
             "cell": cell, "num_layers": int(layers), "size": int(size),
             "test_loss_nats": losses.mean() if len(losses) else math.nan,
@@ -122,8 +139,9 @@ def cell_values(exp: Experiment) -> pd.DataFrame:
             "n_seeds": len(losses),
             "status": "ok" if len(losses) else ", ".join(sorted(set(runs.status))),
             "n_params": int(runs.n_params.iloc[0]) if "n_params" in runs and not _is_missing(runs.n_params.iloc[0]) else None,
-            "train_chars_per_s": ok.train_chars_per_s.median() if len(ok) else math.nan,
-            "achieved_gflops": ok.achieved_gflops.median() if len(ok) else math.nan,
+            "train_chars_per_s": timed.train_chars_per_s.median() if len(ok) else math.nan,
+            "achieved_gflops": timed.achieved_gflops.median() if len(ok) else math.nan,
+            "throughput_shared": bool(len(ok)) and bool(shared.all()),
             "vocab_size": runs.vocab_size.iloc[0] if "vocab_size" in runs else None,
         })
     return pd.DataFrame(out)

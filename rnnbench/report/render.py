@@ -18,9 +18,9 @@ import pandas as pd
 from rnnbench.files import write_atomic
 from rnnbench.report.devices import device_comparison_markdown
 from rnnbench.report.figures import FigureFn, curves_figure, loss_vs_params_figure, throughput_figure
-from rnnbench.report.grids import (DATASET_TITLES, PAPER_SIZES, budget_text, cell_values, experiments, findings,
-                                   grid_markdown, is_paper_protocol, paper_comparison, paper_table,
-                                   protocol_text, threads_text)
+from rnnbench.report.grids import (BUSY_CORES, DATASET_TITLES, PAPER_SIZES, budget_text, cell_values, experiments,
+                                   findings, grid_markdown, is_paper_protocol, paper_comparison,
+                                   paper_table, protocol_text, threads_text)
 from rnnbench.report.tables import is_missing as _is_missing
 from rnnbench.report.tables import table
 
@@ -59,6 +59,14 @@ def header_markdown(df: pd.DataFrame) -> list[str]:
     return out
 
 
+def shared_note(rows: pd.DataFrame) -> str:
+    """The footnote of throughput that is not a solo figure."""
+    most = int(rows["runs_sharing_device"].fillna(1).max()) if "runs_sharing_device" in rows else 1
+    return (f"† Not a solo figure: every run of this cell was timed while other work shared its machine (up to "
+            f"{most} runs at once on the device, or other processes keeping {BUSY_CORES:g} or more CPU cores "
+            "busy). Such throughput says what the machine gave under that load, not what the model runs at alone.")
+
+
 def render_markdown(df: pd.DataFrame, curves: pd.DataFrame, figures_prefix: str = "figures/") -> tuple[str, dict[str, FigureFn]]:
     """(markdown, {figure file name: draw function}) for every stored row."""
     if df.empty:
@@ -90,8 +98,11 @@ def render_markdown(df: pd.DataFrame, curves: pd.DataFrame, figures_prefix: str 
         out += ["### Training throughput, characters/s (achieved GFLOP/s)", "",
                 f"Median step time over each run's timed steps on {exp.first['device']}{threads_text(exp.rows)}.", ""]
         values["throughput_text"] = [
-            "-" if _is_missing(r) else f"{r:,.0f} ({g:,.0f})" for r, g in zip(values.train_chars_per_s, values.achieved_gflops)]
+            "-" if _is_missing(r) else f"{r:,.0f} ({g:,.0f})" + (" †" if shared else "")
+            for r, g, shared in zip(values.train_chars_per_s, values.achieved_gflops, values.throughput_shared)]
         out += [grid_markdown(values, "throughput_text", "s", False, sizes), ""]
+        if values.throughput_shared.any():
+            out += [shared_note(exp.rows), ""]
         out += ["### What stands out", ""] + [f"- {line}" for line in findings(values, comparison)] + [""]
         if values.test_loss_nats.notna().any():  # an experiment whose runs all failed has nothing to plot
             curves_name, params_name = f"{exp.slug}-val-curves.png", f"{exp.slug}-loss-vs-params.png"
