@@ -295,8 +295,9 @@ def results_show(
                                r["config"]["cell"], r["config"]["device"], r["config"]["seed"]))
     terminal.show(terminal.runs_table(sweeps, title=f"{len(sweeps)} sweep runs in {results_dir}"))
     if len(sweeps) < len(records):
-        terminal.info(f"and {len(records) - len(sweeps)} compare-devices rows: see `rnnbench report` "
-                      "or `rnnbench results export`")
+        kinds = sorted({r.get("kind") for r in records} - {"sweep"})
+        terminal.info(f"and {len(records) - len(sweeps)} {', '.join(k.replace('compare', 'compare-devices') for k in kinds)} "
+                      "rows: see `rnnbench report` or `rnnbench results export`")
 
 
 @results_app.command("export")

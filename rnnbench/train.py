@@ -246,6 +246,7 @@ class Trainer:
             raise UsageError(f"{path} belongs to another run ({saved['run_id']}); move it away")
         self.model.load_state_dict(saved["model"])
         self.optimizer.load_state_dict(saved["optimizer"])
+        self._match_capturable()
         self.loop = LoopState(**saved["loop"])
         self.loop.resumed_at_steps.append(self.loop.step)
         self.best_weights = checkpoint.to_device(saved["best_weights"], self.device)
@@ -255,6 +256,16 @@ class Trainer:
         if self.best_weights is not None:
             self.saved_best_step = self.loop.best_step  # a resumed run's best.pt is current
         return True
+
+    def _match_capturable(self) -> None:
+        """A checkpoint written with CUDA graphs on may be resumed with them off, or the other way:
+        the optimizer's step counters then move to where this run's optimizer keeps them."""
+        graphs = self.lr_tensor is not None
+        for group in self.optimizer.param_groups:
+            group["capturable"] = graphs
+        for state in self.optimizer.state.values():
+            if "step" in state:
+                state["step"] = state["step"].to(self.device if graphs else "cpu", torch.float32)
 
     def save_best(self) -> None:
         loop = self.loop
