@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import signal
 import sys
 from pathlib import Path
 from typing import Optional
@@ -24,9 +25,10 @@ from typer.core import TyperGroup
 
 from rnnbench import __version__, terminal
 from rnnbench.config import COMPARE_SETTINGS, GRID_SETTINGS, Setting
-from rnnbench.errors import UsageError
+from rnnbench.errors import StopRequested, UsageError
 
 EXIT_USAGE = 2
+EXIT_STOPPED = 75  # EX_TEMPFAIL: stopped on request (--stop-after, SIGTERM); the same command resumes
 EXIT_INTERRUPTED = 130
 
 
@@ -119,6 +121,10 @@ def with_settings(declared: dict[str, Setting]):
     return decorate
 
 
+def _raise_interrupt(*_) -> None:
+    raise KeyboardInterrupt
+
+
 # --- commands -----------------------------------------------------------------------------------------
 
 
@@ -144,7 +150,7 @@ def sweep(
 ) -> None:
     """Train every model of a grid and store one result file per run; finished runs are skipped."""
     from rnnbench.config import Grid, load_preset
-    from rnnbench.sweep import Shard, local_executor, run_sweep
+    from rnnbench.sweep import Shard, Stopper, local_executor, run_sweep
 
     if executor not in EXECUTORS:
         raise UsageError(f"unknown executor '{executor}': choose from {', '.join(EXECUTORS)}")
@@ -158,6 +164,11 @@ def sweep(
     if executor == "ray" and grid.execution.jobs != 1:
         raise UsageError("--jobs is for the local executor; under Ray, --ray-cpus-per-run and --ray-gpus-per-run "
                          "decide how many runs share a machine")
+    if executor == "ray" and grid.execution.stop_after_s is not None:
+        raise UsageError("--stop-after is for the local executor: runs under Ray restart from their first step")
+    stopper = Stopper(grid.execution.stop_after_s)
+    # What a batch scheduler sends before its time limit: stop as --stop-after does, at once.
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt if executor == "ray" else lambda *_: stopper.ask())
     try:
         if executor == "ray":
             from rnnbench.ray_executor import RayExecutor
@@ -168,7 +179,10 @@ def sweep(
         with terminal.SweepDisplay(enabled=progress) as display:
             records = run_sweep(grid, str(results_dir), str(data_dir) if data_dir else None, force=force,
                                 on_event=display.handle, save_checkpoints=save_checkpoints, executor=runner,
-                                shard=slice_)
+                                shard=slice_, stopper=stopper)
+    except StopRequested:
+        terminal.stopped(str(results_dir / "runs"), save_checkpoints)
+        raise typer.Exit(EXIT_STOPPED) from None
     except KeyboardInterrupt:
         terminal.interrupted(str(results_dir / "runs"),
                              "runs in progress were cancelled and start over" if executor == "ray" else
@@ -176,6 +190,8 @@ def sweep(
                              if grid.execution.jobs > 1 else
                              "the run in progress was not stored (with checkpoints it continues from its last evaluation)")
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     dataset = records[0]["config"]["dataset"] if records else grid.dataset
     terminal.show(terminal.runs_table(records, title=f"sweep on {dataset}: {len(records)} run(s)"))
 

@@ -169,10 +169,16 @@ class Execution:
                            "are split between them, on a GPU they share the device.", "runs")
     cuda_graphs: bool = setting(True, "On CUDA, capture each run's training step in a CUDA graph after warm-up "
                                       "and replay it (a run whose capture fails trains eagerly, and says so).")
+    stop_after_s: float | None = setting(None, "End the sweep gracefully after this many seconds: the runs in flight "
+                                               "save their state and stop, finished runs are stored, and the exit code "
+                                               "(75) says 'stopped, resumable'. SIGTERM does the same at once.", "seconds",
+                                         aliases=("--stop-after",))
 
     def __post_init__(self):
         if self.jobs < 1:
             raise UsageError(f"jobs must be at least 1, got {self.jobs}")
+        if self.stop_after_s is not None and self.stop_after_s <= 0:
+            raise UsageError(f"stop_after_s must be positive, got {self.stop_after_s}")
 
 
 @dataclass(frozen=True)

@@ -30,3 +30,9 @@ def one_line(exc: BaseException) -> str:
     allocator advice, an unsupported dtype with a list of kernels)."""
     lines = str(exc).splitlines()
     return f"{exc.__class__.__name__}: {lines[0] if lines else ''}"
+
+
+class StopRequested(BaseException):
+    """The sweep was asked to stop (its --stop-after time is up, or SIGTERM): the run in progress
+    saved its whole state and stopped, and continues from there when the sweep is run again.
+    A BaseException, as KeyboardInterrupt is, so that no `except Exception` records it as a failure."""

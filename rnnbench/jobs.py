@@ -31,6 +31,7 @@ from typing import Iterator
 from rnnbench.config import Execution, RunConfig
 from rnnbench.data import Corpus
 from rnnbench.devices import resolve_devices
+from rnnbench.errors import StopRequested
 from rnnbench.events import OnEvent, RunProgress, RunStarted
 from rnnbench.results import utc_now
 
@@ -38,17 +39,23 @@ PROGRESS_EVERY_S = 0.5  # how often a worker reports a run's progress
 POLL_S = 0.5  # how long the driver waits for a message before checking that its workers live
 
 
-def _work(tasks, messages, corpus_parts: tuple, threads: int, cuda_graphs: bool) -> None:
-    """A worker process: train the runs it is given until it is given None."""
+def _work(tasks, messages, corpus_parts: tuple, threads: int, cuda_graphs: bool, stop) -> None:
+    """A worker process: train the runs it is given until it is given None. Once `stop` (an event
+    the driver sets) is set, the run in progress saves its state and stops, and no other starts."""
     import torch
 
     from rnnbench.sweep import run_one
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle: it stops us
+    # Ctrl-C and SIGTERM are the driver's to handle: it kills us, or sets `stop`.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     torch.set_num_threads(threads)
     corpus = Corpus(*corpus_parts)
     while (task := tasks.get()) is not None:
         cfg, folder = task
+        if stop.is_set():
+            messages.put(("stopped", cfg.run_id, None))
+            continue
         messages.put(("started", cfg.run_id, os.getpid()))
         last = 0.0
 
@@ -59,7 +66,12 @@ def _work(tasks, messages, corpus_parts: tuple, threads: int, cuda_graphs: bool)
                 last = now
                 messages.put(("progress", run_id, p))
 
-        messages.put(("done", cfg.run_id, run_one(cfg, corpus, on_progress, folder, cuda_graphs)))
+        try:
+            record = run_one(cfg, corpus, on_progress, folder, cuda_graphs, stop.is_set)
+        except StopRequested:
+            messages.put(("stopped", cfg.run_id, os.getpid()))
+            continue
+        messages.put(("done", cfg.run_id, record))
 
 
 class ProcessExecutor:
@@ -81,13 +93,13 @@ class ProcessExecutor:
         return self
 
     def __exit__(self, *exc) -> None:
-        for worker in self.workers:  # interrupted or done: no worker outlives the sweep
-            if worker.is_alive():
-                worker.terminate()
+        # Interrupted or done: no worker outlives the sweep. Killed outright (they ignore SIGTERM):
+        # every file a worker writes is written atomically, so a kill leaves its checkpoints whole.
         for worker in self.workers:
-            worker.join(timeout=10)
             if worker.is_alive():
                 worker.kill()
+        for worker in self.workers:
+            worker.join(timeout=10)
         for q in self.queues:  # what is still queued for dead workers must not hold up our exit
             q.cancel_join_thread()
         self.workers, self.queues = [], []
@@ -100,16 +112,17 @@ class ProcessExecutor:
                 f"{self.threads} torch thread{'s' if self.threads != 1 else ''} each on a CPU")
 
     def execute(self, todo: list[RunConfig], corpus: Corpus, checkpoint_dirs: dict[str, Path | None],
-                on_event: OnEvent, execution: Execution = Execution()) -> Iterator:
-        from rnnbench.sweep import Finished, run_record
+                on_event: OnEvent, execution: Execution = Execution(), stopper=None) -> Iterator:
+        from rnnbench.sweep import Finished, Stopper, run_record
 
         if not todo:
             return
-        tasks, messages = self.context.Queue(), self.context.Queue()
+        stopper = stopper or Stopper()
+        tasks, messages, stop = self.context.Queue(), self.context.Queue(), self.context.Event()
         self.queues = [tasks, messages]
         for cfg in todo:
             tasks.put((cfg, checkpoint_dirs[cfg.run_id]))
-        args = (tasks, messages, (corpus.name, corpus.data, corpus.source), self.threads, execution.cuda_graphs)
+        args = (tasks, messages, (corpus.name, corpus.data, corpus.source), self.threads, execution.cuda_graphs, stop)
 
         def start_worker() -> None:
             tasks.put(None)  # one stop sign per worker, behind every run
@@ -127,7 +140,10 @@ class ProcessExecutor:
             del left[run_id]
             return Finished(by_id[run_id], run_record(by_id[run_id], "failed", why, started, {"executor": self.name}))
 
+        stopped = 0
         while left:
+            if stopper() and not stop.is_set():
+                stop.set()  # every worker saves its run's state after the step in progress
             try:
                 kind, run_id, payload = messages.get(timeout=POLL_S)
             except queue.Empty:
@@ -140,7 +156,11 @@ class ProcessExecutor:
                     for run_id in list(left):
                         yield lost(run_id, utc_now(), f"no worker process left to train it (exit codes {codes})")
                 continue
-            if kind == "started":
+            if kind == "stopped":
+                training = {pid: r for pid, r in training.items() if r[0] != run_id}
+                del left[run_id]
+                stopped += 1
+            elif kind == "started":
                 training[payload] = (run_id, utc_now())
                 on_event(RunStarted(by_id[run_id]))
             elif kind == "progress":
@@ -149,3 +169,5 @@ class ProcessExecutor:
                 training = {pid: r for pid, r in training.items() if r[0] != run_id}
                 del left[run_id]
                 yield Finished(by_id[run_id], payload)
+        if stopped:
+            raise StopRequested(f"{stopped} run(s) stopped before they finished")

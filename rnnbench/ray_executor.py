@@ -203,7 +203,8 @@ class RayExecutor:
         return Finished(cfg, run_record(cfg, status, error, started_at, {"executor": self.name}))
 
     def execute(self, todo: list[RunConfig], corpus: Corpus, checkpoint_dirs: dict[str, Path | None],
-                on_event: OnEvent, execution: Execution = Execution()) -> Iterator[Finished]:
+                on_event: OnEvent, execution: Execution = Execution(), stopper=None) -> Iterator[Finished]:
+        # --stop-after is refused with Ray (cli.sweep): runs under Ray restart from their first step.
         ray = self.ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
         if not todo:

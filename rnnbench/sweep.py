@@ -14,6 +14,7 @@ as events (rnnbench.events) to the `on_event` callback; nothing here draws on a 
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
@@ -24,7 +25,7 @@ from rnnbench import results
 from rnnbench.config import Execution, Grid, RunConfig
 from rnnbench.data import Corpus, load_corpus
 from rnnbench.devices import MachineLoad, environment, resolve_devices
-from rnnbench.errors import UsageError, describe_error, one_line
+from rnnbench.errors import StopRequested, UsageError, describe_error, one_line
 from rnnbench.events import OnEvent, RunFinished, RunProgress, RunStarted, SweepPlanned, ignore
 from rnnbench.files import write_atomic
 from rnnbench.train import Progress, train
@@ -36,17 +37,34 @@ def run_record(cfg: RunConfig, status: str, error: str | None, started_at: str, 
     return results.make_record("sweep", cfg.run_id, status, cfg.as_dict(), env, metrics, error, started_at, curve or [])
 
 
+class Stopper:
+    """When a sweep should stop gracefully: at its deadline (--stop-after), or once asked (SIGTERM).
+    Runs in flight check it after every step; no run starts once it says stop."""
+
+    def __init__(self, after_s: float | None = None):
+        self.deadline = time.time() + after_s if after_s is not None else None
+        self.asked = False
+
+    def ask(self) -> None:
+        self.asked = True
+
+    def __call__(self) -> bool:
+        return self.asked or (self.deadline is not None and time.time() >= self.deadline)
+
+
 def run_one(cfg: RunConfig, corpus: Corpus, on_progress: Callable[[Progress], None] | None = None,
-            checkpoint_dir: Path | None = None, cuda_graphs: bool = True) -> dict:
-    """Train one run and return its record; an exception becomes the record's status and error.
-    The record says how busy the machine was meanwhile (devices.MachineLoad)."""
+            checkpoint_dir: Path | None = None, cuda_graphs: bool = True,
+            should_stop: Callable[[], bool] | None = None) -> dict:
+    """Train one run and return its record; an exception becomes the record's status and error
+    (but StopRequested, like Ctrl-C, ends the sweep). The record says how busy the machine was
+    meanwhile (devices.MachineLoad)."""
     started = results.utc_now()
     load = MachineLoad()
     error = None
     metrics: dict = {}
     curve: list = []
     try:
-        result = train(cfg, corpus, on_progress, checkpoint_dir, cuda_graphs)
+        result = train(cfg, corpus, on_progress, checkpoint_dir, cuda_graphs, should_stop)
         status, metrics, curve = result.status, result.metrics, result.curve
     except torch.cuda.OutOfMemoryError as exc:
         status, error = "oom", one_line(exc)
@@ -109,7 +127,8 @@ class Executor(Protocol):
         """Where the runs train, in words, for the sweep's first line."""
 
     def execute(self, todo: list[RunConfig], corpus: Corpus, checkpoint_dirs: dict[str, Path | None],
-                on_event: OnEvent, execution: Execution) -> Iterator[Finished]: ...
+                on_event: OnEvent, execution: Execution, stopper: Stopper) -> Iterator[Finished]:
+        """... and raises StopRequested, after handing back every run finished, once `stopper` says stop."""
 
 
 class LocalExecutor:
@@ -130,11 +149,13 @@ class LocalExecutor:
         return "local executor, one run at a time"
 
     def execute(self, todo: list[RunConfig], corpus: Corpus, checkpoint_dirs: dict[str, Path | None],
-                on_event: OnEvent, execution: Execution = Execution()) -> Iterator[Finished]:
+                on_event: OnEvent, execution: Execution = Execution(), stopper: Stopper = Stopper()) -> Iterator[Finished]:
         for cfg in todo:
+            if stopper():
+                raise StopRequested("stopped before the next run")
             on_event(RunStarted(cfg))
             record = run_one(cfg, corpus, lambda p, cfg=cfg: on_event(RunProgress(cfg, p)), checkpoint_dirs[cfg.run_id],
-                             execution.cuda_graphs)
+                             execution.cuda_graphs, stopper)
             yield Finished(cfg, record)
 
 
@@ -192,15 +213,18 @@ def store(results_dir: str, done: Finished, folder: Path | None, executor_name: 
 
 def run_sweep(grid: Grid, results_dir: str = "results", data_dir: str | None = None, force: bool = False,
               on_event: OnEvent = ignore, save_checkpoints: bool = True, executor: Executor | None = None,
-              shard: Shard | None = None) -> list[dict]:
+              shard: Shard | None = None, stopper: Stopper | None = None) -> list[dict]:
     """Run every run of the grid (or of its `shard`) not yet finished in `results_dir`; return their records.
 
     `executor` decides where runs train (LocalExecutor by default; see rnnbench.ray_executor).
     This process stays the only writer of `results_dir`: each record, and its best checkpoint,
     is written here atomically as its run finishes. With save_checkpoints, each run keeps best.pt
     (for sampling) and, while unfinished, latest.pt under RESULTS_DIR/checkpoints/RUN_ID/; an
-    interrupted local run continues from latest.pt."""
+    interrupted local run continues from latest.pt. When `stopper` (by default: the grid's
+    stop_after_s) says stop, the runs in flight save their state and StopRequested is raised once
+    every finished run is stored."""
     executor = executor or local_executor(grid.execution)
+    stopper = stopper or Stopper(grid.execution.stop_after_s)
     sharing = DeviceSharing()
 
     def emit(event) -> None:
@@ -220,7 +244,7 @@ def run_sweep(grid: Grid, results_dir: str = "results", data_dir: str | None = N
                 (folder / "latest.pt").unlink(missing_ok=True)  # --force starts over
         on_event(SweepPlanned(corpus.name, corpus.n_bytes, corpus.vocab_size, grid_runs, len(runs),
                               len(runs) - len(todo), executor.summary(), str(shard) if shard else None))
-        for finished in executor.execute(todo, corpus, folders, emit, grid.execution):
+        for finished in executor.execute(todo, corpus, folders, emit, grid.execution, stopper):
             env = {"jobs": grid.execution.jobs, "runs_sharing_device": sharing.finished(finished.cfg.run_id)}
             store(results_dir, finished, folders[finished.cfg.run_id], executor.name, env)
             on_event(RunFinished(finished.cfg, finished.record))

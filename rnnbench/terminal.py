@@ -54,6 +54,13 @@ def interrupted(runs_dir: str, unfinished: str) -> None:
                  "Run the same command again to continue.")
 
 
+def stopped(runs_dir: str, with_checkpoints: bool) -> None:
+    how = ("the runs in flight saved their state and continue from it" if with_checkpoints else
+           "the runs in flight start over (no checkpoints were kept)")
+    stderr.print(f"[yellow]stopped:[/] finished runs are stored in {escape(runs_dir)}; {how}. "
+                 f"Run the same command again to resume (exit code 75).")
+
+
 def merge_outcome(replaced: list[str], conflicts: list[str], summary: str, into: str) -> None:
     for line in replaced:
         info(f"replaced: {line}")

@@ -42,7 +42,7 @@ from rnnbench import checkpoint
 from rnnbench.config import RunConfig
 from rnnbench.cuda_graph import GraphedStep
 from rnnbench.data import Corpus, streams
-from rnnbench.errors import UsageError
+from rnnbench.errors import StopRequested, UsageError
 from rnnbench.models import CharRNN, flops_per_char, hidden_size_for, n_params
 from rnnbench.timing import StepTimer, rate, summarize, synchronize
 
@@ -166,16 +166,18 @@ def _set_rng_states(states: dict, device: torch.device) -> None:
 
 
 def train(cfg: RunConfig, corpus: Corpus, on_progress: Callable[[Progress], None] | None = None,
-          checkpoint_dir: str | Path | None = None, cuda_graphs: bool = True) -> RunResult:
+          checkpoint_dir: str | Path | None = None, cuda_graphs: bool = True,
+          should_stop: Callable[[], bool] | None = None) -> RunResult:
     """Train one model under its budgets, keep the best-validation weights, score them on test.
 
     With `checkpoint_dir`, the best weights go to best.pt whenever validation improves, and the
     whole training state to latest.pt at every evaluation; a run that finds a latest.pt of its own
     run id there continues from it, and reaches the same losses as a run never interrupted.
     With `cuda_graphs`, a run on CUDA replays its training step from a CUDA graph
-    (rnnbench.cuda_graph); the metrics say whether it did.
+    (rnnbench.cuda_graph); the metrics say whether it did. When `should_stop()` turns true, the run
+    saves its whole state after the step in progress and raises StopRequested.
     """
-    return Trainer(cfg, corpus, on_progress, checkpoint_dir, cuda_graphs).run()
+    return Trainer(cfg, corpus, on_progress, checkpoint_dir, cuda_graphs, should_stop).run()
 
 
 class Trainer:
@@ -184,9 +186,10 @@ class Trainer:
     version with the same signature."""
 
     def __init__(self, cfg: RunConfig, corpus: Corpus, on_progress: Callable[[Progress], None] | None = None,
-                 checkpoint_dir: str | Path | None = None, cuda_graphs: bool = True):
+                 checkpoint_dir: str | Path | None = None, cuda_graphs: bool = True,
+                 should_stop: Callable[[], bool] | None = None):
         t = self.t = cfg.train
-        self.cfg, self.on_progress = cfg, on_progress
+        self.cfg, self.on_progress, self.should_stop = cfg, on_progress, should_stop
         self.wall_start = time.perf_counter()
         torch.manual_seed(cfg.seed)  # before the model: its initial weights come from this seed
         random.seed(cfg.seed)
@@ -344,8 +347,18 @@ class Trainer:
                     self.stop_reason = "early_stop"
             if self.stop_reason:
                 return False
+            if self.should_stop is not None and self.should_stop():
+                loop.train_loop_s += time.perf_counter() - loop_start
+                self.stop_now(i)
         loop.train_loop_s += time.perf_counter() - loop_start
         return True
+
+    def stop_now(self, i: int) -> None:
+        """Save everything needed to continue after step i of the epoch, then stop the run."""
+        self.loop.next_index = i + 1
+        if self.folder is not None:
+            self.save_checkpoints()
+        raise StopRequested(f"stopped after step {self.loop.step}")
 
     def end_epoch(self) -> None:
         loop, t = self.loop, self.t

@@ -1,0 +1,56 @@
+"""Stopping on time for batch schedulers: --stop-after and SIGTERM stop gracefully, and the same
+command resumes to the losses of a sweep never stopped."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import tiny_args
+from test_cli import invoke, stored
+
+
+def losses_of(folder):
+    return {run_id: r["metrics"]["test_loss_nats"] for run_id, r in stored(folder).items()}
+
+
+def test_stop_after_saves_the_run_in_flight_and_resume_matches_a_run_never_stopped(tiny_text, tmp_path):
+    args = dict(cells="gru", max_steps=1500, eval_every=500)
+    whole = tmp_path / "whole"
+    assert invoke(tiny_args(tiny_text, whole, **args)).exit_code == 0
+    out = tmp_path / "stopped"
+    first = invoke(tiny_args(tiny_text, out, **args) + ["--stop-after", "1"])
+    assert first.exit_code == 75, first.output
+    assert "stopped:" in first.output and "saved their state" in first.output
+    assert not stored(out) and list(out.glob("checkpoints/*/latest.pt"))  # nothing finished, state kept
+    resumed = invoke(tiny_args(tiny_text, out, **args))
+    assert resumed.exit_code == 0, resumed.output
+    (record,) = stored(out).values()
+    # Stopped at the step in progress (not at an evaluation), and continued from exactly there.
+    assert record["metrics"]["resumed_at_steps"][0] > 0
+    assert losses_of(out) == losses_of(whole)
+
+
+def test_sigterm_stops_every_job_and_resume_matches_a_sweep_never_stopped(tiny_text, tmp_path):
+    whole, out = tmp_path / "whole", tmp_path / "stopped"
+    command = [sys.executable, "-m", "rnnbench"]
+
+    def sweep(folder):
+        return command + tiny_args(tiny_text, folder, max_steps=1200, eval_every=300) + ["--jobs", "2"]
+
+    assert subprocess.run(sweep(whole), capture_output=True, timeout=300).returncode == 0
+    running = subprocess.Popen(sweep(out), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while not list(out.glob("checkpoints/*/latest.pt")):  # runs are under way
+        assert running.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    running.send_signal(signal.SIGTERM)  # what Slurm sends before a time limit
+    output, _ = running.communicate(timeout=60)
+    assert running.returncode == 75, output
+    assert "stopped:" in output and "Traceback" not in output
+    resumed = subprocess.run(sweep(out), capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert any(r["metrics"]["resumed_at_steps"] for r in stored(out).values())
+    assert losses_of(out) == losses_of(whole)
