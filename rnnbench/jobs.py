@@ -11,8 +11,10 @@ run at a time, as `rnnbench.sweep.run_one` does in the driver for `--jobs 1`. On
 threads are split between the workers, so that N runs do not spin against each other; on a GPU
 the runs share the device.
 
-The driver stays the only writer of the run records: a worker sends its progress and its finished
-record back, and the driver stores it. Each worker writes only its own run's checkpoint folder
+The driver stays the only writer of the run records: it hands each worker one run at a time over
+a pipe of that worker's own, and the worker sends its progress and its finished record back on it.
+Nothing is shared between workers, not even a lock: a worker killed at any moment (by the kernel's
+out-of-memory killer, say) breaks only its own pipe, never the others'. Each worker writes only its own run's checkpoint folder
 (latest.pt, best.pt), so an interrupted run resumes from its last evaluation as with one job.
 Ctrl-C in the driver stops every worker at once; a worker that dies (killed, out of memory) has its
 run recorded as failed, and a new worker takes the next run.
@@ -21,10 +23,9 @@ run recorded as failed, and a new worker takes the next run.
 from __future__ import annotations
 
 import multiprocessing
-import os
-import queue
 import signal
 import time
+from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Iterator
 
@@ -39,8 +40,8 @@ PROGRESS_EVERY_S = 0.5  # how often a worker reports a run's progress
 POLL_S = 0.5  # how long the driver waits for a message before checking that its workers live
 
 
-def _work(tasks, messages, corpus_parts: tuple, threads: int, cuda_graphs: bool, stop) -> None:
-    """A worker process: train the runs it is given until it is given None. Once `stop` (an event
+def _work(conn, corpus_parts: tuple, threads: int, cuda_graphs: bool, stop) -> None:
+    """A worker process: train each run the driver sends until it sends None. Once `stop` (a flag
     the driver sets) is set, the run in progress saves its state and stops, and no other starts."""
     import torch
 
@@ -51,12 +52,16 @@ def _work(tasks, messages, corpus_parts: tuple, threads: int, cuda_graphs: bool,
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     torch.set_num_threads(threads)
     corpus = Corpus(*corpus_parts)
-    while (task := tasks.get()) is not None:
+
+    def stopping() -> bool:
+        return bool(stop.value)
+
+    while (task := conn.recv()) is not None:
         cfg, folder = task
-        if stop.is_set():
-            messages.put(("stopped", cfg.run_id, None))
+        if stopping():
+            conn.send(("stopped", cfg.run_id, None))
             continue
-        messages.put(("started", cfg.run_id, os.getpid()))
+        conn.send(("started", cfg.run_id, None))
         last = 0.0
 
         def on_progress(p, run_id=cfg.run_id) -> None:
@@ -64,14 +69,14 @@ def _work(tasks, messages, corpus_parts: tuple, threads: int, cuda_graphs: bool,
             now = time.monotonic()
             if now - last >= PROGRESS_EVERY_S or p.step == p.planned_steps:
                 last = now
-                messages.put(("progress", run_id, p))
+                conn.send(("progress", run_id, p))
 
         try:
-            record = run_one(cfg, corpus, on_progress, folder, cuda_graphs, stop.is_set)
+            record = run_one(cfg, corpus, on_progress, folder, cuda_graphs, stopping)
         except StopRequested:
-            messages.put(("stopped", cfg.run_id, os.getpid()))
+            conn.send(("stopped", cfg.run_id, None))
             continue
-        messages.put(("done", cfg.run_id, record))
+        conn.send(("done", cfg.run_id, record))
 
 
 class ProcessExecutor:
@@ -87,7 +92,6 @@ class ProcessExecutor:
         self.threads = threads_per_job or max(1, torch.get_num_threads() // jobs)
         self.context = multiprocessing.get_context("spawn")
         self.workers: list = []
-        self.queues: list = []
 
     def __enter__(self) -> ProcessExecutor:
         return self
@@ -100,9 +104,7 @@ class ProcessExecutor:
                 worker.kill()
         for worker in self.workers:
             worker.join(timeout=10)
-        for q in self.queues:  # what is still queued for dead workers must not hold up our exit
-            q.cancel_join_thread()
-        self.workers, self.queues = [], []
+        self.workers = []
 
     def resolve_devices(self, requested: tuple[str, ...]) -> list[str]:
         return resolve_devices(requested)
@@ -115,59 +117,56 @@ class ProcessExecutor:
                 on_event: OnEvent, execution: Execution = Execution(), stopper=None) -> Iterator:
         from rnnbench.sweep import Finished, Stopper, run_record
 
-        if not todo:
-            return
         stopper = stopper or Stopper()
-        tasks, messages, stop = self.context.Queue(), self.context.Queue(), self.context.Event()
-        self.queues = [tasks, messages]
-        for cfg in todo:
-            tasks.put((cfg, checkpoint_dirs[cfg.run_id]))
-        args = (tasks, messages, (corpus.name, corpus.data, corpus.source), self.threads, execution.cuda_graphs, stop)
+        stop = self.context.RawValue("b", 0)  # lock-free: a worker killed while reading it blocks nobody
+        waiting = list(todo)
+        by_id = {cfg.run_id: cfg for cfg in todo}
+        busy: dict = {}  # connection -> [worker, run id or None, started at]
+        stopped = 0
+
+        def hand_out(conn) -> None:
+            """The worker on `conn` is idle: give it the next run, or tell it to finish."""
+            cfg = waiting.pop(0) if waiting else None
+            conn.send(None if cfg is None else (cfg, checkpoint_dirs[cfg.run_id]))
+            busy[conn][1:] = [cfg.run_id if cfg else None, utc_now()]
 
         def start_worker() -> None:
-            tasks.put(None)  # one stop sign per worker, behind every run
-            worker = self.context.Process(target=_work, args=args, daemon=True)
+            ours, theirs = self.context.Pipe()
+            worker = self.context.Process(target=_work, daemon=True, args=(
+                theirs, (corpus.name, corpus.data, corpus.source), self.threads, execution.cuda_graphs, stop))
             worker.start()
+            theirs.close()  # so that a worker's death reads as the end of its pipe
             self.workers.append(worker)
+            busy[ours] = [worker, None, None]
+            hand_out(ours)
 
         for _ in range(min(self.jobs, len(todo))):
             start_worker()
-        by_id = {cfg.run_id: cfg for cfg in todo}
-        training: dict[int, tuple[str, str]] = {}  # worker pid -> (run id, started at)
-        left = dict(by_id)  # runs not yet handed back
-
-        def lost(run_id: str, started: str, why: str):
-            del left[run_id]
-            return Finished(by_id[run_id], run_record(by_id[run_id], "failed", why, started, {"executor": self.name}))
-
-        stopped = 0
-        while left:
-            if stopper() and not stop.is_set():
-                stop.set()  # every worker saves its run's state after the step in progress
-            try:
-                kind, run_id, payload = messages.get(timeout=POLL_S)
-            except queue.Empty:
-                for worker in [w for w in self.workers if not w.is_alive() and w.pid in training]:
-                    run_id, started = training.pop(worker.pid)
-                    yield lost(run_id, started, f"worker process died (exit code {worker.exitcode}) while training this run")
-                    start_worker()  # its place is taken, with a stop sign of its own
-                if not any(w.is_alive() for w in self.workers):  # e.g. every worker failed to start
-                    codes = sorted({w.exitcode for w in self.workers})
-                    for run_id in list(left):
-                        yield lost(run_id, utc_now(), f"no worker process left to train it (exit codes {codes})")
-                continue
-            if kind == "stopped":
-                training = {pid: r for pid, r in training.items() if r[0] != run_id}
-                del left[run_id]
-                stopped += 1
-            elif kind == "started":
-                training[payload] = (run_id, utc_now())
-                on_event(RunStarted(by_id[run_id]))
-            elif kind == "progress":
-                on_event(RunProgress(by_id[run_id], payload))
-            else:
-                training = {pid: r for pid, r in training.items() if r[0] != run_id}
-                del left[run_id]
-                yield Finished(by_id[run_id], payload)
+        while busy:
+            if stopper() and not stop.value:
+                stop.value = 1  # every worker saves its run's state after the step in progress
+            for conn in wait(list(busy), timeout=POLL_S):
+                worker, run_id, started = busy[conn]
+                try:
+                    kind, run_id, payload = conn.recv()
+                except (EOFError, OSError):  # the worker died
+                    del busy[conn]
+                    worker.join()
+                    if run_id is not None:
+                        why = f"worker process died (exit code {worker.exitcode}) while training this run"
+                        yield Finished(by_id[run_id], run_record(by_id[run_id], "failed", why, started,
+                                                                 {"executor": self.name}))
+                    if waiting:
+                        start_worker()  # its place is taken
+                    continue
+                if kind == "started":
+                    on_event(RunStarted(by_id[run_id]))
+                elif kind == "progress":
+                    on_event(RunProgress(by_id[run_id], payload))
+                else:  # done or stopped: the worker is idle again
+                    stopped += kind == "stopped"
+                    hand_out(conn)
+                    if kind == "done":
+                        yield Finished(by_id[run_id], payload)
         if stopped:
             raise StopRequested(f"{stopped} run(s) stopped before they finished")
