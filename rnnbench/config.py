@@ -95,13 +95,16 @@ class Setting:
 
 
 def settings_of(cls: type) -> list[Setting]:
-    """The settings of a dataclass in declaration order, those of nested dataclass fields inlined."""
+    """The settings of a dataclass in declaration order, those of nested dataclass fields inlined
+    (but for a name the outer class declares itself: Grid's list of dropout values sets each run's
+    TrainConfig.dropout)."""
     hints = typing.get_type_hints(cls)
+    own = {f.name for f in fields(cls)}
     out: list[Setting] = []
     for f in fields(cls):
         hint = hints[f.name]
         if dataclasses.is_dataclass(hint):
-            out += settings_of(hint)
+            out += [s for s in settings_of(hint) if s.name not in own]
             continue
         args = [a for a in typing.get_args(hint) if a is not type(None)]
         optional = type(None) in typing.get_args(hint)
@@ -130,7 +133,7 @@ class TrainConfig:
     lr_decay: float = setting(0.95, "Learning-rate factor per epoch once lr_decay_after_epochs have passed.")
     lr_decay_after_epochs: int = setting(10, "Epochs at the full learning rate before it decays.", "epochs")
     grad_clip: float = setting(5.0, "Clip the gradient norm at this value.")
-    dropout: float = setting(0.0, "Dropout between layers and before the output layer.")
+    dropout: float = setting(0.0, "Dropout between layers and before the output layer.")  # one of Grid.dropout
     # Budgets: training stops at whichever comes first; None means no limit of that kind.
     epochs: int | None = setting(50, "Budget: passes over the train split.", "epochs", protocol=True)
     max_steps: int | None = setting(None, "Budget: training steps per run.", "steps", protocol=True)
@@ -232,6 +235,9 @@ class Grid:
                                        "as in the paper; 'hidden': a size is the hidden width.")
     devices: tuple[str, ...] = setting(("auto",), "Devices (cpu, cuda, cuda:N, mps) or 'auto' for every device present.")
     seeds: tuple[int, ...] = setting((0,), "Random seeds; each grid cell runs once per seed.")
+    dropout: tuple[float, ...] = setting((0.0,), "Dropout values, between layers and before the output layer; each "
+                                                 "value is a run of its own, and the report takes, per model, the "
+                                                 "one with the lowest validation loss (as the paper chose).")
     train: TrainConfig = field(default_factory=TrainConfig)
     execution: Execution = field(default_factory=Execution)
 
@@ -245,9 +251,12 @@ class Grid:
             values = getattr(self, name)
             if not values or any(not isinstance(v, int) or v < 1 for v in values):
                 raise UsageError(f"{name} must be positive whole numbers, got {list(values)}")
-        for name in ("cells", "devices", "seeds"):
+        for name in ("cells", "devices", "seeds", "dropout"):
             if not getattr(self, name):
                 raise UsageError(f"{name} must name at least one value")
+        for value in self.dropout:
+            if not 0.0 <= value < 1.0:
+                raise UsageError(f"dropout must be in [0, 1), got {value}")
 
     @classmethod
     def from_settings(cls, **values) -> Grid:
@@ -255,14 +264,18 @@ class Grid:
         unknown = sorted(set(values) - set(GRID_SETTINGS))
         if unknown:
             raise TypeError(f"Grid has no setting(s) {', '.join(unknown)}")
+        for name, value in values.items():  # a list setting given one value is a list of one
+            if GRID_SETTINGS[name].is_list and value is not None:
+                values[name] = tuple(value) if isinstance(value, (list, tuple)) else (value,)
+        axes = {k: values.pop(k) for k in list(values) if k in GRID_AXES}
         train = {k: values.pop(k) for k in list(values) if k in TRAIN_SETTINGS}
         execution = {k: values.pop(k) for k in list(values) if k in EXECUTION_SETTINGS}
-        return cls(**values, train=TrainConfig(**train), execution=Execution(**execution))
+        return cls(**axes, **values, train=TrainConfig(**train), execution=Execution(**execution))
 
     def replace(self, **changes) -> Grid:
         """A copy with the named settings changed (flat names); those given as None keep their value."""
-        current = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("train", "execution")}
-        kept = current | dataclasses.asdict(self.train) | dataclasses.asdict(self.execution)
+        kept = dataclasses.asdict(self.train) | dataclasses.asdict(self.execution)
+        kept |= {name: getattr(self, name) for name in GRID_AXES}
         return Grid.from_settings(**(kept | {k: v for k, v in changes.items() if v is not None}))
 
     def expand(self, dataset_sha256: str, devices: tuple[str, ...] | None = None,
@@ -272,11 +285,13 @@ class Grid:
         A corpus given by path is named by `dataset_name` (its file's stem): the run id follows the
         corpus's bytes through `dataset_sha256`, not where the file happens to be.
         """
+        trains = [dataclasses.replace(self.train, dropout=value) for value in self.dropout]
         return [
-            RunConfig(dataset_name or self.dataset, dataset_sha256, cell, num_layers, size, self.size_mode, device, seed, self.train)
+            RunConfig(dataset_name or self.dataset, dataset_sha256, cell, num_layers, size, self.size_mode, device, seed, train)
             for size in self.sizes
             for num_layers in self.layers
             for cell in self.cells
+            for train in trains
             for device in (devices or self.devices)
             for seed in self.seeds
         ]
@@ -319,6 +334,7 @@ class CompareSpec:
 
 
 TRAIN_SETTINGS = {s.name: s for s in settings_of(TrainConfig)}
+GRID_AXES = tuple(f.name for f in fields(Grid) if f.name not in ("train", "execution"))
 EXECUTION_SETTINGS = {s.name: s for s in settings_of(Execution)}
 GRID_SETTINGS = {s.name: s for s in settings_of(Grid)}  # the grid's axes, TrainConfig's, Execution's
 COMPARE_SETTINGS = {s.name: s for s in settings_of(CompareSpec)}

@@ -89,8 +89,9 @@ def test_the_report_tells_experiments_apart_by_what_runs_learn():
         return results.make_record("sweep", cfg.run_id, "ok", cfg.as_dict(), {"host": "h"}, {"test_loss_nats": 1.0},
                                    curve=[])
 
-    rows = results.frame([record(), record(warmup_steps=50), record(dropout=0.25)])
-    assert sorted(len(e.rows) for e in experiments(rows)) == [1, 2]  # warm-up changes no loss; dropout does
+    rows = results.frame([record(), record(warmup_steps=50), record(dropout=0.25), record(lr=0.01)])
+    # Warm-up changes no loss; dropout is an axis inside an experiment; the learning rate makes another.
+    assert sorted(len(e.rows) for e in experiments(rows)) == [1, 3]
 
 
 def test_a_sweep_reports_what_it_does_as_events(tiny_text, tmp_path):

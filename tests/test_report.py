@@ -160,3 +160,34 @@ def test_committed_report_is_what_rnnbench_renders(tmp_path):
     assert committed.read_text() == render(tmp_path)
     for name in report.render_markdown(results.load(tmp_path), results.load_curves(tmp_path))[1]:
         assert (REPO / "results" / "figures" / name).stat().st_size > 5_000
+
+
+def test_each_model_takes_the_dropout_its_validation_loss_chose(tmp_path):
+    """As the paper chose: by validation loss, even where another value's test loss is lower."""
+    for dropout, val, test in ((0.0, 1.30, 1.20), (0.25, 1.25, 1.28), (0.5, 1.40, 1.35)):
+        record = run_record("lstm", 1, 64, loss=test)
+        record["config"]["train"]["dropout"] = dropout
+        record["run_id"] = f"{int(dropout * 100):012d}"
+        record["metrics"]["val_loss_nats"] = val
+        results.write_run(tmp_path, record)
+    df = results.load(tmp_path)
+    (exp,) = report.experiments(df)  # the dropout values are one experiment
+    (value,) = report.cell_values(exp).itertuples()
+    assert (value.dropout, value.test_loss_nats) == (0.25, 1.28)
+    text = render(tmp_path)
+    assert "among 0, 0.25, 0.5, with the lowest mean validation loss" in text
+    assert "| 64 | 0.25 |" in text and "### Test loss by dropout" in text and "Dropout 0.5:" in text
+    csv = pd.read_csv(pd.io.common.StringIO(report.render_csv(df)))
+    assert len(csv) == 3 and csv[csv.chosen].dropout.tolist() == [0.25]
+
+
+def test_a_list_of_dropout_values_is_a_grid_axis(tmp_path):
+    grid = Grid.from_settings(cells=("gru",), layers=(1,), sizes=(64,), devices=("cpu",), dropout=(0.0, 0.5))
+    runs = grid.expand("0" * 64)
+    assert [r.train.dropout for r in runs] == [0.0, 0.5] and len({r.run_id for r in runs}) == 2
+    from rnnbench.config import load_preset
+
+    assert load_preset("paper").dropout == (0.0, 0.25, 0.5)
+    preset = tmp_path / "one.toml"
+    preset.write_text("dropout = 0.25\nepochs = 1\n")  # one value is a list of one
+    assert load_preset(str(preset)).dropout == (0.25,)

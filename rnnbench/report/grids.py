@@ -16,7 +16,7 @@ from importlib import resources
 
 import pandas as pd
 
-from rnnbench.config import TRAIN_SETTINGS
+from rnnbench.config import GRID_AXES, TRAIN_SETTINGS
 from rnnbench.report.tables import is_missing as _is_missing
 from rnnbench.report.tables import table
 
@@ -28,7 +28,8 @@ DATASET_TITLES = {"warpeace": "War and Peace", "linux": "Linux Kernel", "synthet
 PAPER_PROTOCOL = {s.name: s.default for s in TRAIN_SETTINGS.values() if s.protocol}
 # Columns that make one experiment: everything about what a run learns except the cell, depth,
 # size and seed (the grid inside the experiment).
-EXPERIMENT_KEYS = ["dataset", "size_mode", "device"] + [s.name for s in TRAIN_SETTINGS.values() if s.experiment]
+EXPERIMENT_KEYS = ["dataset", "size_mode", "device"] + [s.name for s in TRAIN_SETTINGS.values()
+                                                       if s.experiment and s.name not in GRID_AXES]
 
 
 def protocol_text() -> str:
@@ -122,12 +123,30 @@ def not_solo(rows: pd.DataFrame) -> pd.Series:
     return pd.Series(shared, index=rows.index) | pd.Series(busy, index=rows.index)
 
 
-def cell_values(exp: Experiment) -> pd.DataFrame:
-    """One row per (cell, layers, size): test loss mean, std and n over seeds, and the status.
+def chosen_dropout(runs: pd.DataFrame) -> float | None:
+    """The dropout value whose finished runs have the lowest mean validation loss, as the paper
+    chose dropout per model on validation; the only value when there is one; None when no run
+    finished with a validation loss to choose by."""
+    values = sorted(set(runs.dropout.dropna()))
+    if len(values) <= 1:
+        return float(values[0]) if values else None
+    ok = runs[runs.status == "ok"].dropna(subset=["val_loss_nats"]) if "val_loss_nats" in runs else runs.iloc[0:0]
+    if ok.empty:
+        return None
+    return float(ok.groupby("dropout").val_loss_nats.mean().idxmin())
+
+
+def cell_values(exp: Experiment, dropout: float | None = None) -> pd.DataFrame:
+    """One row per (cell, layers, size): test loss mean, std and n over seeds, and the status, of
+    the dropout value chosen on validation (or of `dropout`), which `dropout` names.
     Throughput comes from solo runs where there are any; `throughput_shared` says when it could
     only come from runs that shared the machine."""
     out = []
-    for (cell, layers, size), runs in exp.rows.groupby(["cell", "num_layers", "size"]):
+    for (cell, layers, size), all_runs in exp.rows.groupby(["cell", "num_layers", "size"]):
+        value = dropout if dropout is not None else chosen_dropout(all_runs)
+        runs = all_runs[all_runs.dropout == value] if value is not None else all_runs
+        if runs.empty:  # this dropout value was not run for this model
+            continue
         ok = runs[runs.status == "ok"]
         losses = ok.test_loss_nats.dropna()
         shared = not_solo(ok)
@@ -143,8 +162,13 @@ def cell_values(exp: Experiment) -> pd.DataFrame:
             "achieved_gflops": timed.achieved_gflops.median() if len(ok) else math.nan,
             "throughput_shared": bool(len(ok)) and bool(shared.all()),
             "vocab_size": runs.vocab_size.iloc[0] if "vocab_size" in runs else None,
+            "dropout": value if value is not None else math.nan,
         })
     return pd.DataFrame(out)
+
+
+def dropout_values(exp: Experiment) -> list[float]:
+    return sorted(set(exp.rows.dropout.dropna()))
 
 
 def _grid_columns(values: pd.DataFrame) -> list[tuple[str, int]]:

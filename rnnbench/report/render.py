@@ -18,9 +18,9 @@ import pandas as pd
 from rnnbench.files import write_atomic
 from rnnbench.report.devices import device_comparison_markdown
 from rnnbench.report.figures import FigureFn, curves_figure, loss_vs_params_figure, throughput_figure
-from rnnbench.report.grids import (BUSY_CORES, DATASET_TITLES, PAPER_SIZES, budget_text, cell_values, experiments,
-                                   findings, grid_markdown, is_paper_protocol, paper_comparison,
-                                   paper_table, protocol_text, threads_text)
+from rnnbench.report.grids import (BUSY_CORES, DATASET_TITLES, PAPER_SIZES, budget_text, cell_values,
+                                   dropout_values, experiments, findings, grid_markdown, is_paper_protocol,
+                                   paper_comparison, paper_table, protocol_text, threads_text)
 from rnnbench.report.tables import is_missing as _is_missing
 from rnnbench.report.tables import table
 
@@ -38,7 +38,7 @@ def header_markdown(df: pd.DataFrame) -> list[str]:
         commits = sorted({str(c)[:12] for c in exp.rows.git_commit.dropna()}) if "git_commit" in exp.rows else []
         body.append([DATASET_TITLES.get(f["dataset"], f["dataset"]), f["device"], str(len(exp.rows)),
                      "paper" if is_paper_protocol(f) else "**budget**", budget_text(f),
-                     f"{int(f['batch_size'])} x {int(f['seq_len'])}", f"{f['lr']:g}", f"{f['dropout']:g}",
+                     f"{int(f['batch_size'])} x {int(f['seq_len'])}", f"{f['lr']:g}", ", ".join(f"{d:g}" for d in dropout_values(exp)),
                      f"{f['size_mode']}", ", ".join(map(str, seeds)),
                      f"{exp.rows.started_at.min()[:10]} to {exp.rows.finished_at.max()[:10]}",
                      ", ".join(commits) or "-"])
@@ -67,6 +67,21 @@ def shared_note(rows: pd.DataFrame) -> str:
             "busy). Such throughput says what the machine gave under that load, not what the model runs at alone.")
 
 
+def dropout_markdown(exp, values: pd.DataFrame, sizes) -> list[str]:
+    """With several dropout values: which won each model on validation, and every value's grid."""
+    choices = dropout_values(exp)
+    if len(choices) < 2:
+        return []
+    listed = ", ".join(f"{d:g}" for d in choices)
+    out = [f"Each model's test loss is that of the dropout value, among {listed}, with the lowest mean validation "
+           "loss, as the paper chose dropout per model on validation. The value that won:", "",
+           grid_markdown(values.assign(dropout_text=[f"{d:g}" for d in values.dropout]), "dropout_text", "s", False, sizes),
+           "", "### Test loss by dropout", ""]
+    for d in choices:
+        out += [f"Dropout {d:g}:", "", grid_markdown(cell_values(exp, d), "test_loss_nats", ".3f", True, sizes), ""]
+    return out
+
+
 def render_markdown(df: pd.DataFrame, curves: pd.DataFrame, figures_prefix: str = "figures/") -> tuple[str, dict[str, FigureFn]]:
     """(markdown, {figure file name: draw function}) for every stored row."""
     if df.empty:
@@ -82,6 +97,7 @@ def render_markdown(df: pd.DataFrame, curves: pd.DataFrame, figures_prefix: str 
                 "### Test loss, nats per character" + (" (mean ± standard deviation over seeds)" if multi_seed else ""),
                 "", "The lowest loss in each row is in bold.", "",
                 grid_markdown(values, "test_loss_nats", ".3f", True, sizes, "test_loss_std" if multi_seed else None), ""]
+        out += dropout_markdown(exp, values, sizes)
         if comparison is not None:
             joined, stats = comparison
             paper = paper_table()
@@ -121,21 +137,26 @@ def render_markdown(df: pd.DataFrame, curves: pd.DataFrame, figures_prefix: str 
 
 
 def render_csv(df: pd.DataFrame) -> str:
-    """The loss grids in long form: one row per experiment and grid cell, with the paper's value."""
+    """The loss grids in long form: one row per experiment, grid cell and dropout value, with the
+    paper's value; `chosen` marks the dropout value each model's validation loss chose."""
     rows = []
     for exp in experiments(df):
-        values = cell_values(exp)
-        comparison = paper_comparison(exp, values)
-        table_ = comparison[0] if comparison is not None else values.assign(paper_loss_nats=math.nan, diff_nats=math.nan)
-        f = exp.first
-        table_ = table_.assign(dataset=f["dataset"], device=f["device"], size_mode=f["size_mode"],
-                               protocol="paper" if is_paper_protocol(f) else "budget", budget=budget_text(f))
-        rows.append(table_)
+        chosen = cell_values(exp).set_index(["cell", "num_layers", "size"]).dropout
+        for dropout in dropout_values(exp) or [None]:
+            values = cell_values(exp, dropout)
+            comparison = paper_comparison(exp, values)
+            table_ = comparison[0] if comparison is not None else values.assign(paper_loss_nats=math.nan, diff_nats=math.nan)
+            f = exp.first
+            picked = [chosen.get((r.cell, r.num_layers, r.size)) == r.dropout for r in table_.itertuples()]
+            table_ = table_.assign(dataset=f["dataset"], device=f["device"], size_mode=f["size_mode"],
+                                   protocol="paper" if is_paper_protocol(f) else "budget", budget=budget_text(f),
+                                   chosen=picked)
+            rows.append(table_)
     if not rows:
         return ""
     columns = ["dataset", "device", "protocol", "budget", "size_mode", "cell", "num_layers", "size", "n_params",
-               "n_seeds", "status", "test_loss_nats", "test_loss_std", "paper_loss_nats", "diff_nats",
-               "train_chars_per_s", "achieved_gflops"]
+               "dropout", "chosen", "n_seeds", "status", "test_loss_nats", "test_loss_std", "paper_loss_nats",
+               "diff_nats", "train_chars_per_s", "achieved_gflops"]
     return pd.concat(rows)[columns].to_csv(index=False)
 
 
