@@ -48,8 +48,10 @@ app = typer.Typer(cls=OneLineErrors, no_args_is_help=True, add_completion=False,
                        "over cells, depths, sizes and devices.")
 data_app = typer.Typer(no_args_is_help=True, help="List, download and build the corpora.")
 results_app = typer.Typer(help="Show or export the stored runs (run with no subcommand to show them).")
+baseline_app = typer.Typer(no_args_is_help=True, help="Baselines the RNNs are measured against, stored as rows.")
 app.add_typer(data_app, name="data")
 app.add_typer(results_app, name="results")
+app.add_typer(baseline_app, name="baseline")
 
 RESULTS_DIR_HELP = "Folder of stored results (runs are files under RESULTS_DIR/runs)."
 DATA_DIR_HELP = "Folder searched first for named corpora (then $RNNBENCH_DATA_DIR, then the cache)."
@@ -289,6 +291,28 @@ def report(
         out = out or results_dir / "REPORT.html"
         rep.write_html(df, curves, out)
         terminal.info(f"wrote {out} (figures inlined)")
+
+
+@baseline_app.command("ngram")
+def baseline_ngram(
+    order: int = typer.Option(20, help="n: each byte is predicted from the n - 1 bytes before it (the paper's baseline is 20)."),
+    dataset: str = typer.Option("warpeace", help="Corpus: warpeace, linux, synthetic, or a path to a text file."),
+    data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP),
+    results_dir: Path = typer.Option(Path("results"), help=RESULTS_DIR_HELP),
+) -> None:
+    """A character n-gram model (interpolated Kneser-Ney) on the same bytes and splits as the RNNs: its test loss, stored as a row."""
+    from rnnbench import results
+    from rnnbench.data import load_corpus
+    from rnnbench.ngram import run_baseline
+
+    corpus = load_corpus(dataset, data_dir, terminal.DownloadBar().handle)
+    with terminal.status(f"counting {order}-grams of '{corpus.name}' ({corpus.split_sizes[0]:,} training bytes)"):
+        record = run_baseline(corpus, order)
+    path = results.write_run(results_dir, record)
+    m = record["metrics"]
+    terminal.info(f"{order}-gram ({record['config']['smoothing']}) on '{corpus.name}': test {m['test_loss_nats']:.4f} nats "
+                  f"({m['test_bpc']:.4f} bits) per character, in {m['seconds']:.1f} s, peak RSS {m['peak_rss_mb']:,.0f} MB; "
+                  f"stored as {path}", terminal.stdout)
 
 
 @results_app.callback(invoke_without_command=True)

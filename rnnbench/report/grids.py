@@ -10,7 +10,9 @@ with the paper's Table 1 and the findings computed from them.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
+import numbers
 from dataclasses import dataclass
 from importlib import resources
 
@@ -37,6 +39,27 @@ def protocol_text() -> str:
     p = PAPER_PROTOCOL
     lr = f"{p['lr']:.0e}".replace("e-0", "e-")  # 0.002 -> 2e-3, as the paper writes it
     return f"batch {p['batch_size']} x {p['seq_len']}, RMSProp {lr}, up to {p['epochs']} epochs"
+
+
+def paper_baselines() -> pd.DataFrame:
+    """The paper's 20-gram baseline and best model per corpus, as published (test loss in nats)."""
+    with resources.files("rnnbench").joinpath("karpathy2015_baselines.csv").open() as f:
+        return pd.read_csv(f)
+
+
+def baselines_markdown(df: pd.DataFrame) -> list[str]:
+    """Stored baseline rows beside the paper's n-gram figures."""
+    rows = df[df["kind"] == "baseline"] if "kind" in df else df.iloc[0:0]
+    if rows.empty:
+        return []
+    paper = paper_baselines().set_index(["dataset", "order"]).test_loss_nats
+    body = [[DATASET_TITLES.get(r.dataset, r.dataset), f"{int(r.order)}-gram", r.smoothing, f"{r.test_loss_nats:.3f}",
+             f"{paper[(r.dataset, r.order)]:.3f}" if (r.dataset, r.order) in paper.index else "-",
+             f"{r.seconds:.0f} s, {r.peak_rss_mb:,.0f} MB"] for r in rows.sort_values(["dataset", "order"]).itertuples()]
+    return ["## Baselines", "", "Character n-gram models counted on the same train split, scored on the same test "
+            "split, in nats per character (`rnnbench baseline ngram`).", "",
+            table(["dataset", "model", "smoothing", "test loss", "the paper's", "took"], body, ["l", "l", "l", "r", "r", "r"]),
+            ""]
 
 
 def paper_table() -> pd.DataFrame:
@@ -77,7 +100,11 @@ class Experiment:
     @property
     def slug(self) -> str:
         f = self.first
-        digest = hashlib.sha256(repr(self.key).encode()).hexdigest()[:6]  # stable across processes
+        # Stable across processes, and across the other rows stored beside these: a column that
+        # holds a missing value somewhere turns 1 into 1.0, so numbers are hashed as floats.
+        canonical = [None if _is_missing(v) else float(v) if isinstance(v, numbers.Number) and not isinstance(v, bool)
+                     else str(v) for v in self.key]
+        digest = hashlib.sha256(json.dumps(canonical).encode()).hexdigest()[:6]
         return f"{f['dataset']}-{f['device'].replace(':', '')}-{digest}"
 
     @property
@@ -227,7 +254,16 @@ def paper_comparison(exp: Experiment, values: pd.DataFrame) -> tuple[pd.DataFram
     return joined, stats
 
 
-def findings(values: pd.DataFrame, comparison) -> list[str]:
+def stored_baseline(df: pd.DataFrame, dataset: str) -> tuple[int, float] | None:
+    """(order, test loss) of the highest-order n-gram baseline stored for `dataset`, if any."""
+    rows = df[(df["kind"] == "baseline") & (df["dataset"] == dataset)] if "kind" in df else df.iloc[0:0]
+    if rows.empty:
+        return None
+    best = rows.sort_values("order").iloc[-1]
+    return int(best.order), float(best.test_loss_nats)
+
+
+def findings(values: pd.DataFrame, comparison, baseline: tuple[int, float] | None = None) -> list[str]:
     """What stands out, as measured facts with their numbers."""
     ok = values.dropna(subset=["test_loss_nats"])
     lines = []
@@ -260,6 +296,12 @@ def findings(values: pd.DataFrame, comparison) -> list[str]:
     if len(not_ok):
         lines.append(f"{len(not_ok)} grid cell(s) have no test loss: "
                      + ", ".join(f"{r.cell.upper()} {r.num_layers}x{r.size} ({r.status})" for r in not_ok.itertuples()) + ".")
+    if baseline is not None:
+        order, loss = baseline
+        best = ok.loc[ok.test_loss_nats.idxmin()]
+        verdict = "beats" if best.test_loss_nats < loss else "does not beat"
+        lines.append(f"The best model here, {best.cell.upper()} {best.num_layers}x{best['size']} "
+                     f"({best.test_loss_nats:.3f} nats), {verdict} the stored {order}-gram baseline ({loss:.3f} nats).")
     if comparison is not None:
         _, stats = comparison
         if stats["n"]:

@@ -18,9 +18,9 @@ import pandas as pd
 from rnnbench.files import write_atomic
 from rnnbench.report.devices import device_comparison_markdown
 from rnnbench.report.figures import FigureFn, curves_figure, loss_vs_params_figure, throughput_figure
-from rnnbench.report.grids import (BUSY_CORES, DATASET_TITLES, PAPER_SIZES, budget_text, cell_values,
+from rnnbench.report.grids import (BUSY_CORES, DATASET_TITLES, PAPER_SIZES, baselines_markdown, budget_text, cell_values,
                                    dropout_values, experiments, findings, grid_markdown, is_paper_protocol,
-                                   paper_comparison, paper_table, protocol_text, threads_text)
+                                   paper_comparison, paper_table, protocol_text, stored_baseline, threads_text)
 from rnnbench.report.tables import is_missing as _is_missing
 from rnnbench.report.tables import table
 
@@ -51,7 +51,7 @@ def header_markdown(df: pd.DataFrame) -> list[str]:
     # A run whose Ray task was lost never described its machine.
     machines = df.dropna(subset=["host"]).drop_duplicates(["host", "cpu_model", "gpu_name", "torch_version"])
     out += [table(["host", "CPU", "logical cores", "GPU", "torch", "CUDA", "cuDNN"],
-                  [[str(m.host), str(m.cpu_model), str(int(m.cpu_cores_logical)),
+                  [[str(m.host), str(m.cpu_model), "-" if _is_missing(m.cpu_cores_logical) else str(int(m.cpu_cores_logical)),
                     m.gpu_name if isinstance(m.gpu_name, str) else "none",
                     str(m.torch_version), str(m.cuda_version) if isinstance(m.cuda_version, str) else "-",
                     "-" if _is_missing(m.cudnn_version) else str(int(m.cudnn_version))]
@@ -87,7 +87,7 @@ def render_markdown(df: pd.DataFrame, curves: pd.DataFrame, figures_prefix: str 
     if df.empty:
         return "# rnnbench report\n\nNo runs are stored yet: run `rnnbench sweep` (and `rnnbench compare-devices`).\n", {}
     figures: dict[str, FigureFn] = {}
-    out = header_markdown(df)
+    out = header_markdown(df) + baselines_markdown(df)
     for exp in experiments(df):
         values = cell_values(exp)
         comparison = paper_comparison(exp, values)
@@ -119,7 +119,8 @@ def render_markdown(df: pd.DataFrame, curves: pd.DataFrame, figures_prefix: str 
         out += [grid_markdown(values, "throughput_text", "s", False, sizes), ""]
         if values.throughput_shared.any():
             out += [shared_note(exp.rows), ""]
-        out += ["### What stands out", ""] + [f"- {line}" for line in findings(values, comparison)] + [""]
+        baseline = stored_baseline(df, exp.first["dataset"])
+        out += ["### What stands out", ""] + [f"- {line}" for line in findings(values, comparison, baseline)] + [""]
         if values.test_loss_nats.notna().any():  # an experiment whose runs all failed has nothing to plot
             curves_name, params_name = f"{exp.slug}-val-curves.png", f"{exp.slug}-loss-vs-params.png"
             figures[curves_name] = curves_figure(exp, curves)
