@@ -191,3 +191,23 @@ def test_a_list_of_dropout_values_is_a_grid_axis(tmp_path):
     preset = tmp_path / "one.toml"
     preset.write_text("dropout = 0.25\nepochs = 1\n")  # one value is a list of one
     assert load_preset(str(preset)).dropout == (0.25,)
+
+
+def test_the_papers_findings_are_tested_on_the_rows():
+    from rnnbench.report.grids import depth_helps, gated_beat_rnn, verdict
+
+    values = pd.DataFrame([
+        # size 64: 2 layers beat 1 for LSTM and GRU, not for the RNN; both gated cells beat the RNN at depth 1.
+        ("lstm", 1, 64, 1.50), ("lstm", 2, 64, 1.40), ("gru", 1, 64, 1.55), ("gru", 3, 64, 1.45),
+        ("rnn", 1, 64, 1.60), ("rnn", 2, 64, 1.70), ("lstm", 3, 64, float("nan")),
+    ], columns=["cell", "num_layers", "size", "test_loss_nats"])
+    assert depth_helps(values) == (2, 3)
+    assert gated_beat_rnn(values) == (1, 1)  # only depth 1 has all three cells
+    assert verdict(2, 3) == "yes (2 of 3)" and verdict(1, 2) == "no (1 of 2)" and verdict(0, 0) == "-"
+
+
+def test_findings_head_the_report(fixed_results):
+    text = render(fixed_results)
+    assert text.index("## Findings") < text.index("## What was run")
+    row = next(line for line in text.splitlines() if line.startswith("| War and Peace on cpu"))
+    assert "| 4 |" in row and "no baseline stored" in row  # 4 cells beside the paper's; no n-gram row here

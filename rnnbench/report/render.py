@@ -20,7 +20,8 @@ from rnnbench.report.devices import device_comparison_markdown
 from rnnbench.report.figures import FigureFn, curves_figure, loss_vs_params_figure, throughput_figure
 from rnnbench.report.grids import (BUSY_CORES, DATASET_TITLES, PAPER_SIZES, baselines_markdown, budget_text, cell_values,
                                    dropout_values, experiments, findings, grid_markdown, is_paper_protocol,
-                                   paper_comparison, paper_table, protocol_text, stored_baseline, threads_text)
+                                   findings_summary, paper_comparison, paper_table, protocol_text, stored_baseline,
+                                   threads_text)
 from rnnbench.report.tables import is_missing as _is_missing
 from rnnbench.report.tables import table
 
@@ -30,7 +31,7 @@ def header_markdown(df: pd.DataFrame) -> list[str]:
     out = ["# rnnbench report", "",
            f"Rendered by `rnnbench report` from {len(df)} stored rows ({len(sweeps)} sweep runs, "
            f"{int((df.kind == 'compare').sum())} device measurements). Every number below is a stored "
-           "measurement or arithmetic on stored measurements.", "", "## What was run", ""]
+           "measurement or arithmetic on stored measurements.", ""] + findings_summary(df) + ["## What was run", ""]
     body = []
     for exp in experiments(df):
         f = exp.first
