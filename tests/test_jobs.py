@@ -185,3 +185,18 @@ def test_dropout_draws_new_masks_at_every_replay():
     trainer.model.load_state_dict(weights)
     second = step(trainer.model, trainer.optimizer, x, y, None, 5.0)[0].item()
     assert first != second
+
+
+def test_runs_that_overlapped_in_time_are_not_solo_even_without_a_record_of_it(tmp_path):
+    """Rows written before runs_sharing_device existed (separate processes, shards on one machine)."""
+    spans = {"lstm": ("03:00", "03:10"), "gru": ("03:05", "03:15"), "rnn": ("03:20", "03:30")}
+    for cell, (start, end) in spans.items():
+        r = record(cell, 0, 500.0)
+        r["started_at"], r["finished_at"] = f"2026-01-02T{start}:00+00:00", f"2026-01-02T{end}:00+00:00"
+        results.write_run(tmp_path, r)
+    (exp,) = report.experiments(results.load(tmp_path))
+    assert dict(zip(exp.rows.cell, exp.rows.concurrent_runs)) == {"lstm": 2, "gru": 2, "rnn": 1}
+    values = report.cell_values(exp).set_index("cell")
+    assert values.throughput_shared.to_dict() == {"gru": True, "lstm": True, "rnn": False}
+    text = report.render_markdown(results.load(tmp_path), results.load_curves(tmp_path))[0]
+    assert "Up to 2 of these runs trained at once on this device" in text and "up to 2 runs at once" in text

@@ -18,14 +18,18 @@ REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()
 
 
+STARTS = iter(range(10_000))  # one run after another, as a sweep trains them
+
+
 def run_record(cell, layers, size, seed=0, status="ok", loss=1.5, error=None):
+    minute = next(STARTS) % 50
     cfg = Grid.from_settings(dataset="warpeace", cells=(cell,), layers=(layers,), sizes=(size,), devices=("cpu",), seeds=(seed,),
                epochs=1, eval_every_steps=100).expand("f" * 64)[0]
     metrics = {} if status == "failed" else {
         "vocab_size": 87, "hidden_size": size, "n_params": 1000 * size * layers, "test_loss_nats": loss if status == "ok" else None,
         "val_loss_nats": loss, "train_chars_per_s": 10_000.0 / layers, "achieved_gflops": 50.0 + layers, "step_ms_median": 100.0}
     return {"schema_version": 1, "run_id": cfg.run_id, "kind": "sweep", "status": status, "error": error,
-            "started_at": "2026-01-02T03:04:05+00:00", "finished_at": "2026-01-02T04:05:06+00:00",
+            "started_at": f"2026-01-02T03:{minute:02d}:05+00:00", "finished_at": f"2026-01-02T03:{minute:02d}:59+00:00",
             "config": cfg.as_dict(),
             "env": {"host": "box", "cpu_model": "Test CPU", "cpu_cores_logical": 2, "gpu_name": None, "torch_version": "2.13.0",
                     "cuda_version": None, "cudnn_version": None, "git_commit": "abc123"},

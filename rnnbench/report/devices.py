@@ -24,6 +24,15 @@ def device_label(row) -> str:
     return label if row["dtype"] == "float32" else f"{label}, {row['dtype']}"
 
 
+def machines(rows: pd.DataFrame) -> pd.Series:
+    """Which machine measured each row, in words: its host, core count and torch. Host names alone
+    do not tell machines apart (every cloud VM may be called `vm`)."""
+    def name(r) -> str:
+        cores = "?" if pd.isna(r.get("cpu_cores_logical")) else int(r["cpu_cores_logical"])
+        return f"{r.get('host')} ({cores} cores, torch {r.get('torch_version')})"
+    return rows.apply(name, axis=1) if len(rows) else pd.Series(dtype=object)
+
+
 def _model_label(row) -> str:
     return f"{row['cell']} {int(row['num_layers'])}x{int(row['size'])}"
 
@@ -35,6 +44,9 @@ def device_comparison_markdown(df: pd.DataFrame) -> str:
         return "# Device comparison\n\nNo compare-devices rows are stored: run `rnnbench compare-devices`.\n"
     rows = rows.sort_values(["device", "threads", "dtype", "size", "num_layers", "cell"], na_position="first").copy()
     rows["label"] = rows.apply(device_label, axis=1)
+    rows["machine"] = machines(rows)
+    if rows.machine.nunique() > 1:  # rows from several machines: a device is named with its machine
+        rows["label"] = rows.machine + ": " + rows.label
     ok = rows[rows.status == "ok"]
     out = ["# Device comparison", ""] + _method(rows)
     out += _limits(ok[ok.workload.isin(["matmul", "copy"])])
@@ -53,11 +65,15 @@ def device_comparison_markdown(df: pd.DataFrame) -> str:
 def _method(rows: pd.DataFrame) -> list[str]:
     """Where and how the rows were measured, and whether any figure is a GPU figure."""
     first = rows.iloc[0]
-    gpus = sorted({g for g in rows.get("gpu_name", pd.Series(dtype=object)).dropna()})
-    out = [f"Measured {rows.started_at.min()} to {rows.finished_at.max()} on host `{first['host']}`: "
-           f"CPU {first['cpu_model']} ({first['cpu_cores_logical']} logical cores); "
-           f"GPU {', '.join(gpus) if gpus else 'none'}; torch {first['torch_version']}"
-           + (f", CUDA {first['cuda_version']}" if isinstance(first.get("cuda_version"), str) else "") + "."]
+    out = []
+    for _, measured in rows.groupby("machine", sort=False):
+        m = measured.iloc[0]
+        gpus = sorted({g for g in measured.get("gpu_name", pd.Series(dtype=object)).dropna()})
+        out.append(f"Measured {measured.started_at.min()} to {measured.finished_at.max()} on host `{m['host']}`: "
+                   f"CPU {m['cpu_model']} ({m['cpu_cores_logical']} logical cores); "
+                   f"GPU {', '.join(gpus) if gpus else 'none'}; torch {m['torch_version']}"
+                   + (f", CUDA {m['cuda_version']}" if isinstance(m.get("cuda_version"), str) else "") + ".")
+    out = [" ".join(out)]
     if not any(d.startswith("cuda") for d in set(rows.device)):
         why = ("CUDA was present but not asked for" if rows.get("cuda_available", pd.Series([False])).any()
                else "this machine has no CUDA device")

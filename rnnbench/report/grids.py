@@ -82,8 +82,9 @@ def budget_text(row) -> str:
     return ", ".join(parts) + " per run (the first reached)" if len(parts) > 1 else parts[0] + " per run"
 
 
-def is_paper_protocol(row) -> bool:
-    return all((_is_missing(row[k]) and v is None) or row[k] == v for k, v in PAPER_PROTOCOL.items())
+def is_paper_protocol(row, but: str | None = None) -> bool:
+    """Whether a row trained by the paper's protocol (in every setting but `but`)."""
+    return all((_is_missing(row[k]) and v is None) or row[k] == v for k, v in PAPER_PROTOCOL.items() if k != but)
 
 
 @dataclass
@@ -110,8 +111,20 @@ class Experiment:
     @property
     def title(self) -> str:
         f = self.first
-        kind = "the paper's protocol" if is_paper_protocol(f) else "budget run, not the paper's protocol"
+        if is_paper_protocol(f):
+            kind = "the paper's protocol"
+        elif is_paper_protocol(f, but="time_budget_s"):
+            kind = f"the paper's protocol cut at {f['time_budget_s']:g} s of wall time per run"
+        else:
+            kind = "budget run, not the paper's protocol"
         return f"{DATASET_TITLES.get(f['dataset'], f['dataset'])} on {f['device']}: {kind}"
+
+    @property
+    def most_at_once(self) -> int:
+        """The most runs of this experiment that trained at once on its device."""
+        if "concurrent_runs" not in self.rows:
+            return 1
+        return int(self.rows.concurrent_runs.fillna(1).max())
 
 
 def threads_text(rows: pd.DataFrame) -> str:
@@ -128,10 +141,33 @@ def threads_text(rows: pd.DataFrame) -> str:
         f"{n} run{'s' if n != 1 else ''} at {t} thread{'s' if t != 1 else ''}" for t, n in counts.items())
 
 
+def concurrent_runs(sweeps: pd.DataFrame) -> pd.Series:
+    """For each run, the most runs (itself included) that trained at once on its host and device,
+    from the start and finish times stored with every row: what runs sharing a device by other
+    means than --jobs (separate processes, shards on one machine) leave as their only trace."""
+    start = pd.to_datetime(sweeps.started_at, utc=True, errors="coerce")
+    finish = pd.to_datetime(sweeps.finished_at, utc=True, errors="coerce")
+    where = (sweeps.get("host", pd.Series("", index=sweeps.index)).fillna("").astype(str) + "|"
+             + sweeps.get("cpu_cores_logical", pd.Series("", index=sweeps.index)).astype(str) + "|"
+             + sweeps.get("torch_version", pd.Series("", index=sweeps.index)).astype(str) + "|"
+             + sweeps.device.astype(str))
+    out = pd.Series(1, index=sweeps.index)
+    for _, group in sweeps.groupby(where):
+        s, f = start[group.index], finish[group.index]
+        for i in group.index:
+            if pd.isna(s[i]) or pd.isna(f[i]):
+                continue
+            # The count of runs in flight is highest at some run's start within this run's span.
+            moments = s[(s >= s[i]) & (s < f[i])]
+            out[i] = max([1] + [int(((s <= t) & (f > t)).sum()) for t in moments])  # a zero-length run: itself
+    return out
+
+
 def experiments(df: pd.DataFrame) -> list[Experiment]:
     sweeps = df[df["kind"] == "sweep"] if "kind" in df else df
     if sweeps.empty:
         return []
+    sweeps = sweeps.assign(concurrent_runs=concurrent_runs(sweeps))
     keys = [k for k in EXPERIMENT_KEYS if k in sweeps]
     groups = sweeps.groupby(keys, dropna=False, sort=True)
     return [Experiment(tuple(key), rows) for key, rows in groups]
@@ -141,10 +177,12 @@ BUSY_CORES = 0.5  # other processes' mean CPU use, in cores, above which a CPU r
 
 
 def not_solo(rows: pd.DataFrame) -> pd.Series:
-    """Rows whose throughput was measured beside other work: other runs of the sweep on the same
-    device, or (on a CPU) other processes keeping BUSY_CORES or more busy. Rows written before
-    these were recorded count as solo."""
-    shared = rows["runs_sharing_device"].fillna(1) > 1 if "runs_sharing_device" in rows else False
+    """Rows whose throughput was measured beside other work: other runs on the same device (as the
+    sweep recorded them, or else as their start and finish times overlap), or (on a CPU) other
+    processes keeping BUSY_CORES or more busy."""
+    recorded = rows["runs_sharing_device"] if "runs_sharing_device" in rows else pd.Series(float("nan"), index=rows.index)
+    inferred = rows["concurrent_runs"] if "concurrent_runs" in rows else pd.Series(1, index=rows.index)
+    shared = recorded.fillna(inferred).fillna(1) > 1
     busy = ((rows["device"] == "cpu") & (rows["other_cpu_cores"].fillna(0) >= BUSY_CORES)
             if "other_cpu_cores" in rows else False)
     return pd.Series(shared, index=rows.index) | pd.Series(busy, index=rows.index)

@@ -19,11 +19,25 @@ from rnnbench.files import write_atomic
 from rnnbench.report.devices import device_comparison_markdown
 from rnnbench.report.figures import FigureFn, curves_figure, loss_vs_params_figure, throughput_figure
 from rnnbench.report.grids import (BUSY_CORES, DATASET_TITLES, PAPER_SIZES, baselines_markdown, budget_text, cell_values,
-                                   dropout_values, experiments, findings, grid_markdown, is_paper_protocol,
+                                   concurrent_runs, dropout_values, experiments, findings, grid_markdown,
+                                   is_paper_protocol,
                                    findings_summary, paper_comparison, paper_table, protocol_text, stored_baseline,
                                    threads_text)
 from rnnbench.report.tables import is_missing as _is_missing
 from rnnbench.report.tables import table
+
+
+def protocol_cell(exp) -> str:
+    """The protocol column: the paper's, the paper's cut short in time, or a budget run; and how
+    many runs shared the device, when more than one did."""
+    f = exp.first
+    if is_paper_protocol(f):
+        text = "paper"
+    elif is_paper_protocol(f, but="time_budget_s"):
+        text = f"**paper, cut at {f['time_budget_s']:g} s**"
+    else:
+        text = "**budget**"
+    return text + (f"; **up to {exp.most_at_once} runs at once on one device**" if exp.most_at_once > 1 else "")
 
 
 def header_markdown(df: pd.DataFrame) -> list[str]:
@@ -38,7 +52,7 @@ def header_markdown(df: pd.DataFrame) -> list[str]:
         seeds = sorted({int(x) for x in exp.rows.seed})
         commits = sorted({str(c)[:12] for c in exp.rows.git_commit.dropna()}) if "git_commit" in exp.rows else []
         body.append([DATASET_TITLES.get(f["dataset"], f["dataset"]), f["device"], str(len(exp.rows)),
-                     "paper" if is_paper_protocol(f) else "**budget**", budget_text(f),
+                     protocol_cell(exp), budget_text(f),
                      f"{int(f['batch_size'])} x {int(f['seq_len'])}", f"{f['lr']:g}", ", ".join(f"{d:g}" for d in dropout_values(exp)),
                      f"{f['size_mode']}", ", ".join(map(str, seeds)),
                      f"{exp.rows.started_at.min()[:10]} to {exp.rows.finished_at.max()[:10]}",
@@ -60,9 +74,11 @@ def header_markdown(df: pd.DataFrame) -> list[str]:
     return out
 
 
-def shared_note(rows: pd.DataFrame) -> str:
+def shared_note(exp) -> str:
     """The footnote of throughput that is not a solo figure."""
-    most = int(rows["runs_sharing_device"].fillna(1).max()) if "runs_sharing_device" in rows else 1
+    rows = exp.rows
+    recorded = int(rows["runs_sharing_device"].fillna(1).max()) if "runs_sharing_device" in rows else 1
+    most = max(recorded, exp.most_at_once)
     return (f"† Not a solo figure: every run of this cell was timed while other work shared its machine (up to "
             f"{most} runs at once on the device, or other processes keeping {BUSY_CORES:g} or more CPU cores "
             "busy). Such throughput says what the machine gave under that load, not what the model runs at alone.")
@@ -94,7 +110,10 @@ def render_markdown(df: pd.DataFrame, curves: pd.DataFrame, figures_prefix: str 
         comparison = paper_comparison(exp, values)
         sizes = list(PAPER_SIZES) if comparison is not None else None
         multi_seed = (values.n_seeds > 1).any()
-        out += [f"## {exp.title}", "", f"Budget: {budget_text(exp.first)}.", "",
+        out += [f"## {exp.title}", "", f"Budget: {budget_text(exp.first)}."
+                + (f" Up to {exp.most_at_once} of these runs trained at once on this device (from their start and "
+                   "finish times): their losses are what that bought, and their throughput is not a solo figure."
+                   if exp.most_at_once > 1 else ""), "",
                 "### Test loss, nats per character" + (" (mean ± standard deviation over seeds)" if multi_seed else ""),
                 "", "The lowest loss in each row is in bold.", "",
                 grid_markdown(values, "test_loss_nats", ".3f", True, sizes, "test_loss_std" if multi_seed else None), ""]
@@ -119,7 +138,7 @@ def render_markdown(df: pd.DataFrame, curves: pd.DataFrame, figures_prefix: str 
             for r, g, shared in zip(values.train_chars_per_s, values.achieved_gflops, values.throughput_shared)]
         out += [grid_markdown(values, "throughput_text", "s", False, sizes), ""]
         if values.throughput_shared.any():
-            out += [shared_note(exp.rows), ""]
+            out += [shared_note(exp), ""]
         baseline = stored_baseline(df, exp.first["dataset"])
         out += ["### What stands out", ""] + [f"- {line}" for line in findings(values, comparison, baseline)] + [""]
         if values.test_loss_nats.notna().any():  # an experiment whose runs all failed has nothing to plot
@@ -130,7 +149,7 @@ def render_markdown(df: pd.DataFrame, curves: pd.DataFrame, figures_prefix: str 
                     f"![test loss against parameters]({figures_prefix}{params_name})", ""]
     sweeps = df[df.kind == "sweep"]
     if not sweeps.empty:
-        figures["throughput.png"] = throughput_figure(sweeps)
+        figures["throughput.png"] = throughput_figure(sweeps.assign(concurrent_runs=concurrent_runs(sweeps)))
         out += ["## Throughput by device", "", f"![training throughput]({figures_prefix}throughput.png)", ""]
     if (df.kind == "compare").any():
         device_md = device_comparison_markdown(df).replace("\n## ", "\n### ").replace("# Device comparison", "## Device comparison", 1)
