@@ -109,14 +109,17 @@ class Experiment:
         return f"{f['dataset']}-{f['device'].replace(':', '')}-{digest}"
 
     @property
+    def protocol(self) -> str:
+        """'paper', 'cut' (the paper's protocol but for a wall-time limit per run) or 'budget'."""
+        if is_paper_protocol(self.first):
+            return "paper"
+        return "cut" if is_paper_protocol(self.first, but="time_budget_s") else "budget"
+
+    @property
     def title(self) -> str:
         f = self.first
-        if is_paper_protocol(f):
-            kind = "the paper's protocol"
-        elif is_paper_protocol(f, but="time_budget_s"):
-            kind = f"the paper's protocol cut at {f['time_budget_s']:g} s of wall time per run"
-        else:
-            kind = "budget run, not the paper's protocol"
+        kind = ("the paper's protocol" if self.protocol == "paper" else "budget run, not the paper's protocol"
+                if self.protocol == "budget" else f"the paper's protocol cut at {f['time_budget_s']:g} s of wall time per run")
         return f"{DATASET_TITLES.get(f['dataset'], f['dataset'])} on {f['device']}: {kind}"
 
     @property

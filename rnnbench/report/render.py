@@ -30,13 +30,8 @@ from rnnbench.report.tables import table
 def protocol_cell(exp) -> str:
     """The protocol column: the paper's, the paper's cut short in time, or a budget run; and how
     many runs shared the device, when more than one did."""
-    f = exp.first
-    if is_paper_protocol(f):
-        text = "paper"
-    elif is_paper_protocol(f, but="time_budget_s"):
-        text = f"**paper, cut at {f['time_budget_s']:g} s**"
-    else:
-        text = "**budget**"
+    text = ("paper" if exp.protocol == "paper" else "**budget**" if exp.protocol == "budget"
+            else f"**paper, cut at {exp.first['time_budget_s']:g} s**")
     return text + (f"; **up to {exp.most_at_once} runs at once on one device**" if exp.most_at_once > 1 else "")
 
 
