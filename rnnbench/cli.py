@@ -335,7 +335,7 @@ def results_show(
                                r["config"]["cell"], r["config"]["device"], r["config"]["seed"]))
     terminal.show(terminal.runs_table(sweeps, title=f"{len(sweeps)} sweep runs in {results_dir}"))
     if len(sweeps) < len(records):
-        kinds = sorted({r.get("kind") for r in records} - {"sweep"})
+        kinds = sorted({r.get("kind", "sweep") for r in records} - {"sweep"})  # old sweep rows have no kind
         terminal.info(f"and {len(records) - len(sweeps)} {', '.join(k.replace('compare', 'compare-devices') for k in kinds)} "
                       "rows: see `rnnbench report` or `rnnbench results export`")
 

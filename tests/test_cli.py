@@ -205,3 +205,16 @@ def test_ray_executor_without_ray_says_how_to_install(tiny_text, tmp_path, monke
 def test_bad_executor_options_are_exit_2(tiny_text, tmp_path, extra, message):
     result = invoke(tiny_args(tiny_text, tmp_path / "r") + extra)
     assert result.exit_code == 2 and message in result.output
+
+
+def test_results_lists_rows_of_every_kind_beside_old_sweep_rows(tiny_text, tmp_path):
+    out = tmp_path / "results"
+    invoke(tiny_args(tiny_text, out, cells="gru"))
+    (path,) = (out / "runs").iterdir()
+    record = json.loads(path.read_text())
+    del record["kind"]  # written before rows had a kind: a sweep run
+    path.write_text(json.dumps(record))
+    results.write_run(out, results.make_record("baseline", "0123456789ab", "ok", {"model": "ngram", "order": 3},
+                                               {}, {"test_loss_nats": 1.0}))
+    shown = invoke(["results", "--results-dir", str(out)])
+    assert shown.exit_code == 0 and "1 sweep runs" in shown.output and "and 1 baseline rows" in shown.output
