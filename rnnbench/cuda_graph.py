@@ -71,7 +71,11 @@ class GraphedStep:
         self.y.copy_(y)
         self._load_state(state)
         self.graph.replay()
-        return self.loss, self.state if len(self.state) == 2 else self.state[0]
+        return self.loss, self._as_model_state()
+
+    def _as_model_state(self):
+        """The buffers as the model takes and returns a state: (h, c) for an LSTM, h otherwise."""
+        return self.state if len(self.state) == 2 else self.state[0]
 
     def _load_state(self, state) -> None:
         if state is None:  # a new epoch: a fresh state, as eager training passes None
@@ -93,7 +97,7 @@ class GraphedStep:
         optimizer.zero_grad(set_to_none=True)  # the gradients are then allocated in the graph's pool
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
-            logits, new_state = model(self.x, self.state if len(self.state) == 2 else self.state[0])
+            logits, new_state = model(self.x, self._as_model_state())
             loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), self.y.reshape(-1))
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)

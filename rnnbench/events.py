@@ -14,6 +14,8 @@ lines; a test or a notebook may collect them in a list, or pass no callback at a
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Union
 
@@ -100,3 +102,20 @@ OnEvent = Callable[[Event], None]
 
 def ignore(event: Event) -> None:
     """The callback used when the caller gave none."""
+
+
+REMOTE_PROGRESS_EVERY_S = 0.5  # how often a run in another process reports its progress
+
+
+def throttled(send: Callable[[Progress], None], every_s: float = REMOTE_PROGRESS_EVERY_S) -> Callable[[Progress], None]:
+    """A progress callback that passes on at most one report per `every_s` seconds, and always the
+    last step: for runs in worker processes or Ray tasks, whose every report crosses a process."""
+    last = -math.inf
+
+    def on_progress(p: Progress) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= every_s or p.step == p.planned_steps:
+            last = now
+            send(p)
+    return on_progress

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
-import time
 from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Iterator
@@ -33,10 +32,9 @@ from rnnbench.config import Execution, RunConfig
 from rnnbench.data import Corpus
 from rnnbench.devices import resolve_devices
 from rnnbench.errors import StopRequested
-from rnnbench.events import OnEvent, RunProgress, RunStarted
+from rnnbench.events import OnEvent, RunProgress, RunStarted, throttled
 from rnnbench.results import utc_now
 
-PROGRESS_EVERY_S = 0.5  # how often a worker reports a run's progress
 POLL_S = 0.5  # how long the driver waits for a message before checking that its workers live
 
 
@@ -62,15 +60,7 @@ def _work(conn, corpus_parts: tuple, threads: int, cuda_graphs: bool, stop) -> N
             conn.send(("stopped", cfg.run_id, None))
             continue
         conn.send(("started", cfg.run_id, None))
-        last = 0.0
-
-        def on_progress(p, run_id=cfg.run_id) -> None:
-            nonlocal last
-            now = time.monotonic()
-            if now - last >= PROGRESS_EVERY_S or p.step == p.planned_steps:
-                last = now
-                conn.send(("progress", run_id, p))
-
+        on_progress = throttled(lambda p, run_id=cfg.run_id: conn.send(("progress", run_id, p)))
         try:
             record = run_one(cfg, corpus, on_progress, folder, cuda_graphs, stopping)
         except StopRequested:

@@ -37,13 +37,12 @@ import torch
 from rnnbench.config import Execution, RunConfig
 from rnnbench.data import Corpus
 from rnnbench.errors import UsageError
-from rnnbench.events import OnEvent, RunProgress, RunStarted
+from rnnbench.events import OnEvent, RunProgress, RunStarted, throttled
 from rnnbench.results import utc_now
 from rnnbench.sweep import Finished, run_one, run_record
 from rnnbench.train import Progress
 
 INSTALL_HINT = "pip install 'rnnbench[ray]' (in a checkout: pip install -e '.[ray]')"
-PROGRESS_EVERY_S = 0.5  # how often a task reports its training progress to the driver
 POLL_S = 0.5  # how long the driver waits for a finished task before refreshing the display
 
 
@@ -61,14 +60,7 @@ def run_task(cfg: RunConfig, corpus: Corpus, board, threads: int | None, keep_ch
     if threads is not None:
         torch.set_num_threads(threads)
     board.report.remote(cfg.run_id, None)
-    last = 0.0
-
-    def on_progress(p: Progress) -> None:
-        nonlocal last
-        now = time.monotonic()
-        if now - last >= PROGRESS_EVERY_S or p.step == p.planned_steps:
-            last = now
-            board.report.remote(cfg.run_id, p)
+    on_progress = throttled(lambda p: board.report.remote(cfg.run_id, p))
 
     with tempfile.TemporaryDirectory(prefix="rnnbench-") as scratch:
         record = run_one(cfg, corpus, on_progress, Path(scratch) if keep_checkpoint else None, cuda_graphs)

@@ -149,7 +149,8 @@ class LocalExecutor:
         return "local executor, one run at a time"
 
     def execute(self, todo: list[RunConfig], corpus: Corpus, checkpoint_dirs: dict[str, Path | None],
-                on_event: OnEvent, execution: Execution = Execution(), stopper: Stopper = Stopper()) -> Iterator[Finished]:
+                on_event: OnEvent, execution: Execution = Execution(), stopper: Stopper | None = None) -> Iterator[Finished]:
+        stopper = stopper or Stopper()
         for cfg in todo:
             if stopper():
                 raise StopRequested("stopped before the next run")

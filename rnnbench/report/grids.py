@@ -16,6 +16,7 @@ import numbers
 from dataclasses import dataclass
 from importlib import resources
 
+import numpy as np
 import pandas as pd
 
 from rnnbench.config import GRID_AXES, TRAIN_SETTINGS
@@ -155,14 +156,15 @@ def concurrent_runs(sweeps: pd.DataFrame) -> pd.Series:
              + sweeps.get("torch_version", pd.Series("", index=sweeps.index)).astype(str) + "|"
              + sweeps.device.astype(str))
     out = pd.Series(1, index=sweeps.index)
-    for _, group in sweeps.groupby(where):
-        s, f = start[group.index], finish[group.index]
-        for i in group.index:
-            if pd.isna(s[i]) or pd.isna(f[i]):
-                continue
-            # The count of runs in flight is highest at some run's start within this run's span.
-            moments = s[(s >= s[i]) & (s < f[i])]
-            out[i] = max([1] + [int(((s <= t) & (f > t)).sum()) for t in moments])  # a zero-length run: itself
+    timed = start.notna() & finish.notna()
+    for _, group in sweeps[timed].groupby(where[timed]):
+        s = start[group.index].to_numpy(dtype="datetime64[ns]")
+        f = finish[group.index].to_numpy(dtype="datetime64[ns]")
+        # Runs in flight at each run's start (sorted searches, not a scan per pair); the count
+        # over any run's span is highest at one of the starts inside it.
+        at_start = np.searchsorted(np.sort(s), s, side="right") - np.searchsorted(np.sort(f), s, side="right")
+        inside = (s[None, :] >= s[:, None]) & (s[None, :] < f[:, None])
+        out[group.index] = np.maximum(1, np.where(inside, at_start[None, :], 0).max(axis=1))  # zero-length: itself
     return out
 
 
