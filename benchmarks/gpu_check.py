@@ -32,7 +32,7 @@ import torch
 from rnnbench import results
 from rnnbench.config import Grid, content_id
 from rnnbench.data import Corpus, load_corpus
-from rnnbench.devices import environment
+from rnnbench.devices import environment, hardware
 from rnnbench.timing import summarize, synchronize
 from rnnbench.train import Trainer, train
 
@@ -46,7 +46,7 @@ def config(corpus: Corpus, device: str, cell: str, layers: int, size: int, steps
 
 
 def store(out: str, device: str, identity: dict, metrics: dict, status: str = "ok", error: str | None = None) -> None:
-    identity = {"check": "gpu_check", "device": device} | identity
+    identity = {"check": "gpu_check", "device": device, "hardware": hardware(device).as_dict()} | identity
     results.write_run(out, results.make_record("gpu_check", content_id(identity), status, identity,
                                                environment(device), metrics, error))
 

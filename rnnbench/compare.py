@@ -33,7 +33,7 @@ from rnnbench import results
 from rnnbench.config import DTYPES as DTYPE_NAMES
 from rnnbench.config import CompareSpec, TrainConfig, content_id
 from rnnbench.data import Corpus, load_corpus, streams
-from rnnbench.devices import environment, resolve_devices
+from rnnbench.devices import environment, hardware, resolve_devices
 from rnnbench.errors import one_line
 from rnnbench.events import CpuDtypes, OnEvent, RowMeasured, ignore
 from rnnbench.models import CharRNN, flops_per_char, hidden_size_for, n_params
@@ -180,12 +180,15 @@ def run_compare(spec: CompareSpec, results_dir: str = "results", data_dir: str |
     dtype = DTYPES[spec.dtype]
     default_threads = torch.get_num_threads()
     records: list[dict] = []
+    stored = results.stored_identities(results_dir, statuses=None)
 
     def emit(identity: dict, status: str, metrics: dict, error: str | None = None) -> None:
+        identity = identity | {"hardware": hardware(identity["device"], identity["threads"]).as_dict()}
         env = environment(identity["device"]) | {"torch_num_threads": identity["threads"]}
-        record = results.make_record("compare", content_id(identity, separators=(", ", ": ")), status, identity, env,
+        record = results.make_record("compare", content_id(identity), status, identity, env,
                                      metrics, error)
-        results.write_run(results_dir, record)
+        results.write_run(results_dir, record)  # a row measured again replaces its earlier file
+        results.remove_replaced(results_dir, record, stored.get(results.identity_of(record)))
         records.append(record)
         on_event(RowMeasured(record))
 

@@ -185,8 +185,43 @@ class Execution:
 
 
 @dataclass(frozen=True)
+class Hardware:
+    """What ran a measurement, as far as its speed depends on it: part of every stored row's
+    identity, so that the same grid run on two machines is two sets of rows, and a sweep skips only
+    what ran on the same hardware.
+
+    The torch version belongs to it: torch brings the kernels (cuDNN, oneDNN, its own CUDA build),
+    and an upgrade changes their speed and, in the last digits, the losses; a sweep after an
+    upgrade measures anew, and `rnnbench results compare` sets the two versions side by side.
+    The host name does not: two machines of one model are the same hardware."""
+
+    device_kind: str  # cpu, cuda or mps
+    model: str  # the GPU's name, or the CPU's model
+    threads: int | None  # on a CPU, the torch threads the work ran with; None on a GPU
+    torch: str  # torch's version with its build tag, e.g. 2.11.0+cu130
+
+    @property
+    def label(self) -> str:
+        threads = f", {self.threads} thread{'s' if self.threads != 1 else ''}" if self.threads is not None else ""
+        return f"{self.model}{threads}, torch {self.torch}"
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_env(cls, env: dict, device: str | None = None) -> Hardware:
+        """The hardware of a row written before rows carried it (schema 1), from its env columns."""
+        kind = env.get("device_kind") or (device or "cpu").split(":")[0]
+        model = env.get("gpu_name") if kind == "cuda" else env.get("cpu_model")
+        threads = env.get("torch_num_threads") if kind == "cpu" else None
+        return cls(kind, str(model or "unknown"), int(threads) if threads is not None else None,
+                   str(env.get("torch_version") or "unknown"))
+
+
+@dataclass(frozen=True)
 class RunConfig:
-    """Everything that determines one run; its stable hash is the run id."""
+    """Everything that determines one run, and the hardware it runs on; its stable hash is the
+    run id. (`hardware` is None only for a run made outside a sweep, e.g. in a test.)"""
 
     dataset: str
     dataset_sha256: str
@@ -197,6 +232,7 @@ class RunConfig:
     device: str
     seed: int
     train: TrainConfig
+    hardware: Hardware | None = None
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -211,15 +247,13 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> RunConfig:
-        return cls(**{**d, "train": TrainConfig(**d["train"])})
+        hardware = Hardware(**d["hardware"]) if d.get("hardware") else None
+        return cls(**{**d, "train": TrainConfig(**d["train"]), "hardware": hardware})
 
 
-def content_id(value: dict, separators: tuple[str, str] = (",", ":")) -> str:
-    """12 hex digits of the sha256 of `value` as canonical JSON: the id of a run or a measurement.
-
-    compare-devices rows were first hashed with json's default separators (", ", ": "); they keep
-    them, so that a row measured again replaces its earlier file instead of standing beside it."""
-    canonical = json.dumps(value, sort_keys=True, separators=separators)
+def content_id(value: dict) -> str:
+    """12 hex digits of the sha256 of `value` as canonical JSON: the id of a run or a measurement."""
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
@@ -279,15 +313,18 @@ class Grid:
         return Grid.from_settings(**(kept | {k: v for k, v in changes.items() if v is not None}))
 
     def expand(self, dataset_sha256: str, devices: tuple[str, ...] | None = None,
-               dataset_name: str | None = None) -> list[RunConfig]:
+               dataset_name: str | None = None, hardware: dict[str, Hardware] | None = None) -> list[RunConfig]:
         """Every run of the grid, in a fixed order (smallest models first, so results come early).
 
         A corpus given by path is named by `dataset_name` (its file's stem): the run id follows the
-        corpus's bytes through `dataset_sha256`, not where the file happens to be.
+        corpus's bytes through `dataset_sha256`, not where the file happens to be. `hardware` maps
+        each device to the Hardware that will run it (the sweep asks its executor).
         """
         trains = [dataclasses.replace(self.train, dropout=value) for value in self.dropout]
+        hardware = hardware or {}
         return [
-            RunConfig(dataset_name or self.dataset, dataset_sha256, cell, num_layers, size, self.size_mode, device, seed, train)
+            RunConfig(dataset_name or self.dataset, dataset_sha256, cell, num_layers, size, self.size_mode, device, seed,
+                      train, hardware.get(device))
             for size in self.sizes
             for num_layers in self.layers
             for cell in self.cells

@@ -23,6 +23,7 @@ from pathlib import Path
 import psutil
 import torch
 
+from rnnbench.config import Hardware
 from rnnbench.errors import UsageError
 
 
@@ -105,6 +106,17 @@ def git_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return commit + ("-dirty" if dirty else "")
+
+
+def hardware(device: str, threads: int | None = None) -> Hardware:
+    """The Hardware that runs work on `device` in this process (or, on a CPU, with `threads` torch
+    threads, as a worker that sets them will)."""
+    kind = torch.device(device).type
+    if kind == "cuda":
+        return Hardware("cuda", torch.cuda.get_device_name(device), None, str(torch.__version__))
+    if kind == "mps":
+        return Hardware("mps", f"Apple MPS ({cpu_model()})", None, str(torch.__version__))
+    return Hardware("cpu", cpu_model(), threads or torch.get_num_threads(), str(torch.__version__))
 
 
 def environment(device: str) -> dict:

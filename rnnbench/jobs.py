@@ -30,7 +30,7 @@ from typing import Iterator
 
 from rnnbench.config import Execution, RunConfig
 from rnnbench.data import Corpus
-from rnnbench.devices import resolve_devices
+from rnnbench.devices import hardware, resolve_devices
 from rnnbench.errors import StopRequested
 from rnnbench.events import OnEvent, RunProgress, RunStarted, throttled
 from rnnbench.results import utc_now
@@ -98,6 +98,9 @@ class ProcessExecutor:
 
     def resolve_devices(self, requested: tuple[str, ...]) -> list[str]:
         return resolve_devices(requested)
+
+    def hardware(self, device: str):
+        return hardware(device, self.threads)  # a worker trains with its share of the threads
 
     def summary(self) -> str:
         return (f"local executor, {self.jobs} runs at a time in worker processes, "

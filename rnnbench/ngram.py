@@ -110,7 +110,7 @@ def run_baseline(corpus, order: int) -> dict:
 
     from rnnbench import results
     from rnnbench.config import content_id
-    from rnnbench.devices import environment
+    from rnnbench.devices import environment, hardware
 
     if order < 1:
         from rnnbench.errors import UsageError
@@ -122,7 +122,7 @@ def run_baseline(corpus, order: int) -> dict:
     loss = kneser_ney_loss(ids, n_train, n_train + n_val, len(ids), order, corpus.vocab_size)
     seconds = time.perf_counter() - start
     config = {"model": "ngram", "order": order, "smoothing": SMOOTHING, "dataset": corpus.name,
-              "dataset_sha256": corpus.sha256}
+              "dataset_sha256": corpus.sha256, "hardware": hardware("cpu", 1).as_dict()}  # counted in one thread
     metrics = {"test_loss_nats": loss, "test_bpc": loss / np.log(2), "vocab_size": corpus.vocab_size,
                "seconds": seconds,
                # The process's high-water mark (Linux reports kB): what counting needed at most.

@@ -34,8 +34,9 @@ from typing import Callable, Iterator
 
 import torch
 
-from rnnbench.config import Execution, RunConfig
+from rnnbench.config import Execution, Hardware, RunConfig
 from rnnbench.data import Corpus
+from rnnbench.devices import hardware
 from rnnbench.errors import UsageError
 from rnnbench.events import OnEvent, RunProgress, RunStarted, throttled
 from rnnbench.results import utc_now
@@ -169,20 +170,28 @@ class RayExecutor:
             resolved += [c for c in candidates if c not in resolved]
         return resolved
 
+    def hardware(self, device: str) -> Hardware:
+        """Asked of a task placed as a run on `device` would be: a run trains on a node of the
+        cluster, not here. (A run that lands on other hardware than this says so and fails.)"""
+        threads = None if device == "cuda" else self.cpus_per_run
+        probe = self.ray.remote(hardware).options(**self._resources(device), max_retries=self.max_retries)
+        return self.ray.get(probe.remote(device, threads))
+
     def summary(self) -> str:
         res = self.cluster()
         return (f"{self.where}: {res.get('CPU', 0):g} CPUs and {res.get('GPU', 0):g} GPUs, "
                 f"{self.cpus_per_run} CPU(s) per CPU run, {self.gpus_per_run:g} GPU per CUDA run")
 
-    def _options(self, cfg: RunConfig) -> dict:
-        if torch.device(cfg.device).type == "cuda":
+    def _resources(self, device: str) -> dict:
+        if torch.device(device).type == "cuda":
             # A fraction lets several runs share one GPU (Ray packs them by the fraction asked).
-            resources = {"num_gpus": self.gpus_per_run, "num_cpus": 1}
-        else:
-            resources = {"num_cpus": self.cpus_per_run}
+            return {"num_gpus": self.gpus_per_run, "num_cpus": 1}
+        return {"num_cpus": self.cpus_per_run}
+
+    def _options(self, cfg: RunConfig) -> dict:
         # retry_exceptions=False: an exception inside training is already the run's record; only
         # a lost worker or node is worth another try.
-        return {**resources, "max_retries": self.max_retries, "retry_exceptions": False,
+        return {**self._resources(cfg.device), "max_retries": self.max_retries, "retry_exceptions": False,
                 "name": f"rnnbench {cfg.run_id} {cfg.label}"}
 
     def _lost(self, cfg: RunConfig, exc: Exception, started_at: str) -> Finished:

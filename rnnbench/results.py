@@ -8,10 +8,15 @@ A run's file is `<results-dir>/runs/<run_id>.json`, built by make_record:
     {"schema_version", "run_id", "kind", "status", "error", "started_at", "finished_at",
      "config": RunConfig as a dict, "env": machine and software, "metrics": {...}, "curve": [...]}
 (`kind` is "sweep" for a trained run, "compare" for a compare-devices measurement, which has no
-curve; its status is one of ok, diverged, oom, failed, or unsupported for a compare row.)
-`load()` flattens config, env and metrics into columns, one row per run; the loss curves come
-from `load_curves()`. A file that is not a run of a known schema is reported by name and skipped;
-it never stops the other runs from loading.
+curve, "baseline" for an n-gram baseline; its status is one of ok, diverged, oom, failed, or
+unsupported for a compare row.) Schema 2 added `config.hardware` (config.Hardware: what ran it),
+part of the run id; a schema-1 row's hardware is read from its env columns, so both load alike
+and `identity()` matches a schema-1 row with the schema-2 run it would be today. A curve point is
+{"step", "epoch", "train_loss_nats", "val_loss_nats", "train_s", "wall_s"}: the seconds of
+training so far (evaluation and checkpoints excluded) and of the whole run so far (schema 2 only).
+`load()` flattens config, env and metrics into columns, one row per run, with the hardware in
+words as column `hardware`; the loss curves come from `load_curves()`. A file that is not a run of
+a known schema is reported by name and skipped; it never stops the other runs from loading.
 """
 
 from __future__ import annotations
@@ -25,16 +30,18 @@ from pathlib import Path
 
 import pandas as pd
 
+from rnnbench.config import Hardware
 from rnnbench.files import write_atomic
 from rnnbench.errors import UsageError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_SCHEMAS = (1, 2)
 FINISHED = ("ok", "diverged")  # a re-run sweep skips these; failed and oom runs are tried again
 REQUIRED_KEYS = ("schema_version", "run_id", "status", "config", "env", "metrics")
 # The first columns of load(), in this order; the rest follow as they come.
 LEADING_COLUMNS = [
     "run_id", "schema_version", "kind", "status", "error", "dataset", "cell", "num_layers", "size", "size_mode",
-    "hidden_size", "n_params", "device", "seed", "test_loss_nats", "val_loss_nats", "train_loss_nats",
+    "hidden_size", "n_params", "device", "hardware", "seed", "test_loss_nats", "val_loss_nats", "train_loss_nats",
     "test_bpc", "train_chars_per_s", "train_chars_per_s_iqr", "step_ms_median", "step_ms_iqr",
     "achieved_gflops", "peak_rss_mb",
 ]
@@ -98,8 +105,9 @@ def _read_record(path: Path) -> dict:
         raise ValueError(f"not readable JSON ({exc.__class__.__name__}: {exc})") from exc
     if not isinstance(record, dict) or any(key not in record for key in REQUIRED_KEYS):
         raise ValueError(f"not an rnnbench run record (needs keys {', '.join(REQUIRED_KEYS)})")
-    if record["schema_version"] != SCHEMA_VERSION:
-        raise ValueError(f"schema_version {record['schema_version']!r}, this rnnbench reads {SCHEMA_VERSION}")
+    if record["schema_version"] not in READABLE_SCHEMAS:
+        raise ValueError(f"schema_version {record['schema_version']!r}, this rnnbench reads "
+                         f"{', '.join(map(str, READABLE_SCHEMAS))}")
     if record["run_id"] != path.stem:
         raise ValueError(f"holds run {record['run_id']!r} under another name")
     return record
@@ -124,14 +132,41 @@ def iter_records(results_dir: str | Path) -> tuple[list[dict], list[str]]:
     return records, problems
 
 
-def finished_run_ids(results_dir: str | Path) -> set[str]:
+def hardware_of(record: dict) -> Hardware:
+    """The hardware that made a record: stored in its config since schema 2, else read from its env."""
+    stored = record["config"].get("hardware")
+    return Hardware(**stored) if stored else Hardware.from_env(record["env"], record["config"].get("device"))
+
+
+def identity(kind: str, config: dict, hardware: Hardware | None) -> str:
+    """What makes two records measurements of the same thing: kind, configuration and hardware.
+    A run id is a hash of the same (and of the schema), so records of schema 1 and 2 are matched
+    by this, not by id."""
+    config = {k: v for k, v in config.items() if k != "hardware"}
+    return json.dumps([kind, config, hardware.as_dict() if hardware else None], sort_keys=True)
+
+
+def identity_of(record: dict) -> str:
+    return identity(record.get("kind", "sweep"), record["config"], hardware_of(record))
+
+
+def stored_identities(results_dir: str | Path, statuses: tuple[str, ...] | None = FINISHED) -> dict[str, str]:
+    """identity -> run id, for every record stored in `results_dir` with one of `statuses` (None: any)."""
     records, _ = iter_records(results_dir)
-    return {r["run_id"] for r in records if r["status"] in FINISHED}
+    return {identity_of(r): r["run_id"] for r in records if statuses is None or r["status"] in statuses}
+
+
+def remove_replaced(results_dir: str | Path, record: dict, stored_id: str | None) -> None:
+    """Once `record` is written: remove the record it replaces if that is stored under another id
+    (a schema-1 row of the same measurement)."""
+    if stored_id is not None and stored_id != record["run_id"]:
+        (runs_dir(results_dir) / f"{stored_id}.json").unlink(missing_ok=True)
 
 
 def flatten(record: dict) -> dict:
     config = dict(record["config"])
     train = config.pop("train", {})
+    config.pop("hardware", None)  # as words in column "hardware"; its parts are env columns
     row = {
         "run_id": record["run_id"],
         "schema_version": record["schema_version"],
@@ -139,6 +174,7 @@ def flatten(record: dict) -> dict:
         "status": record["status"],
         "error": record.get("error"),
         **config,
+        "hardware": hardware_of(record).label,
         **train,
         **record["metrics"],
         **record["env"],
@@ -170,10 +206,11 @@ def load(results_dir: str | Path = "results", warn: bool = True) -> pd.DataFrame
 
 
 def load_curves(results_dir: str | Path = "results") -> pd.DataFrame:
-    """The loss curves of all runs, long form: run_id, step, epoch, train_loss_nats, val_loss_nats."""
+    """The loss curves of all runs, long form: run_id, step, epoch, train_loss_nats, val_loss_nats,
+    train_s and wall_s (missing in rows of schema 1, whose curves had no clock)."""
     records, _ = iter_records(results_dir)
     rows = [{"run_id": r["run_id"], **point} for r in records for point in r.get("curve", [])]
-    return pd.DataFrame(rows, columns=["run_id", "step", "epoch", "train_loss_nats", "val_loss_nats"])
+    return pd.DataFrame(rows, columns=["run_id", "step", "epoch", "train_loss_nats", "val_loss_nats", "train_s", "wall_s"])
 
 
 EXPORT_FORMATS = ("csv", "jsonl")
@@ -195,12 +232,14 @@ def checkpoints_dir(results_dir: str | Path, run_id: str) -> Path:
 class MergePlan:
     """What merging result folders does, decided before anything is written.
 
-    writes: run_id -> (record, the folder it comes from); replaced: one line per stored failed
-    attempt that a finished result replaces; conflicts: one line per run id that holds two
-    different finished results, none of which is written."""
+    writes: run_id -> (record, the folder it comes from); stale: run ids in `into` whose record a
+    write replaces under another id (a schema-1 row of the same run); replaced: one line per stored
+    failed attempt that a finished result replaces; conflicts: one line per run (configuration and
+    hardware) that holds two different finished results, none of which is written."""
 
     into: Path
     writes: dict[str, tuple[dict, Path]] = field(default_factory=dict)
+    stale: list[str] = field(default_factory=list)
     duplicates: int = 0
     replaced: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
@@ -217,7 +256,8 @@ def _summary(record: dict, folder: Path) -> str:
 
 
 def plan_merge(sources: list[str | Path], into: str | Path) -> MergePlan:
-    """Decide how to merge the runs of `sources` into `into`, by run id.
+    """Decide how to merge the runs of `sources` into `into`, by identity (configuration and
+    hardware: runs of two machines are different runs and both kept).
 
     The same record twice is one run. A finished run (ok, diverged) replaces failed or oom attempts
     at it, as a re-run sweep would; between unfinished attempts only, the latest is kept. Two
@@ -235,8 +275,9 @@ def plan_merge(sources: list[str | Path], into: str | Path) -> MergePlan:
         records, problems = iter_records(folder)
         plan.problems += problems
         for record in records:
-            versions.setdefault(record["run_id"], []).append((record, folder))
-    for run_id, found in versions.items():
+            versions.setdefault(identity_of(record), []).append((record, folder))
+    for found in versions.values():
+        run_id = found[0][0]["run_id"]
         distinct: list[tuple[dict, Path]] = []
         for record, folder in found:
             if all(record != kept for kept, _ in distinct):
@@ -251,7 +292,8 @@ def plan_merge(sources: list[str | Path], into: str | Path) -> MergePlan:
             if other is not record:
                 plan.replaced.append(f"{run_id}: {_summary(record, folder)} replaces {_summary(other, other_folder)}")
         if folder != into:
-            plan.writes[run_id] = (record, folder)
+            plan.writes[record["run_id"]] = (record, folder)
+            plan.stale += [r["run_id"] for r, f in distinct if f == into and r["run_id"] != record["run_id"]]
     return plan
 
 
@@ -264,3 +306,6 @@ def apply_merge(plan: MergePlan) -> None:
         else:  # a checkpoint left from the replaced record would not belong to this one
             (checkpoints_dir(plan.into, run_id) / "best.pt").unlink(missing_ok=True)
         write_run(plan.into, record)
+    for run_id in plan.stale:
+        (runs_dir(plan.into) / f"{run_id}.json").unlink(missing_ok=True)
+        (checkpoints_dir(plan.into, run_id) / "best.pt").unlink(missing_ok=True)

@@ -22,9 +22,9 @@ from typing import Callable, Iterator, Protocol
 import torch
 
 from rnnbench import results
-from rnnbench.config import Execution, Grid, RunConfig
+from rnnbench.config import Execution, Grid, Hardware, RunConfig
 from rnnbench.data import Corpus, load_corpus
-from rnnbench.devices import MachineLoad, environment, resolve_devices
+from rnnbench.devices import MachineLoad, environment, hardware, resolve_devices
 from rnnbench.errors import StopRequested, UsageError, describe_error, one_line
 from rnnbench.events import OnEvent, RunFinished, RunProgress, RunStarted, SweepPlanned, ignore
 from rnnbench.files import write_atomic
@@ -64,6 +64,11 @@ def run_one(cfg: RunConfig, corpus: Corpus, on_progress: Callable[[Progress], No
     metrics: dict = {}
     curve: list = []
     try:
+        here = hardware(cfg.device)
+        if cfg.hardware is not None and here != cfg.hardware:
+            # The run's identity names its hardware: a figure from other hardware would lie.
+            raise RuntimeError(f"planned for {cfg.hardware.label} but this worker is {here.label} "
+                               "(a cluster of mixed machines?); not trained")
         result = train(cfg, corpus, on_progress, checkpoint_dir, cuda_graphs, should_stop)
         status, metrics, curve = result.status, result.metrics, result.curve
     except torch.cuda.OutOfMemoryError as exc:
@@ -123,6 +128,9 @@ class Executor(Protocol):
 
     def resolve_devices(self, requested: tuple[str, ...]) -> list[str]: ...
 
+    def hardware(self, device: str) -> Hardware:
+        """The hardware the executor's runs on `device` will train on (part of their identity)."""
+
     def summary(self) -> str:
         """Where the runs train, in words, for the sweep's first line."""
 
@@ -144,6 +152,9 @@ class LocalExecutor:
 
     def resolve_devices(self, requested: tuple[str, ...]) -> list[str]:
         return resolve_devices(requested)
+
+    def hardware(self, device: str) -> Hardware:
+        return hardware(device)
 
     def summary(self) -> str:
         return "local executor, one run at a time"
@@ -190,22 +201,28 @@ class DeviceSharing:
         return self.peak.pop(run_id, 1)
 
 
-def plan(grid: Grid, data_dir: str | None = None, devices_of: Callable[[tuple[str, ...]], list[str]] = resolve_devices,
+def plan(grid: Grid, data_dir: str | None = None, executor: Executor | None = None,
          on_event: OnEvent = ignore) -> tuple[Corpus, list[RunConfig]]:
-    """Check everything that can fail for the whole sweep, then expand the grid."""
-    devices = tuple(devices_of(grid.devices))
+    """Check everything that can fail for the whole sweep, then expand the grid for the hardware
+    the executor trains on."""
+    executor = executor or LocalExecutor()
+    devices = tuple(executor.resolve_devices(grid.devices))
     corpus = load_corpus(grid.dataset, data_dir, on_event)
     corpus.check_fits(grid.train.batch_size, grid.train.seq_len)
-    return corpus, grid.expand(corpus.sha256, devices, dataset_name=corpus.name)
+    return corpus, grid.expand(corpus.sha256, devices, dataset_name=corpus.name,
+                               hardware={device: executor.hardware(device) for device in devices})
 
 
-def store(results_dir: str, done: Finished, folder: Path | None, executor_name: str, env: dict) -> None:
+def store(results_dir: str, done: Finished, folder: Path | None, executor_name: str, env: dict,
+          replaces: str | None = None) -> None:
     """Write a finished run's record (and the best checkpoint it brought back) atomically, with
-    what the driver knows of how it ran (`env`)."""
+    what the driver knows of how it ran (`env`); `replaces`: the id of a stored record of the same
+    run under another id (schema 1), removed once this one is written."""
     record = done.record
     record["env"].setdefault("executor", executor_name)
     record["env"].update(env)
     results.write_run(results_dir, record)
+    results.remove_replaced(results_dir, record, replaces)
     if folder is not None and done.best_checkpoint is not None:
         write_atomic(folder / "best.pt", done.best_checkpoint)
     if folder is not None and record["status"] in results.FINISHED:
@@ -233,12 +250,13 @@ def run_sweep(grid: Grid, results_dir: str = "results", data_dir: str | None = N
         on_event(event)
 
     with executor:
-        corpus, runs = plan(grid, data_dir, executor.resolve_devices, on_event)
+        corpus, runs = plan(grid, data_dir, executor, on_event)
         grid_runs = len(runs)
         if shard is not None:
             runs = shard.select(runs)
-        done = set() if force else results.finished_run_ids(results_dir)
-        todo = [cfg for cfg in runs if cfg.run_id not in done]
+        stored = results.stored_identities(results_dir)  # identity -> the id it is stored under
+        identities = {cfg.run_id: results.identity("sweep", cfg.as_dict(), cfg.hardware) for cfg in runs}
+        todo = [cfg for cfg in runs if force or identities[cfg.run_id] not in stored]
         folders = {cfg.run_id: results.checkpoints_dir(results_dir, cfg.run_id) if save_checkpoints else None for cfg in todo}
         if force:
             for folder in filter(None, folders.values()):
@@ -247,7 +265,8 @@ def run_sweep(grid: Grid, results_dir: str = "results", data_dir: str | None = N
                               len(runs) - len(todo), executor.summary(), str(shard) if shard else None))
         for finished in executor.execute(todo, corpus, folders, emit, grid.execution, stopper):
             env = {"jobs": grid.execution.jobs, "runs_sharing_device": sharing.finished(finished.cfg.run_id)}
-            store(results_dir, finished, folders[finished.cfg.run_id], executor.name, env)
+            store(results_dir, finished, folders[finished.cfg.run_id], executor.name, env,
+                  stored.get(identities[finished.cfg.run_id]))
             on_event(RunFinished(finished.cfg, finished.record))
-    by_id = {r["run_id"]: r for r in results.iter_records(results_dir)[0]}
-    return [by_id[cfg.run_id] for cfg in runs if cfg.run_id in by_id]
+    by_identity = {results.identity_of(r): r for r in results.iter_records(results_dir)[0]}
+    return [by_identity[identities[cfg.run_id]] for cfg in runs if identities[cfg.run_id] in by_identity]

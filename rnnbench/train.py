@@ -337,6 +337,7 @@ class Trainer:
                     return False
             self.check_budgets()
             if loop.step % t.eval_every_steps == 0 or self.stop_reason:
+                synchronize(self.device)  # the curve's clock counts the queued steps as training
                 loop.train_loop_s += time.perf_counter() - loop_start
                 self.evaluate_val(loop.step / self.steps_per_epoch)
                 if self.folder is not None and not self.stop_reason:
@@ -350,6 +351,7 @@ class Trainer:
             if self.should_stop is not None and self.should_stop():
                 loop.train_loop_s += time.perf_counter() - loop_start
                 self.stop_now(i)
+        synchronize(self.device)
         loop.train_loop_s += time.perf_counter() - loop_start
         return True
 
@@ -408,8 +410,10 @@ class Trainer:
         loop.eval_chars += n
         loop.last_eval_step = loop.step
         self.peak_rss = max(self.peak_rss, self.process.memory_info().rss)
+        # train_s: training so far, evaluation and checkpoints excluded (for time to a target loss);
+        # wall_s: the whole run so far, this evaluation included.
         loop.curve.append({"step": loop.step, "epoch": epoch, "train_loss_nats": loop.last_train_loss,
-                           "val_loss_nats": val})
+                           "val_loss_nats": val, "train_s": loop.train_loop_s, "wall_s": self.elapsed_s()})
         if val < loop.best_val:
             loop.best_val, loop.best_step, loop.best_epoch = val, loop.step, epoch
             self.best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}

@@ -43,3 +43,8 @@ def tiny_args(text: Path, results: Path, **overrides) -> list[str]:
 
 def real_corpus_dir() -> Path | None:
     return SHARED_DATASETS if (SHARED_DATASETS / "warpeace.txt").exists() else None
+
+
+def without_clock(curve: list[dict]) -> list[dict]:
+    """A curve's losses and positions, without its clock (which differs from run to run)."""
+    return [{k: v for k, v in point.items() if k not in ("train_s", "wall_s")} for point in curve]

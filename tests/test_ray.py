@@ -16,7 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from rnnbench.config import Grid
+import torch
+
+from rnnbench import results
+from rnnbench.config import Grid, Hardware
 from rnnbench.ray_executor import local_head
 from rnnbench.sweep import run_sweep
 
@@ -53,13 +56,18 @@ def test_ray_sweep_gives_the_runs_of_a_local_sweep(tiny_text, tmp_path, ray_addr
     result = invoke(tiny_args(tiny_text, distributed) + ray_args(ray_address))
     assert result.exit_code == 0, result.output
     assert "2 CPUs and 0 GPUs" in result.output and "3 to run" in result.output
-    ours, theirs = stored(distributed), stored(local)
-    assert set(ours) == set(theirs)
+    # One torch thread per task against two locally: other hardware, so other run ids; the same runs.
+    theirs = {results.identity("sweep", r["config"], Hardware(**r["config"]["hardware"] | {"threads": 1})): r
+              for r in stored(local).values()}
+    ours = stored(distributed)
+    assert {results.identity_of(r) for r in ours.values()} == set(theirs)
     for run_id, record in ours.items():
-        assert record["status"] == theirs[run_id]["status"] == "ok"
-        # One torch thread per task here against two locally: reductions may round differently.
-        assert record["metrics"]["test_loss_nats"] == pytest.approx(theirs[run_id]["metrics"]["test_loss_nats"], abs=1e-3)
+        local_record = theirs[results.identity_of(record)]
+        assert record["status"] == local_record["status"] == "ok"
+        # Reductions on one thread and on two may round differently.
+        assert record["metrics"]["test_loss_nats"] == pytest.approx(local_record["metrics"]["test_loss_nats"], abs=1e-3)
         assert record["env"]["executor"] == "ray" and record["env"]["torch_num_threads"] == 1
+        assert record["config"]["hardware"]["threads"] == 1 and local_record["config"]["hardware"]["threads"] == torch.get_num_threads()
         assert (distributed / "checkpoints" / run_id / "best.pt").is_file()  # written by the driver
         assert not (distributed / "checkpoints" / run_id / "latest.pt").exists()
 

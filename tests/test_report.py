@@ -129,14 +129,15 @@ def test_a_run_lost_with_its_ray_task_renders_without_a_machine(fixed_results):
     assert "nan" not in text and not any(name.startswith("other-") for name in figures)
 
 
-def test_throughput_says_how_many_threads_and_when_they_differ(tmp_path):
+def test_runs_on_other_hardware_are_other_experiments_named_by_it(tmp_path):
     for threads, cell in [(2, "lstm"), (2, "gru"), (1, "rnn")]:
         record = run_record(cell, 1, 64)
         record["env"]["torch_num_threads"] = threads
         results.write_run(tmp_path, record)
-    assert "**torch threads differ between runs**: 1 run at 1 thread, 2 runs at 2 threads" in render(tmp_path)
-    results.write_run(tmp_path, {**record, "env": {**record["env"], "torch_num_threads": 2}})
-    assert "on cpu, 2 torch threads." in render(tmp_path)
+    text = render(tmp_path)
+    assert "## War and Peace on cpu (Test CPU, 2 threads, torch 2.13.0): " in text
+    assert "## War and Peace on cpu (Test CPU, 1 thread, torch 2.13.0): " in text
+    assert "on cpu (Test CPU, 1 thread, torch 2.13.0)." in text
 
 
 def test_empty_results_is_a_clear_message(tmp_path):

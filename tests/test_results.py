@@ -9,20 +9,25 @@ import pandas as pd
 import pytest
 
 from rnnbench import results
-from rnnbench.config import Grid
+from rnnbench.config import Grid, Hardware, content_id
 
 REQUIRED_COLUMNS = ["run_id", "schema_version", "status", "dataset", "cell", "num_layers", "size", "size_mode",
                     "hidden_size", "n_params", "device", "seed", "test_loss_nats", "val_loss_nats",
                     "train_chars_per_s", "step_ms_median", "peak_rss_mb"]
 
 
-def record(cell="lstm", status="ok", test_loss=1.5):
-    cfg = Grid.from_settings(dataset="x", cells=(cell,), layers=(2,), sizes=(64,), devices=("cpu",)).expand("0" * 64)[0]
+CPU = Hardware("cpu", "Test CPU", 2, "2.13.0+cpu")
+
+
+def record(cell="lstm", status="ok", test_loss=1.5, hardware=CPU):
+    cfg = Grid.from_settings(dataset="x", cells=(cell,), layers=(2,), sizes=(64,), devices=("cpu",)).expand(
+        "0" * 64, hardware={"cpu": hardware})[0]
     metrics = {"hidden_size": 64, "n_params": 1000, "test_loss_nats": test_loss, "val_loss_nats": float("nan"),
                "train_chars_per_s": 1e4, "step_ms_median": 3.0, "peak_rss_mb": 300.0}
     return {"schema_version": results.SCHEMA_VERSION, "run_id": cfg.run_id, "status": status, "error": None,
             "config": cfg.as_dict(), "env": {"host": "h", "torch_version": "t"}, "metrics": metrics,
-            "curve": [{"step": 10, "epoch": 0.5, "train_loss_nats": 2.0, "val_loss_nats": 1.9}]}
+            "curve": [{"step": 10, "epoch": 0.5, "train_loss_nats": 2.0, "val_loss_nats": 1.9, "train_s": 3.0,
+                       "wall_s": 4.0}]}
 
 
 def test_write_then_load_one_tidy_row(tmp_path):
@@ -37,8 +42,8 @@ def test_write_then_load_one_tidy_row(tmp_path):
     assert (row.cell, row.num_layers, row.batch_size, row.host) == ("lstm", 2, 100, "h")
     assert pd.isna(row.val_loss_nats)
     curves = results.load_curves(tmp_path)
-    assert curves.to_dict("records") == [{"run_id": row.run_id, "step": 10, "epoch": 0.5,
-                                          "train_loss_nats": 2.0, "val_loss_nats": 1.9}]
+    assert curves.to_dict("records") == [{"run_id": row.run_id, "step": 10, "epoch": 0.5, "train_loss_nats": 2.0,
+                                          "val_loss_nats": 1.9, "train_s": 3.0, "wall_s": 4.0}]
 
 
 def test_bad_files_are_named_and_do_not_stop_the_rest(tmp_path):
@@ -59,11 +64,57 @@ def test_bad_files_are_named_and_do_not_stop_the_rest(tmp_path):
         assert name in problems
 
 
-def test_finished_ids_exclude_failed_runs(tmp_path):
+def test_finished_identities_exclude_failed_runs(tmp_path):
     ok, failed = record("lstm"), record("gru", status="failed")
     results.write_run(tmp_path, ok)
     results.write_run(tmp_path, failed)
-    assert results.finished_run_ids(tmp_path) == {ok["run_id"]}
+    assert set(results.stored_identities(tmp_path).values()) == {ok["run_id"]}
+
+
+def schema_1(rec: dict) -> dict:
+    """The record as schema 1 wrote it: no hardware in the config (it is in env), no clock in the curve."""
+    config = {k: v for k, v in rec["config"].items() if k != "hardware"}
+    hw = rec["config"]["hardware"]
+    env = rec["env"] | {"device_kind": hw["device_kind"], "cpu_model": hw["model"], "torch_num_threads": hw["threads"],
+                        "torch_version": hw["torch"], "gpu_name": None}
+    curve = [{k: v for k, v in p.items() if k not in ("train_s", "wall_s")} for p in rec["curve"]]
+    old_id = content_id(config)
+    return rec | {"schema_version": 1, "run_id": old_id, "config": config, "env": env, "curve": curve}
+
+
+def test_hardware_is_part_of_the_identity_and_schema_1_rows_keep_theirs(tmp_path):
+    one, two = record("lstm"), record("lstm", hardware=Hardware("cpu", "Test CPU", 1, "2.13.0+cpu"))
+    gpu = record("lstm", hardware=Hardware("cuda", "NVIDIA H200", None, "2.11.0+cu130"))
+    assert len({one["run_id"], two["run_id"], gpu["run_id"]}) == 3
+    old = schema_1(one)
+    assert old["run_id"] != one["run_id"] and results.identity_of(old) == results.identity_of(one)
+    for rec in (old, two, gpu):
+        results.write_run(tmp_path, rec)
+    df = results.load(tmp_path).set_index("run_id")
+    assert df.loc[old["run_id"], "hardware"] == "Test CPU, 2 threads, torch 2.13.0+cpu"
+    assert df.loc[two["run_id"], "hardware"] == "Test CPU, 1 thread, torch 2.13.0+cpu"
+    assert df.loc[gpu["run_id"], "hardware"] == "NVIDIA H200, torch 2.11.0+cu130"
+    curves = results.load_curves(tmp_path).set_index("run_id")
+    assert pd.isna(curves.loc[old["run_id"], "train_s"]) and curves.loc[two["run_id"], "train_s"] == 3.0
+    # The same run today: finished already, under its schema-1 id.
+    assert results.stored_identities(tmp_path)[results.identity_of(one)] == old["run_id"]
+
+
+def test_merge_keeps_two_machines_runs_and_replaces_a_schema_1_failure(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    results.write_run(a, record("lstm"))
+    results.write_run(b, record("lstm", hardware=Hardware("cuda", "NVIDIA H200", None, "2.11.0+cu130")))
+    plan = results.plan_merge([b], a)
+    assert not plan.conflicts and len(plan.writes) == 1
+    results.apply_merge(plan)
+    assert len(results.load(a)) == 2
+    # A schema-1 failed attempt at a run, and the same run finished today: one row after the merge.
+    c, d = tmp_path / "c", tmp_path / "d"
+    results.write_run(c, schema_1(record("gru", status="failed")))
+    results.write_run(d, record("gru"))
+    results.apply_merge(results.plan_merge([d], c))
+    df = results.load(c)
+    assert list(df.status) == ["ok"] and list(df.schema_version) == [2]
 
 
 def test_empty_results_load_with_the_columns(tmp_path):

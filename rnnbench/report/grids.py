@@ -30,8 +30,8 @@ DATASET_TITLES = {"warpeace": "War and Peace", "linux": "Linux Kernel", "synthet
 # The settings whose defaults are the paper's protocol, to tell a budget run from a reproduction.
 PAPER_PROTOCOL = {s.name: s.default for s in TRAIN_SETTINGS.values() if s.protocol}
 # Columns that make one experiment: everything about what a run learns except the cell, depth,
-# size and seed (the grid inside the experiment).
-EXPERIMENT_KEYS = ["dataset", "size_mode", "device"] + [s.name for s in TRAIN_SETTINGS.values()
+# size and seed (the grid inside the experiment), and the hardware that ran it.
+EXPERIMENT_KEYS = ["dataset", "size_mode", "device", "hardware"] + [s.name for s in TRAIN_SETTINGS.values()
                                                        if s.experiment and s.name not in GRID_AXES]
 
 
@@ -121,7 +121,7 @@ class Experiment:
         f = self.first
         kind = ("the paper's protocol" if self.protocol == "paper" else "budget run, not the paper's protocol"
                 if self.protocol == "budget" else f"the paper's protocol cut at {f['time_budget_s']:g} s of wall time per run")
-        return f"{DATASET_TITLES.get(f['dataset'], f['dataset'])} on {f['device']}: {kind}"
+        return f"{DATASET_TITLES.get(f['dataset'], f['dataset'])} on {f['device']} ({f['hardware']}): {kind}"
 
     @property
     def most_at_once(self) -> int:
@@ -129,20 +129,6 @@ class Experiment:
         if "concurrent_runs" not in self.rows:
             return 1
         return int(self.rows.concurrent_runs.fillna(1).max())
-
-
-def threads_text(rows: pd.DataFrame) -> str:
-    """How many torch threads the CPU runs trained with: runs merged from several machines or
-    executors (a Ray task trains with the CPUs it asked for) may differ, and so does their speed."""
-    if "torch_num_threads" not in rows or rows.iloc[0]["device"] != "cpu":
-        return ""
-    counts = rows.torch_num_threads.dropna().astype(int).value_counts().sort_index()
-    if counts.empty:
-        return ""
-    if len(counts) == 1:
-        return f", {counts.index[0]} torch thread{'s' if counts.index[0] != 1 else ''}"
-    return ", **torch threads differ between runs**: " + ", ".join(
-        f"{n} run{'s' if n != 1 else ''} at {t} thread{'s' if t != 1 else ''}" for t, n in counts.items())
 
 
 def concurrent_runs(sweeps: pd.DataFrame) -> pd.Series:

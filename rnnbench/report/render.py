@@ -21,8 +21,7 @@ from rnnbench.report.figures import FigureFn, curves_figure, loss_vs_params_figu
 from rnnbench.report.grids import (BUSY_CORES, DATASET_TITLES, PAPER_SIZES, baselines_markdown, budget_text, cell_values,
                                    concurrent_runs, dropout_values, experiments, findings, grid_markdown,
                                    is_paper_protocol,
-                                   findings_summary, paper_comparison, paper_table, protocol_text, stored_baseline,
-                                   threads_text)
+                                   findings_summary, paper_comparison, paper_table, protocol_text, stored_baseline)
 from rnnbench.report.tables import is_missing as _is_missing
 from rnnbench.report.tables import table
 
@@ -127,7 +126,7 @@ def render_markdown(df: pd.DataFrame, curves: pd.DataFrame, figures_prefix: str 
                 out += [f"Over the {stats['n']} cells with both values: mean absolute difference **{stats['mad']:.3f} nats**, "
                         f"Spearman rank correlation **{stats['spearman']:.2f}**. Largest differences: {worst}.", ""]
         out += ["### Training throughput, characters/s (achieved GFLOP/s)", "",
-                f"Median step time over each run's timed steps on {exp.first['device']}{threads_text(exp.rows)}.", ""]
+                f"Median step time over each run's timed steps on {exp.first['device']} ({exp.first['hardware']}).", ""]
         values["throughput_text"] = [
             "-" if _is_missing(r) else f"{r:,.0f} ({g:,.0f})" + (" †" if shared else "")
             for r, g, shared in zip(values.train_chars_per_s, values.achieved_gflops, values.throughput_shared)]
