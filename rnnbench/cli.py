@@ -368,11 +368,12 @@ def results_merge(
     into: Path = typer.Option(..., help="Result folder to merge into; created if absent. Its runs are kept."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be merged, write nothing."),
 ) -> None:
-    """Combine result folders by run id: copies runs (and their best checkpoints) not yet in INTO.
+    """Combine result folders run by run: copies runs (and their best checkpoints) not yet in INTO.
 
-    The same record twice is one run; a finished run replaces failed attempts at it. Two different
-    finished results for one run id are reported and neither is written: remove the one you do not
-    want and merge again. Exit code 1 when there are such conflicts."""
+    A run is its configuration and the hardware that ran it: two machines' runs of one grid are all
+    kept. The same record twice is one run; a finished run replaces failed attempts at it. Two
+    different finished results for one run on the same hardware are reported and neither is
+    written: remove the one you do not want and merge again. Exit code 1 when there are such conflicts."""
     from rnnbench import results
 
     plan = results.plan_merge(sources, into)
@@ -386,6 +387,47 @@ def results_merge(
                            f"{len(plan.conflicts)} conflict(s)", str(into))
     if plan.conflicts:
         raise typer.Exit(1)
+
+
+@results_app.command("compare")
+def results_compare(
+    base: Path = typer.Argument(..., help="Result folder of the baseline runs."),
+    new: Path = typer.Argument(..., help="Result folder of the runs to compare with them (may be BASE, with filters)."),
+    base_filter: list[str] = typer.Option([], "--base-filter", help="Keep BASE runs whose COLUMN=VALUE, or COLUMN~TEXT (contains); repeatable. E.g. device=cpu, hardware~'2 threads'."),
+    new_filter: list[str] = typer.Option([], "--new-filter", help="The same for NEW, e.g. hardware~H200."),
+    fail_if_slower: Optional[str] = typer.Option(None, "--fail-if-slower", metavar="PERCENT", help="Exit 1 if a run is flagged slower by more than this (e.g. 5%): for CI."),
+    min_change: float = typer.Option(0.02, "--min-change", metavar="FRACTION", help="Medians closer than this are 'same' even when the quartiles do not overlap."),
+    out: Optional[Path] = typer.Option(None, help="Also write the comparison as markdown to this file."),
+) -> None:
+    """For every run in both BASE and NEW: the change in test loss and the speedup of training, with noise.
+
+    Runs match on corpus, cell, depth, size, seed and every training setting (not on device or hardware).
+    Faster or slower only where the step-time interquartile ranges do not overlap; else same."""
+    from rnnbench import results, versus
+    from rnnbench.files import write_atomic
+
+    limit = versus.parse_percent(fail_if_slower) if fail_if_slower is not None else None
+    sides = []
+    for folder in (base, new):
+        if not results.runs_dir(folder).is_dir():
+            raise UsageError(f"{folder} holds no results (no folder {results.runs_dir(folder)})")
+        df = results.load(folder, warn=False)
+        terminal.skipped(df.attrs["problems"])
+        sides.append(df)
+    table = versus.compare_runs(*sides, [versus.Filter.parse(f) for f in base_filter],
+                                [versus.Filter.parse(f) for f in new_filter], min_change)
+    terminal.show(terminal.versus_table(table, f"{base} (BASE) against {new} (NEW)"))
+    terminal.info(versus.summary(table), terminal.stdout)
+    terminal.info(versus.method_text(min_change))
+    if out is not None:
+        write_atomic(out, versus.markdown(table, versus.method_text(min_change)).encode())
+        terminal.info(f"wrote {out}")
+    if limit is not None:
+        slow = versus.slowdowns(table, limit)
+        if not slow.empty:
+            terminal.error(f"{len(slow)} run(s) slower by more than {limit:.0%}: "
+                           + ", ".join(f"{r.cell} {r.num_layers}x{r.size} x{r.speedup:.2f}" for r in slow.itertuples()))
+            raise typer.Exit(1)
 
 
 @data_app.command("list")

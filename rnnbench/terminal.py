@@ -232,6 +232,24 @@ def runs_table(records: list[dict], title: str):
     return table
 
 
+def versus_table(table, title: str):
+    """`rnnbench results compare`: one row per run in both folders (rnnbench.versus.compare_runs)."""
+    from rich.table import Table
+
+    colours = {"faster": "green", "slower": "red", "shared": "yellow"}
+    out = Table(title=escape(title))
+    for name in ("corpus", "model", "seed", "BASE test", "NEW test", "change", "BASE step ms (IQR)",
+                 "NEW step ms (IQR)", "speedup", "verdict"):
+        out.add_column(name, justify="left" if name in ("corpus", "model", "verdict") else "right")
+    for r in table.itertuples():
+        colour = colours.get(r.verdict)
+        out.add_row(escape(r.dataset), f"{r.cell.upper()} {r.num_layers}x{r.size}", str(r.seed),
+                    f"{r.base_test_loss_nats:.4f}", f"{r.new_test_loss_nats:.4f}", f"{r.test_loss_change_nats:+.4f}",
+                    f"{r.base_step_ms:.3g} ({r.base_step_ms_iqr:.2g})", f"{r.new_step_ms:.3g} ({r.new_step_ms_iqr:.2g})",
+                    f"x{r.speedup:.2f}", f"[{colour}]{r.verdict}[/]" if colour else r.verdict)
+    return out
+
+
 def show(table) -> None:
     """A table on stdout."""
     stdout.print(table)

@@ -1,0 +1,103 @@
+"""Hardware in the identity of runs, and `rnnbench results compare` (rnnbench.versus)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rnnbench import results, versus
+from rnnbench.config import Grid, Hardware
+from rnnbench.errors import UsageError
+
+from conftest import tiny_args
+from test_cli import invoke, stored
+
+CPU2 = Hardware("cpu", "Test CPU", 2, "2.13.0+cpu")
+GPU = Hardware("cuda", "Test GPU", None, "2.11.0+cu130")
+
+
+def row(cell: str, hardware: Hardware, step_ms: tuple[float, float, float], loss: float = 1.5, shared: int = 1) -> dict:
+    device = "cuda" if hardware.device_kind == "cuda" else "cpu"
+    cfg = Grid.from_settings(dataset="warpeace", cells=(cell,), layers=(1,), sizes=(64,), devices=(device,),
+                             epochs=1).expand("f" * 64, hardware={device: hardware})[0]
+    q1, median, q3 = step_ms
+    metrics = {"test_loss_nats": loss, "step_ms_q1": q1, "step_ms_median": median, "step_ms_q3": q3,
+               "train_chars_per_s": 1e7 / median}
+    return results.make_record("sweep", cfg.run_id, "ok", cfg.as_dict(), {"host": "h", "runs_sharing_device": shared},
+                               metrics)
+
+
+def folder(tmp_path, name: str, records: list[dict]):
+    for record in records:
+        results.write_run(tmp_path / name, record)
+    return results.load(tmp_path / name)
+
+
+def test_runs_match_across_hardware_and_noise_decides_the_verdict(tmp_path):
+    base = folder(tmp_path, "base", [row("lstm", CPU2, (9, 10, 11)), row("gru", CPU2, (9, 10, 11)),
+                                     row("rnn", CPU2, (9, 10, 11))])
+    new = folder(tmp_path, "new", [row("lstm", GPU, (1, 1, 1), loss=1.4),   # far faster: quartiles apart
+                                   row("gru", GPU, (10, 10.5, 12)),         # quartiles overlap: same
+                                   row("rnn", GPU, (20, 21, 22))])          # slower
+    table = versus.compare_runs(base, new).set_index("cell")
+    assert table.loc["lstm", "verdict"] == "faster" and table.loc["lstm", "speedup"] == pytest.approx(10)
+    assert table.loc["lstm", "test_loss_change_nats"] == pytest.approx(-0.1)
+    assert table.loc["gru", "verdict"] == "same" and table.loc["rnn", "verdict"] == "slower"
+    assert table.loc["lstm", "base"] == "cpu: Test CPU, 2 threads, torch 2.13.0+cpu"
+    assert list(versus.slowdowns(table.reset_index(), 0.05).cell) == ["rnn"]
+    assert versus.slowdowns(table.reset_index(), 1.5).empty  # 2.1x slower is within a 150% allowance
+
+
+def test_a_run_measured_beside_others_is_shared_and_never_slower(tmp_path):
+    base = folder(tmp_path, "base", [row("lstm", CPU2, (9, 10, 11))])
+    new = folder(tmp_path, "new", [row("lstm", GPU, (20, 21, 22), shared=8)])
+    assert list(versus.compare_runs(base, new).verdict) == ["shared"]
+
+
+def test_one_folder_split_by_filters_and_bad_filters_are_usage_errors(tmp_path):
+    df = folder(tmp_path, "both", [row("lstm", CPU2, (9, 10, 11)), row("lstm", GPU, (1, 1, 1))])
+    with pytest.raises(UsageError, match="more than one machine"):
+        versus.compare_runs(df, df)
+    table = versus.compare_runs(df, df, [versus.Filter.parse("device=cpu")], [versus.Filter.parse("hardware~Test GPU")])
+    assert list(table.verdict) == ["faster"]
+    with pytest.raises(UsageError, match="no such column"):
+        versus.compare_runs(df, df, [versus.Filter.parse("colour=red")])
+    with pytest.raises(UsageError, match="KEY=VALUE"):
+        versus.Filter.parse("device")
+    assert versus.parse_percent("5%") == pytest.approx(0.05) and versus.parse_percent("0.1") == 0.1
+
+
+def test_compare_command_prints_writes_markdown_and_fails_if_slower(tmp_path):
+    for name, records in (("base", [row("lstm", CPU2, (9, 10, 11)), row("rnn", CPU2, (9, 10, 11))]),
+                          ("new", [row("lstm", GPU, (1, 1, 1)), row("rnn", GPU, (20, 21, 22))])):
+        for record in records:
+            results.write_run(tmp_path / name, record)
+    args = ["results", "compare", str(tmp_path / "base"), str(tmp_path / "new"), "--out", str(tmp_path / "cmp.md")]
+    ok = invoke(args)
+    assert ok.exit_code == 0, ok.output
+    assert "2 runs in both: 1 faster, 1 slower" in ok.output
+    text = (tmp_path / "cmp.md").read_text()
+    assert "| warpeace | LSTM 1x64 | 0 | 1.5000 | 1.5000 | +0.0000 | 10 ± 2 | 1 ± 0 | x10.00 | faster |" in text
+    failed = invoke(args + ["--fail-if-slower", "5%"])
+    assert failed.exit_code == 1 and "1 run(s) slower by more than 5%: rnn 1x64 x0.48" in failed.output
+    assert invoke(args + ["--fail-if-slower", "200%"]).exit_code == 0
+    bad = invoke(args + ["--fail-if-slower", "fast"])
+    assert bad.exit_code == 2 and "percentage" in bad.output
+    missing = invoke(["results", "compare", str(tmp_path / "nowhere"), str(tmp_path / "new")])
+    assert missing.exit_code == 2 and "holds no results" in missing.output
+
+
+@pytest.mark.skipif(torch.get_num_threads() < 2, reason="needs 2 torch threads to make two hardware identities")
+def test_the_same_grid_on_two_thread_counts_is_two_sets_of_rows_in_one_folder(tiny_text, tmp_path):
+    out = tmp_path / "results"
+    assert invoke(tiny_args(tiny_text, out)).exit_code == 0  # torch's threads (2 here)
+    one_thread = invoke(tiny_args(tiny_text, out, jobs=2))  # a worker each, one thread each
+    assert one_thread.exit_code == 0 and "0 already finished, 3 to run" in one_thread.output
+    again = invoke(tiny_args(tiny_text, out, jobs=2))
+    assert "3 already finished, 0 to run" in again.output
+    runs = stored(out)
+    assert len(runs) == 6
+    assert sorted(r["config"]["hardware"]["threads"] for r in runs.values()) == [1, 1, 1, 2, 2, 2]
+    compared = invoke(["results", "compare", str(out), str(out), "--base-filter", "hardware~2 threads",
+                       "--new-filter", "hardware~1 thread"])
+    assert compared.exit_code == 0 and "3 runs in both" in compared.output
