@@ -263,14 +263,17 @@ def report(
     out: Optional[Path] = typer.Option(None, show_default="RESULTS_DIR/REPORT.md or .html; csv goes to stdout", help="Report file."),
     figures_dir: Optional[Path] = typer.Option(None, show_default="figures/ beside the report", help="Where the markdown report's PNG figures go."),
     format: str = typer.Option("markdown", "--format", help="markdown (with PNG figures), html (one self-contained page) or csv (the loss grids, long form)."),
+    target_loss: list[str] = typer.Option([], "--target-loss", metavar="CORPUS=NATS", help="Target validation loss for the time to target, per corpus; repeatable. Default: the paper's 20-gram baseline (warpeace=1.195, linux=0.889)."),
+    baseline_hardware: Optional[str] = typer.Option(None, "--baseline-hardware", metavar="TEXT", help="The hardware the cross-hardware speedups are against: text that is part of one hardware's name (e.g. H200, '2 threads')."),
 ) -> None:
-    """Render the report from the stored rows only: the loss grids beside the paper's, throughput, devices, figures."""
+    """Render the report from the stored rows only: the loss grids beside the paper's, throughput, time to a target loss, hardware, devices, figures."""
     from rnnbench import report as rep
     from rnnbench import results
     from rnnbench.files import write_atomic
 
     if format not in REPORT_FORMATS:
         raise UsageError(f"unknown report format '{format}': choose from {', '.join(REPORT_FORMATS)}")
+    options = {"targets": rep.parse_targets(target_loss), "baseline_hardware": baseline_hardware}
     df = results.load(results_dir, warn=False)
     terminal.skipped(df.attrs["problems"])
     if df.empty:
@@ -285,11 +288,11 @@ def report(
     curves = results.load_curves(results_dir)
     if format == "markdown":
         out = out or results_dir / "REPORT.md"
-        figures_dir, n_figures = rep.write_markdown(df, curves, out, figures_dir)
+        figures_dir, n_figures = rep.write_markdown(df, curves, out, figures_dir, **options)
         terminal.info(f"wrote {out} and {n_figures} figures in {figures_dir}")
     else:
         out = out or results_dir / "REPORT.html"
-        rep.write_html(df, curves, out)
+        rep.write_html(df, curves, out, **options)
         terminal.info(f"wrote {out} (figures inlined)")
 
 

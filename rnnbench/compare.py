@@ -192,24 +192,31 @@ def run_compare(spec: CompareSpec, results_dir: str = "results", data_dir: str |
         records.append(record)
         on_event(RowMeasured(record))
 
-    for device in devices:
-        is_cpu = torch.device(device).type == "cpu"
-        thread_counts = (spec.threads or (default_threads,)) if is_cpu else (default_threads,)
-        for threads in thread_counts:
-            base = {"dataset": corpus.name, "dataset_sha256": corpus.sha256, "device": device,
-                    "threads": threads if is_cpu else None, "dtype": spec.dtype,
-                    "batch_size": spec.batch_size, "seq_len": spec.seq_len}
-            unsupported = cpu_support.get(spec.dtype) if is_cpu else None
-            if unsupported:
-                emit(base | {"workload": "train", "cell": None, "num_layers": None, "size": None,
-                             "size_mode": spec.size_mode}, "unsupported", {}, unsupported)
-                continue
-            limits = _measure_limits(spec, device, threads, dtype, base, emit)
-            for size in spec.sizes:
-                for layers in spec.layers:
-                    for cell in spec.cells:
-                        _measure_model(spec, corpus, device, threads, dtype, base, cell, layers, size, limits, emit)
+    try:
+        for device in devices:
+            _measure_device(spec, corpus, device, cpu_support, default_threads, dtype, emit)
+    finally:
+        torch.set_num_threads(default_threads)  # measuring sets it; the caller's process keeps its own
     return records
+
+
+def _measure_device(spec, corpus, device, cpu_support, default_threads, dtype, emit) -> None:
+    is_cpu = torch.device(device).type == "cpu"
+    thread_counts = (spec.threads or (default_threads,)) if is_cpu else (default_threads,)
+    for threads in thread_counts:
+        base = {"dataset": corpus.name, "dataset_sha256": corpus.sha256, "device": device,
+                "threads": threads if is_cpu else None, "dtype": spec.dtype,
+                "batch_size": spec.batch_size, "seq_len": spec.seq_len}
+        unsupported = cpu_support.get(spec.dtype) if is_cpu else None
+        if unsupported:
+            emit(base | {"workload": "train", "cell": None, "num_layers": None, "size": None,
+                         "size_mode": spec.size_mode}, "unsupported", {}, unsupported)
+            continue
+        limits = _measure_limits(spec, device, threads, dtype, base, emit)
+        for size in spec.sizes:
+            for layers in spec.layers:
+                for cell in spec.cells:
+                    _measure_model(spec, corpus, device, threads, dtype, base, cell, layers, size, limits, emit)
 
 
 def _measure_limits(spec, device, threads, dtype, base, emit) -> dict[str, float]:

@@ -21,8 +21,9 @@ def row(cell: str, hardware: Hardware, step_ms: tuple[float, float, float], loss
     cfg = Grid.from_settings(dataset="warpeace", cells=(cell,), layers=(1,), sizes=(64,), devices=(device,),
                              epochs=1).expand("f" * 64, hardware={device: hardware})[0]
     q1, median, q3 = step_ms
-    metrics = {"test_loss_nats": loss, "step_ms_q1": q1, "step_ms_median": median, "step_ms_q3": q3,
-               "train_chars_per_s": 1e7 / median}
+    metrics = {"test_loss_nats": loss, "val_loss_nats": loss, "step_ms_q1": q1, "step_ms_median": median,
+               "step_ms_q3": q3, "train_chars_per_s": 1e7 / median, "hidden_size": 64, "n_params": 1000,
+               "vocab_size": 87, "achieved_gflops": 1.0}
     return results.make_record("sweep", cfg.run_id, "ok", cfg.as_dict(), {"host": "h", "runs_sharing_device": shared},
                                metrics)
 
@@ -87,8 +88,17 @@ def test_compare_command_prints_writes_markdown_and_fails_if_slower(tmp_path):
     assert missing.exit_code == 2 and "holds no results" in missing.output
 
 
-@pytest.mark.skipif(torch.get_num_threads() < 2, reason="needs 2 torch threads to make two hardware identities")
-def test_the_same_grid_on_two_thread_counts_is_two_sets_of_rows_in_one_folder(tiny_text, tmp_path):
+@pytest.fixture
+def two_threads():
+    """Torch's thread count as a fresh process on 2 cores has it (other tests may have changed it)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.skipif((__import__("os").cpu_count() or 1) < 2, reason="needs 2 cores to make two hardware identities")
+def test_the_same_grid_on_two_thread_counts_is_two_sets_of_rows_in_one_folder(tiny_text, tmp_path, two_threads):
     out = tmp_path / "results"
     assert invoke(tiny_args(tiny_text, out)).exit_code == 0  # torch's threads (2 here)
     one_thread = invoke(tiny_args(tiny_text, out, jobs=2))  # a worker each, one thread each
@@ -101,3 +111,39 @@ def test_the_same_grid_on_two_thread_counts_is_two_sets_of_rows_in_one_folder(ti
     compared = invoke(["results", "compare", str(out), str(out), "--base-filter", "hardware~2 threads",
                        "--new-filter", "hardware~1 thread"])
     assert compared.exit_code == 0 and "3 runs in both" in compared.output
+
+
+def test_time_to_target_reads_the_curves_clock_and_says_not_reached(tmp_path):
+    from rnnbench.report import experiments, time_to_target
+
+    fast, slow = row("lstm", CPU2, (9, 10, 11)), row("gru", CPU2, (9, 10, 11))
+    fast["curve"] = [{"step": 100, "epoch": 0.5, "train_loss_nats": 2.0, "val_loss_nats": 1.5, "train_s": 3.0, "wall_s": 4.0},
+                     {"step": 200, "epoch": 1.0, "train_loss_nats": 1.5, "val_loss_nats": 1.1, "train_s": 6.0, "wall_s": 8.0}]
+    slow["curve"] = [{"step": 100, "epoch": 0.5, "train_loss_nats": 2.0, "val_loss_nats": 1.4, "train_s": 5.0, "wall_s": 6.0}]
+    for r in (fast, slow):
+        results.write_run(tmp_path, r)
+    (exp,) = experiments(results.load(tmp_path))
+    found = time_to_target(exp, results.load_curves(tmp_path), 1.195).set_index("cell")
+    assert found.loc["lstm", "train_s_to_target"] == 6.0 and found.loc["lstm", "wall_s_to_target"] == 8.0
+    assert found.loc["gru", "text"] == "not reached (best 1.400)"
+    text = invoke(["report", "--results-dir", str(tmp_path), "--target-loss", "warpeace=1.45"]).output
+    report = (tmp_path / "REPORT.md").read_text()
+    assert "### Time to a validation loss of 1.45 nats" in report and "(set with --target-loss)" in report
+    assert "| 64 | 6 s | **5 s** |" in report and "wrote" in text
+    assert (tmp_path / "figures").glob("*-loss-vs-time.png")
+    bad = invoke(["report", "--results-dir", str(tmp_path), "--target-loss", "warpeace"])
+    assert bad.exit_code == 2 and "CORPUS=NATS" in bad.output
+
+
+def test_cross_hardware_table_with_a_named_baseline(tmp_path):
+    for r in (row("lstm", CPU2, (9, 10, 11)), row("lstm", GPU, (1, 1, 1)), row("gru", CPU2, (9, 10, 11))):
+        results.write_run(tmp_path, r)
+    invoke(["report", "--results-dir", str(tmp_path)])
+    report = (tmp_path / "REPORT.md").read_text()
+    assert "## Training throughput across hardware" in report
+    assert "**A** = cpu: Test CPU, 2 threads, torch 2.13.0+cpu; **B** = cuda: Test GPU, torch 2.11.0+cu130" in report
+    assert "| warpeace | LSTM 1x64 (hidden 64) | 100 x 100 | 1,000,000 | 10,000,000 (x10.0) |" in report
+    invoke(["report", "--results-dir", str(tmp_path), "--baseline-hardware", "GPU"])
+    assert "| warpeace | LSTM 1x64 (hidden 64) | 100 x 100 | 10,000,000 | 1,000,000 (x0.1) |" in (tmp_path / "REPORT.md").read_text()
+    bad = invoke(["report", "--results-dir", str(tmp_path), "--baseline-hardware", "torch"])
+    assert bad.exit_code == 2 and "names 2 of the hardware present" in bad.output

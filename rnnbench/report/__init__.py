@@ -10,6 +10,7 @@ such values (a mean, a difference, a ratio, a rank correlation). By concern:
     grids     experiments, loss grids in the paper's layout, the paper's Table 1, findings
     devices   the compare-devices report
     figures   the figures, as functions that draw them
+    speed     time to a target loss, and throughput across hardware
     render    the whole report as markdown, HTML or csv, and writing it to files
     tables    markdown building blocks
 """
@@ -18,7 +19,8 @@ from rnnbench.report.devices import device_comparison_markdown, device_label
 from rnnbench.report.grids import (cell_values, experiments, findings, grid_markdown, paper_comparison, paper_table,
                                    spearman)
 from rnnbench.report.render import render_csv, render_html, render_markdown, write_html, write_markdown
+from rnnbench.report.speed import hardware_throughput, parse_targets, time_to_target
 
 __all__ = ["cell_values", "device_comparison_markdown", "device_label", "experiments", "findings", "grid_markdown",
-           "paper_comparison", "paper_table", "render_csv", "render_html", "render_markdown", "spearman",
-           "write_html", "write_markdown"]
+           "hardware_throughput", "paper_comparison", "paper_table", "parse_targets", "render_csv", "render_html", "render_markdown", "spearman",
+           "time_to_target", "write_html", "write_markdown"]

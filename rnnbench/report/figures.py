@@ -115,3 +115,43 @@ def throughput_figure(sweeps: pd.DataFrame) -> FigureFn:
             ax.legend(fontsize=6, ncol=3)
         return fig
     return _figure(draw)
+
+
+CELL_COLOURS = {"lstm": "tab:blue", "rnn": "tab:orange", "gru": "tab:green"}
+LAYER_STYLES = {1: "-", 2: "--", 3: ":"}
+SIZE_MARKERS = ["o", "s", "^", "D", "v", "P"]
+
+
+def loss_vs_time_figure(exp: Experiment, curves: pd.DataFrame, target: float | None) -> FigureFn:
+    """Validation loss against training seconds (evaluation excluded), one line per run: colour by
+    cell, line style by depth, marker by size; the target loss as a line."""
+    runs = exp.rows[["run_id", "cell", "num_layers", "size"]]
+    data = curves.merge(runs, on="run_id").dropna(subset=["val_loss_nats", "train_s"])
+    sizes = sorted(set(runs["size"].astype(int)))
+    uniform = _uniform_loss(exp.rows)
+
+    def draw(plt):
+        fig, ax = plt.subplots(figsize=(9.0, 4.6))
+        for (cell, layers, size), points in data.groupby(["cell", "num_layers", "size"]):
+            for _, run in points.groupby("run_id"):
+                run = run.sort_values("train_s")
+                ax.plot(run.train_s, run.val_loss_nats, color=CELL_COLOURS.get(cell, "grey"),
+                        linestyle=LAYER_STYLES.get(int(layers), "-."), marker=SIZE_MARKERS[sizes.index(int(size)) % 6],
+                        markersize=3, linewidth=1, alpha=0.85, label=f"{cell.upper()} {int(layers)}x{int(size)}")
+        if target is not None:
+            ax.axhline(target, color="black", linewidth=0.8)
+            ax.text(0.99, target, f" target {target:g}", transform=ax.get_yaxis_transform(), ha="right", va="bottom",
+                    fontsize=7)
+        ax.set_xscale("log")
+        ax.set_xlabel("training seconds (evaluation excluded), log scale")
+        ax.set_ylabel("validation loss, nats per character")
+        ax.set_title(f"{exp.title}\nvalidation loss against training time", fontsize=8)
+        ax.grid(alpha=0.3)
+        if len(data):  # fitted to the curves and the target, not to the uniform guess
+            low = min(data.val_loss_nats.min(), target if target is not None else math.inf)
+            high = min(data.val_loss_nats.quantile(0.98), uniform or math.inf)
+            ax.set_ylim(low - 0.05 * (high - low + 0.1), high + 0.05 * (high - low + 0.1))
+        ax.legend(fontsize=6, ncol=2, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="cell depth x size",
+                  title_fontsize=6)
+        return fig
+    return _figure(draw)

@@ -17,11 +17,12 @@ import pandas as pd
 
 from rnnbench.files import write_atomic
 from rnnbench.report.devices import device_comparison_markdown
-from rnnbench.report.figures import FigureFn, curves_figure, loss_vs_params_figure, throughput_figure
+from rnnbench.report.figures import FigureFn, curves_figure, loss_vs_params_figure, loss_vs_time_figure, throughput_figure
 from rnnbench.report.grids import (BUSY_CORES, DATASET_TITLES, PAPER_SIZES, baselines_markdown, budget_text, cell_values,
                                    concurrent_runs, dropout_values, experiments, findings, grid_markdown,
                                    is_paper_protocol,
                                    findings_summary, paper_comparison, paper_table, protocol_text, stored_baseline)
+from rnnbench.report.speed import default_targets, hardware_markdown, time_to_target_markdown
 from rnnbench.report.tables import is_missing as _is_missing
 from rnnbench.report.tables import table
 
@@ -32,6 +33,9 @@ def protocol_cell(exp) -> str:
     text = ("paper" if exp.protocol == "paper" else "**budget**" if exp.protocol == "budget"
             else f"**paper, cut at {exp.first['time_budget_s']:g} s**")
     return text + (f"; **up to {exp.most_at_once} runs at once on one device**" if exp.most_at_once > 1 else "")
+
+
+MACHINE_COLUMNS = ["host", "cpu_model", "cpu_cores_logical", "gpu_name", "torch_version", "cuda_version", "cudnn_version"]
 
 
 def header_markdown(df: pd.DataFrame) -> list[str]:
@@ -45,20 +49,21 @@ def header_markdown(df: pd.DataFrame) -> list[str]:
         f = exp.first
         seeds = sorted({int(x) for x in exp.rows.seed})
         commits = sorted({str(c)[:12] for c in exp.rows.git_commit.dropna()}) if "git_commit" in exp.rows else []
-        body.append([DATASET_TITLES.get(f["dataset"], f["dataset"]), f["device"], str(len(exp.rows)),
+        body.append([DATASET_TITLES.get(f["dataset"], f["dataset"]), f"{f['device']}: {f['hardware']}", str(len(exp.rows)),
                      protocol_cell(exp), budget_text(f),
                      f"{int(f['batch_size'])} x {int(f['seq_len'])}", f"{f['lr']:g}", ", ".join(f"{d:g}" for d in dropout_values(exp)),
                      f"{f['size_mode']}", ", ".join(map(str, seeds)),
                      f"{exp.rows.started_at.min()[:10]} to {exp.rows.finished_at.max()[:10]}",
                      ", ".join(commits) or "-"])
     if body:
-        out += [table(["dataset", "device", "runs", "protocol", "budget", "batch x seq", "lr", "dropout",
+        out += [table(["dataset", "hardware", "runs", "protocol", "budget", "batch x seq", "lr", "dropout",
                        "sizes", "seeds", "when", "git commit"], body, ["l"] * 12), ""]
         out += [f"The paper's protocol is {protocol_text()} with early stopping on "
                 "validation loss. A **budget** run stops far earlier: its losses say what that budget buys, "
                 "not what the paper's models reach.", ""]
     # A run whose Ray task was lost never described its machine.
-    machines = df.dropna(subset=["host"]).drop_duplicates(["host", "cpu_model", "gpu_name", "torch_version"])
+    described = df.reindex(columns=list(df.columns) + [c for c in MACHINE_COLUMNS if c not in df])  # older rows lack some
+    machines = described.dropna(subset=["host"]).drop_duplicates(["host", "cpu_model", "gpu_name", "torch_version"])
     out += [table(["host", "CPU", "logical cores", "GPU", "torch", "CUDA", "cuDNN"],
                   [[str(m.host), str(m.cpu_model), "-" if _is_missing(m.cpu_cores_logical) else str(int(m.cpu_cores_logical)),
                     m.gpu_name if isinstance(m.gpu_name, str) else "none",
@@ -93,8 +98,13 @@ def dropout_markdown(exp, values: pd.DataFrame, sizes) -> list[str]:
     return out
 
 
-def render_markdown(df: pd.DataFrame, curves: pd.DataFrame, figures_prefix: str = "figures/") -> tuple[str, dict[str, FigureFn]]:
-    """(markdown, {figure file name: draw function}) for every stored row."""
+def render_markdown(df: pd.DataFrame, curves: pd.DataFrame, figures_prefix: str = "figures/",
+                    targets: dict[str, float] | None = None,
+                    baseline_hardware: str | None = None) -> tuple[str, dict[str, FigureFn]]:
+    """(markdown, {figure file name: draw function}) for every stored row. `targets`: target
+    validation loss per corpus for the time to target (over the defaults, speed.default_targets);
+    `baseline_hardware`: text naming the hardware the cross-hardware speedups are against."""
+    targets = default_targets() | (targets or {})
     if df.empty:
         return "# rnnbench report\n\nNo runs are stored yet: run `rnnbench sweep` (and `rnnbench compare-devices`).\n", {}
     figures: dict[str, FigureFn] = {}
@@ -133,6 +143,8 @@ def render_markdown(df: pd.DataFrame, curves: pd.DataFrame, figures_prefix: str 
         out += [grid_markdown(values, "throughput_text", "s", False, sizes), ""]
         if values.throughput_shared.any():
             out += [shared_note(exp), ""]
+        ttt, target = time_to_target_markdown(exp, curves, targets, sizes)
+        out += ttt
         baseline = stored_baseline(df, exp.first["dataset"])
         out += ["### What stands out", ""] + [f"- {line}" for line in findings(values, comparison, baseline)] + [""]
         if values.test_loss_nats.notna().any():  # an experiment whose runs all failed has nothing to plot
@@ -141,10 +153,15 @@ def render_markdown(df: pd.DataFrame, curves: pd.DataFrame, figures_prefix: str 
             figures[params_name] = loss_vs_params_figure(values, exp.title)
             out += [f"![validation loss curves]({figures_prefix}{curves_name})", "",
                     f"![test loss against parameters]({figures_prefix}{params_name})", ""]
+            if target is not None:
+                time_name = f"{exp.slug}-loss-vs-time.png"
+                figures[time_name] = loss_vs_time_figure(exp, curves, target)
+                out += [f"![validation loss against training time]({figures_prefix}{time_name})", ""]
     sweeps = df[df.kind == "sweep"]
     if not sweeps.empty:
         figures["throughput.png"] = throughput_figure(sweeps.assign(concurrent_runs=concurrent_runs(sweeps)))
         out += ["## Throughput by device", "", f"![training throughput]({figures_prefix}throughput.png)", ""]
+    out += hardware_markdown(df, baseline_hardware)
     if (df.kind == "compare").any():
         device_md = device_comparison_markdown(df).replace("\n## ", "\n### ").replace("# Device comparison", "## Device comparison", 1)
         out += [device_md]
@@ -193,13 +210,14 @@ def render_html(markdown_text: str, images: dict[str, bytes], figures_prefix: st
 
 
 def write_markdown(df: pd.DataFrame, curves: pd.DataFrame, out: str | Path,
-                   figures_dir: str | Path | None = None) -> tuple[Path, int]:
+                   figures_dir: str | Path | None = None, **options) -> tuple[Path, int]:
     """Write the markdown report to `out` and its figures as PNG files (by default in figures/
-    beside it), linked relative to the report; returns (the figures' folder, how many)."""
+    beside it), linked relative to the report; returns (the figures' folder, how many).
+    `options`: render_markdown's targets and baseline_hardware."""
     out = Path(out)
     figures_dir = Path(figures_dir) if figures_dir is not None else out.parent / "figures"
     prefix = os.path.relpath(figures_dir, out.parent).replace(os.sep, "/") + "/"
-    text, figures = render_markdown(df, curves, figures_prefix=prefix)
+    text, figures = render_markdown(df, curves, figures_prefix=prefix, **options)
     figures_dir.mkdir(parents=True, exist_ok=True)
     for name, draw in figures.items():
         draw(str(figures_dir / name))
@@ -207,10 +225,10 @@ def write_markdown(df: pd.DataFrame, curves: pd.DataFrame, out: str | Path,
     return figures_dir, len(figures)
 
 
-def write_html(df: pd.DataFrame, curves: pd.DataFrame, out: str | Path) -> None:
+def write_html(df: pd.DataFrame, curves: pd.DataFrame, out: str | Path, **options) -> None:
     """Write the report as one self-contained HTML page: its figures drawn and inlined."""
     prefix = "figures/"
-    text, figures = render_markdown(df, curves, figures_prefix=prefix)
+    text, figures = render_markdown(df, curves, figures_prefix=prefix, **options)
     with tempfile.TemporaryDirectory() as tmp:
         images = {}
         for name, draw in figures.items():
