@@ -26,6 +26,7 @@ from typer.core import TyperGroup
 from rnnbench import __version__, terminal
 from rnnbench.config import COMPARE_SETTINGS, GRID_SETTINGS, Setting
 from rnnbench.errors import StopRequested, UsageError
+from rnnbench.files import check_writable
 
 EXIT_USAGE = 2
 EXIT_STOPPED = 75  # EX_TEMPFAIL: stopped on request (--stop-after, SIGTERM); the same command resumes
@@ -73,14 +74,17 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 def _split(text: str, cast=str, name: str = "") -> tuple:
-    """'a,b,c' -> (a, b, c); empty items are left out."""
+    """'a,b,c' -> (a, b, c). An empty item ('lstm,,gru', a trailing comma) is an error: it is a
+    typo more often than not, and dropping it would start another grid than the one meant."""
+    items = [v.strip() for v in text.split(",")]
+    if not any(items):
+        raise UsageError(f"--{name} is empty")
+    if not all(items):
+        raise UsageError(f"--{name} has an empty item in '{text}': give values separated by single commas")
     try:
-        values = tuple(cast(v.strip()) for v in text.split(",") if v.strip())
+        return tuple(cast(v) for v in items)
     except ValueError:
         raise UsageError(f"--{name} takes a comma-separated list of {cast.__name__} values, got '{text}'") from None
-    if not values:
-        raise UsageError(f"--{name} is empty")
-    return values
 
 
 def _option(s: Setting) -> inspect.Parameter:
@@ -214,6 +218,9 @@ def compare_devices(
 
     spec = CompareSpec(**settings)
     display = terminal.CompareDisplay()
+    check_writable(results_dir, "results folder")
+    if out is not None:
+        check_writable(out.parent, "output folder")
     records = run_compare(spec, str(results_dir), str(data_dir) if data_dir else None, on_event=display.handle)
     terminal.show(display.table)
     if out is not None:
@@ -239,15 +246,21 @@ def sample(
 
     from rnnbench import checkpoint
     from rnnbench.devices import resolve_devices
-    from rnnbench.sample import find_checkpoint, generate, load_model
+    import codecs
+
+    from rnnbench.sample import find_checkpoint, load_model, stream
 
     path = find_checkpoint(run, results_dir)
     ckpt = checkpoint.load(path)
     model = load_model(ckpt, resolve_devices([device])[0])
     start = time.perf_counter()
-    text = generate(model, ckpt["vocab"], length, temperature, prime.encode(), seed, greedy)
+    # Written as it is made: a long sample shows at once, and Ctrl-C keeps what was written.
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    for chunk in stream(model, ckpt["vocab"], length, temperature, prime.encode(), seed, greedy):
+        sys.stdout.write(decoder.decode(chunk))
+        sys.stdout.flush()
     seconds = time.perf_counter() - start
-    sys.stdout.write(text.decode("utf-8", errors="replace") + "\n")
+    sys.stdout.write(decoder.decode(b"", final=True) + "\n")
     config = ckpt["config"]
     terminal.info(f"{config['cell']} {config['num_layers']}x{config['size']} from {path} (step {ckpt['step']}, "
                   f"val {ckpt['val_loss_nats']:.3f} nats): {length} characters in {seconds:.2f} s "
@@ -288,10 +301,13 @@ def report(
     curves = results.load_curves(results_dir)
     if format == "markdown":
         out = out or results_dir / "REPORT.md"
+        check_writable(out.parent, "report's folder")
+        check_writable(figures_dir or out.parent / "figures", "figures folder")
         figures_dir, n_figures = rep.write_markdown(df, curves, out, figures_dir, **options)
         terminal.info(f"wrote {out} and {n_figures} figures in {figures_dir}")
     else:
         out = out or results_dir / "REPORT.html"
+        check_writable(out.parent, "report's folder")
         rep.write_html(df, curves, out, **options)
         terminal.info(f"wrote {out} (figures inlined)")
 
@@ -308,6 +324,7 @@ def baseline_ngram(
     from rnnbench.data import load_corpus
     from rnnbench.ngram import run_baseline
 
+    check_writable(results_dir, "results folder")
     corpus = load_corpus(dataset, data_dir, terminal.DownloadBar().handle)
     with terminal.status(f"counting {order}-grams of '{corpus.name}' ({corpus.split_sizes[0]:,} training bytes)"):
         record = run_baseline(corpus, order)
@@ -355,6 +372,8 @@ def results_export(
 
     if format not in results.EXPORT_FORMATS:
         raise UsageError(f"unknown export format '{format}': choose from {', '.join(results.EXPORT_FORMATS)}")
+    if out is not None:
+        check_writable(out.parent, "output folder")
     df = results.load(results_dir, warn=False)
     terminal.skipped(df.attrs["problems"])
     text = results.export(df, format)
@@ -382,6 +401,7 @@ def results_merge(
     plan = results.plan_merge(sources, into)
     terminal.skipped(plan.problems)
     if not dry_run:
+        check_writable(into, "folder to merge into")
         results.apply_merge(plan)
     verb = "would add" if dry_run else "added"
     terminal.merge_outcome(plan.replaced, plan.conflicts,

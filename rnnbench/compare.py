@@ -104,7 +104,8 @@ class ModelWorkloads:
         self.optimizer = torch.optim.RMSprop(self.model.parameters(), lr=PAPER_OPTIMIZER.lr,
                                              alpha=PAPER_OPTIMIZER.rmsprop_alpha)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=dtype == torch.float16)
-        data = streams(corpus.splits()["train"], batch_size)[:, : seq_len + 1]
+        # int64 batches, as a training loop that stores its text widened would move them
+        data = streams(corpus.splits()["train"], batch_size)[:, : seq_len + 1].long()
         self.x, self.y = data[:, :-1].to(self.device), data[:, 1:].to(self.device)
         self.host_batch = data.contiguous()
         self.state = None

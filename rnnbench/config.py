@@ -19,6 +19,7 @@ gradient norm clipped at 5, up to 50 epochs.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import sys
@@ -237,8 +238,9 @@ class RunConfig:
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    @property
+    @functools.cached_property
     def run_id(self) -> str:
+        # Hashed once per run: a sweep asks for it many times, and a grid may hold 36,000 runs.
         return content_id(self.as_dict())
 
     @property

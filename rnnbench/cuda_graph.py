@@ -98,7 +98,7 @@ class GraphedStep:
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
             logits, new_state = model(self.x, self._as_model_state())
-            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), self.y.reshape(-1))
+            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), self.y.reshape(-1).long())
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             optimizer.step()

@@ -21,6 +21,7 @@ import hashlib
 import http.client
 import io
 import os
+import stat
 import tarfile
 import urllib.error
 import urllib.request
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 
+import numpy as np
 import platformdirs
 import torch
 
@@ -122,13 +124,17 @@ class Corpus:
         return len(self.data)
 
     @cached_property
-    def _byte_values(self) -> torch.Tensor:
-        return torch.frombuffer(bytearray(self.data), dtype=torch.uint8)
+    def _byte_values(self) -> np.ndarray:
+        """The bytes as a read-only array over `data`: no copy (a 1 GB corpus stays 1 GB)."""
+        return np.frombuffer(self.data, dtype=np.uint8)
 
     @cached_property
     def vocab(self) -> tuple[int, ...]:
-        """The sorted byte values that occur in the whole text."""
-        return tuple(torch.unique(self._byte_values).tolist())
+        """The sorted byte values that occur in the whole text (counted, not sorted: O(n), no copy)."""
+        counts = np.zeros(256, dtype=np.int64)
+        for part in _chunks(self._byte_values):
+            counts += np.bincount(part, minlength=256)
+        return tuple(int(b) for b in np.flatnonzero(counts))
 
     @property
     def vocab_size(self) -> int:
@@ -141,10 +147,17 @@ class Corpus:
         return n_train, n_val, n - n_train - n_val
 
     def encode(self) -> torch.Tensor:
-        """The text as vocabulary indices (int64, as one_hot and cross_entropy want them)."""
-        lookup = torch.full((256,), -1, dtype=torch.int64)
-        lookup[list(self.vocab)] = torch.arange(self.vocab_size)
-        return lookup[self._byte_values.long()]
+        """The text as vocabulary indices, uint8 (a vocabulary has at most 256 symbols): one byte
+        per character, on the host and on the device. Batches are widened to int64 where a model
+        or a loss takes them (models.CharRNN, train.train_step)."""
+        lookup = np.zeros(256, dtype=np.uint8)
+        lookup[list(self.vocab)] = np.arange(self.vocab_size, dtype=np.uint8)
+        out = np.empty(self.n_bytes, dtype=np.uint8)
+        start = 0
+        for part in _chunks(self._byte_values):
+            out[start:start + len(part)] = lookup[part]
+            start += len(part)
+        return torch.from_numpy(out)
 
     def splits(self) -> dict[str, torch.Tensor]:
         """Contiguous train/val/test views of the encoded text."""
@@ -161,6 +174,13 @@ class Corpus:
                     f"batch size {batch_size} x sequence length {seq_len} needs at least {need:,}; "
                     "use a smaller --batch-size/--seq-len or a larger text"
                 )
+
+
+def _chunks(values: np.ndarray, size: int = 1 << 24):
+    """Slices of 16 MB: numpy widens an index or bincount input to int64, and on a whole 1 GB
+    corpus that would be an 8 GB temporary."""
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
 
 
 def streams(split: torch.Tensor, batch_size: int) -> torch.Tensor:
@@ -186,10 +206,21 @@ def _verify(spec: CorpusSpec, data: bytes, where: str) -> None:
 
 
 def _read_file(path: Path) -> bytes:
-    if path.is_dir():
+    """A corpus file's bytes. Anything but a regular file (a folder, a FIFO that would block for
+    ever, a device that never ends) is refused before reading."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if stat.S_ISDIR(mode):
         raise UsageError(f"{path} is a directory, not a text file")
+    if not stat.S_ISREG(mode):
+        kind = "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        raise UsageError(f"{path} is {kind}, not a regular file: give a corpus as a file on disk")
     try:
         return path.read_bytes()
+    except MemoryError:
+        raise UsageError(f"{path} ({mode and path.stat().st_size:,} bytes) does not fit in memory") from None
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from exc
 

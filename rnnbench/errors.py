@@ -7,12 +7,39 @@ other exceptions are told in one line.
 
 Library code raises it for anything the user can fix (a bad option, a missing or corrupt file);
 the CLI turns it into one line on stderr. Every other exception is a bug or a failure of one run,
-which that run's record describes with describe_error (one_line for running out of memory).
+which that run's record describes with describe_error (one_line for running out of memory); a
+StorageError (a write that failed) is a UsageError that ends the whole command.
 """
+
+from __future__ import annotations
 
 
 class UsageError(Exception):
     """Bad input that the user can fix; the message says what was wrong and what to do."""
+
+
+class StorageError(UsageError):
+    """A file could not be written (disk full, read-only, no permission, an I/O error): the message
+    names the file and the cause. It is never one run's failure: a sweep stops on it at once,
+    keeping every run already stored, since every later write would fail too."""
+
+    @classmethod
+    def from_os_error(cls, path, exc: OSError) -> StorageError:
+        import errno
+
+        code = f" ({errno.errorcode[exc.errno]})" if exc.errno in errno.errorcode else ""
+        return cls(f"cannot write {path}: {exc.strerror or exc}{code}")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """An allocation that failed, on a GPU or on the host (torch's CPU allocator raises a plain
+    RuntimeError for it, Python a MemoryError)."""
+    import torch
+
+    if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text.lower())
 
 
 def describe_error(exc: BaseException) -> str:

@@ -81,6 +81,23 @@ class RunFinished:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """Something the user should know that stops nothing (a file moved aside, a checkpoint that
+    cannot be read)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class RunSkipped:
+    """A run of the plan that this sweep leaves alone: another sweep on the same folder claimed
+    it, or finished it meanwhile (`why` says which)."""
+
+    cfg: RunConfig
+    why: str
+
+
+@dataclass(frozen=True)
 class CpuDtypes:
     """compare-devices found which dtypes a CPU training step runs in (None: yes; else why not)."""
 
@@ -96,7 +113,7 @@ class RowMeasured:
 
 
 Event = Union[DownloadStarted, DownloadProgress, DownloadEnded, SweepPlanned, RunStarted, RunProgress,
-              RunFinished, CpuDtypes, RowMeasured]
+              RunFinished, RunSkipped, Notice, CpuDtypes, RowMeasured]
 OnEvent = Callable[[Event], None]
 
 

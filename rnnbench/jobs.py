@@ -31,7 +31,7 @@ from typing import Iterator
 from rnnbench.config import Execution, RunConfig
 from rnnbench.data import Corpus
 from rnnbench.devices import hardware, resolve_devices
-from rnnbench.errors import StopRequested
+from rnnbench.errors import StopRequested, StorageError
 from rnnbench.events import OnEvent, RunProgress, RunStarted, throttled
 from rnnbench.results import utc_now
 
@@ -65,6 +65,9 @@ def _work(conn, corpus_parts: tuple, threads: int, cuda_graphs: bool, stop) -> N
             record = run_one(cfg, corpus, on_progress, folder, cuda_graphs, stopping)
         except StopRequested:
             conn.send(("stopped", cfg.run_id, None))
+            continue
+        except StorageError as exc:  # the driver stops the sweep
+            conn.send(("storage", cfg.run_id, str(exc)))
             continue
         conn.send(("done", cfg.run_id, record))
 
@@ -107,7 +110,8 @@ class ProcessExecutor:
                 f"{self.threads} torch thread{'s' if self.threads != 1 else ''} each on a CPU")
 
     def execute(self, todo: list[RunConfig], corpus: Corpus, checkpoint_dirs: dict[str, Path | None],
-                on_event: OnEvent, execution: Execution = Execution(), stopper=None) -> Iterator:
+                on_event: OnEvent, execution: Execution = Execution(), stopper=None,
+                claim=lambda cfg: True) -> Iterator:
         from rnnbench.sweep import Finished, Stopper, run_record
 
         stopper = stopper or Stopper()
@@ -117,9 +121,16 @@ class ProcessExecutor:
         busy: dict = {}  # connection -> [worker, run id or None, started at]
         stopped = 0
 
+        def next_run() -> RunConfig | None:
+            while waiting:
+                cfg = waiting.pop(0)
+                if claim(cfg):
+                    return cfg
+            return None
+
         def hand_out(conn) -> None:
-            """The worker on `conn` is idle: give it the next run, or tell it to finish."""
-            cfg = waiting.pop(0) if waiting else None
+            """The worker on `conn` is idle: give it the next run this sweep claims, or tell it to finish."""
+            cfg = next_run()
             conn.send(None if cfg is None else (cfg, checkpoint_dirs[cfg.run_id]))
             busy[conn][1:] = [cfg.run_id if cfg else None, utc_now()]
 
@@ -156,6 +167,8 @@ class ProcessExecutor:
                     on_event(RunStarted(by_id[run_id]))
                 elif kind == "progress":
                     on_event(RunProgress(by_id[run_id], payload))
+                elif kind == "storage":
+                    raise StorageError(payload)  # __exit__ kills the workers
                 else:  # done or stopped: the worker is idle again
                     stopped += kind == "stopped"
                     hand_out(conn)

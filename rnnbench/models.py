@@ -64,8 +64,9 @@ class CharRNN(nn.Module):
                 getattr(self.rnn, f"bias_hh_l{layer}").data[hidden:2 * hidden] = 0.0
 
     def forward(self, indices: torch.Tensor, state=None):
-        """indices: (batch, time) int64 -> logits (batch, time, vocab), new recurrent state."""
-        x = F.one_hot(indices, self.vocab_size).to(self.head.weight.dtype)
+        """indices: (batch, time) of any integer type (a corpus is stored as uint8 and widened
+        here, batch by batch) -> logits (batch, time, vocab), new recurrent state."""
+        x = F.one_hot(indices.long(), self.vocab_size).to(self.head.weight.dtype)
         out, state = self.rnn(x, state)
         return self.head(self.drop(out)), state
 

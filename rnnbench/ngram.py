@@ -117,7 +117,7 @@ def run_baseline(corpus, order: int) -> dict:
 
         raise UsageError(f"--order must be at least 1, got {order}")
     start = time.perf_counter()
-    ids = corpus.encode().numpy()
+    ids = corpus.encode().numpy().astype(np.int64)
     n_train, n_val, _ = corpus.split_sizes
     loss = kneser_ney_loss(ids, n_train, n_train + n_val, len(ids), order, corpus.vocab_size)
     seconds = time.perf_counter() - start

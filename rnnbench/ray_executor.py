@@ -204,10 +204,12 @@ class RayExecutor:
         return Finished(cfg, run_record(cfg, status, error, started_at, {"executor": self.name}))
 
     def execute(self, todo: list[RunConfig], corpus: Corpus, checkpoint_dirs: dict[str, Path | None],
-                on_event: OnEvent, execution: Execution = Execution(), stopper=None) -> Iterator[Finished]:
+                on_event: OnEvent, execution: Execution = Execution(), stopper=None,
+                claim=lambda cfg: True) -> Iterator[Finished]:
         # --stop-after is refused with Ray (cli.sweep): runs under Ray restart from their first step.
         ray = self.ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+        todo = [cfg for cfg in todo if claim(cfg)]  # all submitted at once: claimed at once
         if not todo:
             return
         # The board lives on the driver's node: a worker node lost with it must not end the sweep.

@@ -150,6 +150,14 @@ def identity_of(record: dict) -> str:
     return identity(record.get("kind", "sweep"), record["config"], hardware_of(record))
 
 
+def finished(results_dir: str | Path, run_id: str) -> bool:
+    """Whether `run_id` is stored as finished (ok or diverged) now."""
+    try:
+        return _read_record(runs_dir(results_dir) / f"{run_id}.json")["status"] in FINISHED
+    except (ValueError, FileNotFoundError):
+        return False
+
+
 def stored_identities(results_dir: str | Path, statuses: tuple[str, ...] | None = FINISHED) -> dict[str, str]:
     """identity -> run id, for every record stored in `results_dir` with one of `statuses` (None: any)."""
     records, _ = iter_records(results_dir)
@@ -184,11 +192,18 @@ def flatten(record: dict) -> dict:
     return row
 
 
+# Columns every table has, missing values where no row has them: a folder of failed runs only (no
+# metrics) or of compare-devices rows only still gives the columns the report and exports read.
+ALWAYS_COLUMNS = LEADING_COLUMNS + ["vocab_size", "host", "cpu_model", "cpu_cores_logical", "gpu_name", "torch_version",
+                                    "torch_num_threads", "cuda_version", "cudnn_version", "git_commit",
+                                    "started_at", "finished_at"]
+
+
 def frame(records: list[dict]) -> pd.DataFrame:
     """Records as one tidy table, one row per record, the leading columns first."""
     df = pd.DataFrame([flatten(r) for r in records])
-    if df.empty:
-        df = pd.DataFrame(columns=LEADING_COLUMNS)
+    missing = [c for c in ALWAYS_COLUMNS if c not in df.columns]
+    df = pd.concat([df, pd.DataFrame(float("nan"), index=df.index, columns=missing)], axis=1) if missing else df
     ordered = [c for c in LEADING_COLUMNS if c in df.columns]
     return df[ordered + [c for c in df.columns if c not in ordered]]
 

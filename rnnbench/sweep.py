@@ -13,21 +13,25 @@ as events (rnnbench.events) to the `on_event` callback; nothing here draws on a 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
 import torch
 
-from rnnbench import results
+from rnnbench import checkpoint, results
 from rnnbench.config import Execution, Grid, Hardware, RunConfig
 from rnnbench.data import Corpus, load_corpus
 from rnnbench.devices import MachineLoad, environment, hardware, resolve_devices
-from rnnbench.errors import StopRequested, UsageError, describe_error, one_line
-from rnnbench.events import OnEvent, RunFinished, RunProgress, RunStarted, SweepPlanned, ignore
-from rnnbench.files import write_atomic
+from rnnbench.errors import StopRequested, StorageError, UsageError, describe_error, is_out_of_memory, one_line
+from rnnbench.claims import Claims
+from rnnbench.events import Notice, OnEvent, RunFinished, RunProgress, RunSkipped, RunStarted, SweepPlanned, ignore
+from rnnbench.files import check_writable, remove_stray_temporaries, write_atomic
 from rnnbench.train import Progress, train
 
 
@@ -71,10 +75,10 @@ def run_one(cfg: RunConfig, corpus: Corpus, on_progress: Callable[[Progress], No
                                "(a cluster of mixed machines?); not trained")
         result = train(cfg, corpus, on_progress, checkpoint_dir, cuda_graphs, should_stop)
         status, metrics, curve = result.status, result.metrics, result.curve
-    except torch.cuda.OutOfMemoryError as exc:
-        status, error = "oom", one_line(exc)
+    except StorageError:
+        raise  # a write that failed ends the sweep: every later write would fail too
     except Exception as exc:  # one run's failure must not end the sweep
-        status, error = "failed", describe_error(exc)
+        status, error = ("oom", one_line(exc)) if is_out_of_memory(exc) else ("failed", describe_error(exc))
     finally:
         if torch.device(cfg.device).type == "cuda":
             torch.cuda.empty_cache()
@@ -135,8 +139,11 @@ class Executor(Protocol):
         """Where the runs train, in words, for the sweep's first line."""
 
     def execute(self, todo: list[RunConfig], corpus: Corpus, checkpoint_dirs: dict[str, Path | None],
-                on_event: OnEvent, execution: Execution, stopper: Stopper) -> Iterator[Finished]:
-        """... and raises StopRequested, after handing back every run finished, once `stopper` says stop."""
+                on_event: OnEvent, execution: Execution, stopper: Stopper,
+                claim: Callable[[RunConfig], bool]) -> Iterator[Finished]:
+        """... and raises StopRequested, after handing back every run finished, once `stopper` says
+        stop. A run starts only if `claim(cfg)` says it is this sweep's (another sweep on the same
+        folder may hold it); one it refuses is left out."""
 
 
 class LocalExecutor:
@@ -160,11 +167,14 @@ class LocalExecutor:
         return "local executor, one run at a time"
 
     def execute(self, todo: list[RunConfig], corpus: Corpus, checkpoint_dirs: dict[str, Path | None],
-                on_event: OnEvent, execution: Execution = Execution(), stopper: Stopper | None = None) -> Iterator[Finished]:
+                on_event: OnEvent, execution: Execution = Execution(), stopper: Stopper | None = None,
+                claim: Callable[[RunConfig], bool] = lambda cfg: True) -> Iterator[Finished]:
         stopper = stopper or Stopper()
         for cfg in todo:
             if stopper():
                 raise StopRequested("stopped before the next run")
+            if not claim(cfg):
+                continue
             on_event(RunStarted(cfg))
             record = run_one(cfg, corpus, lambda p, cfg=cfg: on_event(RunProgress(cfg, p)), checkpoint_dirs[cfg.run_id],
                              execution.cuda_graphs, stopper)
@@ -199,6 +209,60 @@ class DeviceSharing:
     def finished(self, run_id: str) -> int:
         self.in_flight.pop(run_id, None)
         return self.peak.pop(run_id, 1)
+
+
+def recover_latest(folder: Path, on_event: OnEvent = ignore) -> None:
+    """A latest.pt that cannot be read (a disk error, a hand edit: writes themselves are atomic)
+    would fail its run at every try: it is moved aside to latest.pt.corrupt and the run starts over."""
+    path = folder / "latest.pt"
+    if not path.exists():
+        return
+    try:
+        checkpoint.load(path)
+    except UsageError as exc:
+        aside = path.with_name("latest.pt.corrupt")
+        os.replace(path, aside)
+        on_event(Notice(f"{exc}; moved to {aside} and the run starts over"))
+
+
+def check_best_checkpoints(results_dir: str, run_ids: list[str], on_event: OnEvent = ignore) -> None:
+    """Say which finished runs' best.pt cannot be read (a cut-short file is not a whole zip): their
+    losses stand, but `rnnbench sample` cannot use them until `--force` retrains them."""
+    for run_id in run_ids:
+        best = results.checkpoints_dir(results_dir, run_id) / "best.pt"
+        if best.exists() and not zipfile.is_zipfile(best):
+            on_event(Notice(f"run {run_id} is finished but its {best} is unreadable: `rnnbench sample` cannot use "
+                            "it; `rnnbench sweep --force` with the same settings trains it again"))
+
+
+BIG_SWEEP_RUNS = 1000  # a sweep of more runs says how many, and how long they may take, first
+
+
+def duration_text(seconds: float) -> str:
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:,.1f} {unit}"
+    return f"{seconds:,.0f} s"
+
+
+def big_sweep_notice(grid: Grid, todo: list[RunConfig], results_dir: str) -> str:
+    """What a sweep of more than BIG_SWEEP_RUNS runs is about to do, with the time it may take:
+    from the time budget per run, else from the runs stored for the same hardware, else unknown."""
+    jobs = grid.execution.jobs
+    hardware = {cfg.hardware for cfg in todo}
+    walls = [r["metrics"].get("wall_s") for r in results.iter_records(results_dir)[0]
+             if r["status"] in results.FINISHED and results.hardware_of(r) in hardware]
+    walls = sorted(w for w in walls if isinstance(w, (int, float)))
+    if grid.train.time_budget_s is not None:
+        per_run, source = grid.train.time_budget_s, "the time budget per run: at most"
+    elif walls:
+        per_run, source = walls[len(walls) // 2], f"the median of the {len(walls)} runs stored for this hardware: about"
+    else:
+        return (f"{len(todo):,} runs to train, {jobs} at a time; no estimate of the time yet (no run of this hardware "
+                "is stored). Ctrl-C stops at once and the same command continues")
+    total = per_run * len(todo) / jobs
+    return (f"{len(todo):,} runs to train, {jobs} at a time: {per_run:,.1f} s per run ({source.split(':')[0]}) "
+            f"makes {source.split(': ')[1]} {duration_text(total)}. Ctrl-C stops at once and the same command continues")
 
 
 def plan(grid: Grid, data_dir: str | None = None, executor: Executor | None = None,
@@ -241,6 +305,8 @@ def run_sweep(grid: Grid, results_dir: str = "results", data_dir: str | None = N
     interrupted local run continues from latest.pt. When `stopper` (by default: the grid's
     stop_after_s) says stop, the runs in flight save their state and StopRequested is raised once
     every finished run is stored."""
+    check_writable(results_dir, "results folder")  # before any work, not after the first run
+    remove_stray_temporaries(results_dir)  # left by writes that a kill interrupted
     executor = executor or local_executor(grid.execution)
     stopper = stopper or Stopper(grid.execution.stop_after_s)
     sharing = DeviceSharing()
@@ -249,7 +315,7 @@ def run_sweep(grid: Grid, results_dir: str = "results", data_dir: str | None = N
         sharing.observe(event)
         on_event(event)
 
-    with executor:
+    with executor, contextlib.ExitStack() as stack:
         corpus, runs = plan(grid, data_dir, executor, on_event)
         grid_runs = len(runs)
         if shard is not None:
@@ -263,10 +329,31 @@ def run_sweep(grid: Grid, results_dir: str = "results", data_dir: str | None = N
                 (folder / "latest.pt").unlink(missing_ok=True)  # --force starts over
         on_event(SweepPlanned(corpus.name, corpus.n_bytes, corpus.vocab_size, grid_runs, len(runs),
                               len(runs) - len(todo), executor.summary(), str(shard) if shard else None))
-        for finished in executor.execute(todo, corpus, folders, emit, grid.execution, stopper):
+        claims = stack.enter_context(Claims(results_dir))  # after the checks: bad input leaves no folder
+        if len(todo) > BIG_SWEEP_RUNS:
+            on_event(Notice(big_sweep_notice(grid, todo, results_dir)))
+        if save_checkpoints:
+            check_best_checkpoints(results_dir, [stored[identities[c.run_id]] for c in runs
+                                                 if identities[c.run_id] in stored and not force], on_event)
+
+        def claim(cfg: RunConfig) -> bool:
+            """This sweep's to train: no other sweep on the folder holds it or finished it meanwhile."""
+            if not claims.take(cfg.run_id):
+                on_event(RunSkipped(cfg, f"claimed by another sweep ({claims.holder(cfg.run_id)})"))
+                return False
+            if not force and results.finished(results_dir, cfg.run_id):
+                claims.release(cfg.run_id)
+                on_event(RunSkipped(cfg, "finished by another sweep meanwhile"))
+                return False
+            if folders[cfg.run_id] is not None:
+                recover_latest(folders[cfg.run_id], on_event)
+            return True
+
+        for finished in executor.execute(todo, corpus, folders, emit, grid.execution, stopper, claim):
             env = {"jobs": grid.execution.jobs, "runs_sharing_device": sharing.finished(finished.cfg.run_id)}
             store(results_dir, finished, folders[finished.cfg.run_id], executor.name, env,
                   stored.get(identities[finished.cfg.run_id]))
+            claims.release(finished.cfg.run_id)
             on_event(RunFinished(finished.cfg, finished.record))
     by_identity = {results.identity_of(r): r for r in results.iter_records(results_dir)[0]}
     return [by_identity[identities[cfg.run_id]] for cfg in runs if identities[cfg.run_id] in by_identity]

@@ -20,7 +20,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from rnnbench.events import (CpuDtypes, DownloadEnded, DownloadProgress, DownloadStarted, Event, RowMeasured,
-                             RunFinished, RunProgress, RunStarted, SweepPlanned)
+                             Notice, RunFinished, RunProgress, RunSkipped, RunStarted,
+                             SweepPlanned)
 
 # Piped output gets wide tables rather than rich's 80-column default for non-terminals.
 stderr = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -142,6 +143,12 @@ class SweepDisplay:
                                  detail=f"loss {p.train_loss_nats:.3f}  {p.chars_per_s:,.0f} chars/s")
         elif isinstance(event, RunFinished):
             self._finished(event)
+        elif isinstance(event, Notice):
+            self.progress.console.print(f"[yellow]note:[/] {escape(event.text)}", highlight=False)
+        elif isinstance(event, RunSkipped):
+            self.progress.advance(self.overall)
+            self.progress.console.print(f"{event.cfg.run_id}  {escape(event.cfg.label)}: [yellow]skipped[/], "
+                                        f"{escape(event.why)}", highlight=False)
 
     def _planned(self, e: SweepPlanned) -> None:
         which = f"shard {e.shard}: {e.runs} of {e.grid_runs} runs" if e.shard else f"{e.runs} runs"

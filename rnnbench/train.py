@@ -83,7 +83,7 @@ def train_step(model: CharRNN, optimizer: torch.optim.Optimizer, x: torch.Tensor
                state, grad_clip: float):
     """One step of truncated BPTT: forward, loss, backward, clip the gradient norm, update."""
     logits, state = model(x, detach(state))
-    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
+    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1).long())
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
@@ -104,7 +104,8 @@ def evaluate(model: CharRNN, data: torch.Tensor, seq_len: int) -> tuple[float, i
     for i in range(0, last, seq_len):
         j = min(i + seq_len, last)
         logits, state = model(data[:, i:j], state)
-        total += F.cross_entropy(logits.reshape(-1, logits.size(-1)), data[:, i + 1:j + 1].reshape(-1), reduction="sum")
+        total += F.cross_entropy(logits.reshape(-1, logits.size(-1)), data[:, i + 1:j + 1].reshape(-1).long(),
+                                 reduction="sum")
     n_chars = data.size(0) * last
     loss = total.item() / n_chars  # .item() synchronises
     seconds = time.perf_counter() - start
