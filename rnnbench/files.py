@@ -64,7 +64,8 @@ def check_writable(folder: str | Path, what: str = "folder") -> None:
     except StorageError as exc:
         raise StorageError(f"the {what} {folder} cannot be written ({str(exc).split(': ', 1)[-1]}); nothing was done") from None
     finally:
-        probe.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a read-only folder refuses even the removal of nothing
+            probe.unlink(missing_ok=True)
         for path in created:  # innermost first
             with contextlib.suppress(OSError):
                 path.rmdir()
