@@ -54,7 +54,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(results_app, name="results")
 app.add_typer(baseline_app, name="baseline")
 
-RESULTS_DIR_HELP = "Folder of stored results (runs are files under RESULTS_DIR/runs)."
+RESULTS_DIR_HELP = "Folder of stored results (runs are files under RESULTS_DIR/runs); $RNNBENCH_RESULTS_DIR sets the default for every command."
 DATA_DIR_HELP = "Folder searched first for named corpora (then $RNNBENCH_DATA_DIR, then the cache)."
 
 
@@ -143,7 +143,7 @@ def sweep(
     preset: Optional[str] = typer.Option(None, help="Preset name (benchmarks/presets/NAME.toml) or a .toml path; options given here override it."),
     settings: dict = None,
     data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP),
-    results_dir: Path = typer.Option(Path("results"), help=RESULTS_DIR_HELP),
+    results_dir: Path = typer.Option(Path("results"), envvar="RNNBENCH_RESULTS_DIR", help=RESULTS_DIR_HELP),
     force: bool = typer.Option(False, "--force", help="Run again runs that are already finished (their files are replaced)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the live progress display on stderr."),
     save_checkpoints: bool = typer.Option(True, "--save-checkpoints/--no-save-checkpoints", help="Keep each run's best weights and, while it runs, its latest state under RESULTS_DIR/checkpoints/RUN_ID/, so an interrupted run resumes exactly and `rnnbench sample` can use it."),
@@ -207,7 +207,7 @@ def sweep(
 def compare_devices(
     settings: dict = None,
     data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP),
-    results_dir: Path = typer.Option(Path("results"), help=RESULTS_DIR_HELP),
+    results_dir: Path = typer.Option(Path("results"), envvar="RNNBENCH_RESULTS_DIR", help=RESULTS_DIR_HELP),
     out: Optional[Path] = typer.Option(None, help="Also write the markdown report to this file."),
 ) -> None:
     """Time the same models on every device: training, inference and generation, against each device's measured limits."""
@@ -233,7 +233,7 @@ def compare_devices(
 @app.command()
 def sample(
     run: str = typer.Argument(..., help="A run id (its RESULTS_DIR/checkpoints/RUN_ID/best.pt) or the path of a checkpoint file."),
-    results_dir: Path = typer.Option(Path("results"), help=RESULTS_DIR_HELP),
+    results_dir: Path = typer.Option(Path("results"), envvar="RNNBENCH_RESULTS_DIR", help=RESULTS_DIR_HELP),
     length: int = typer.Option(500, help="Characters (bytes) to generate after the priming text."),
     temperature: float = typer.Option(1.0, help="Divides the logits: below 1 sharpens the distribution, above 1 flattens it; must be above 0."),
     prime: str = typer.Option("", show_default="a newline", help="Text fed to the model first; generation continues it."),
@@ -272,7 +272,7 @@ REPORT_FORMATS = ("markdown", "html", "csv")
 
 @app.command()
 def report(
-    results_dir: Path = typer.Option(Path("results"), help=RESULTS_DIR_HELP),
+    results_dir: Path = typer.Option(Path("results"), envvar="RNNBENCH_RESULTS_DIR", help=RESULTS_DIR_HELP),
     out: Optional[Path] = typer.Option(None, show_default="RESULTS_DIR/REPORT.md or .html; csv goes to stdout", help="Report file."),
     figures_dir: Optional[Path] = typer.Option(None, show_default="figures/ beside the report", help="Where the markdown report's PNG figures go."),
     format: str = typer.Option("markdown", "--format", help="markdown (with PNG figures), html (one self-contained page) or csv (the loss grids, long form)."),
@@ -317,7 +317,7 @@ def baseline_ngram(
     order: int = typer.Option(20, help="n: each byte is predicted from the n - 1 bytes before it (the paper's baseline is 20)."),
     dataset: str = typer.Option("warpeace", help="Corpus: warpeace, linux, synthetic, or a path to a text file."),
     data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP),
-    results_dir: Path = typer.Option(Path("results"), help=RESULTS_DIR_HELP),
+    results_dir: Path = typer.Option(Path("results"), envvar="RNNBENCH_RESULTS_DIR", help=RESULTS_DIR_HELP),
 ) -> None:
     """A character n-gram model (interpolated Kneser-Ney) on the same bytes and splits as the RNNs: its test loss, stored as a row."""
     from rnnbench import results
@@ -338,7 +338,7 @@ def baseline_ngram(
 @results_app.callback(invoke_without_command=True)
 def results_show(
     ctx: typer.Context,
-    results_dir: Path = typer.Option(Path("results"), help=RESULTS_DIR_HELP),
+    results_dir: Path = typer.Option(Path("results"), envvar="RNNBENCH_RESULTS_DIR", help=RESULTS_DIR_HELP),
 ) -> None:
     """Print the stored runs as a table."""
     if ctx.invoked_subcommand is not None:
@@ -364,7 +364,7 @@ def results_show(
 def results_export(
     format: str = typer.Option("csv", "--format", help="csv or jsonl: one row per run with every column."),
     out: Optional[Path] = typer.Option(None, help="Write to this file (atomically) instead of stdout."),
-    results_dir: Path = typer.Option(Path("results"), help=RESULTS_DIR_HELP),
+    results_dir: Path = typer.Option(Path("results"), envvar="RNNBENCH_RESULTS_DIR", help=RESULTS_DIR_HELP),
 ) -> None:
     """Export the stored runs as one tidy table."""
     from rnnbench import results

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnnbench.config import Hardware
+from rnnbench.config import Hardware, TrainConfig, settings_of
 from rnnbench.files import write_atomic
 from rnnbench.errors import UsageError
 
@@ -199,13 +199,36 @@ ALWAYS_COLUMNS = LEADING_COLUMNS + ["vocab_size", "host", "cpu_model", "cpu_core
                                     "started_at", "finished_at"]
 
 
+# Whole numbers by nature: kept as integers (pandas' nullable Int64) even where some rows lack them,
+# which would otherwise make them floats (3.0) in the table and in every export.
+INT_COLUMNS = {s.name for s in settings_of(TrainConfig) if s.type is int} | {
+    "schema_version", "num_layers", "size", "seed", "hidden_size", "n_params", "vocab_size", "steps", "best_step",
+    "chars_trained", "n_timed_steps", "threads", "order", "cpu_cores_physical", "cpu_cores_logical",
+    "torch_num_threads", "cudnn_version", "jobs", "runs_sharing_device", "batch_size", "seq_len", "warmup",
+    "n_blocks", "chars"}
+TIME_COLUMNS = ("started_at", "finished_at")
+
+
+def typed(df: pd.DataFrame) -> pd.DataFrame:
+    """Integer columns as Int64 (where every value is whole), time stamps as UTC datetimes."""
+    df = df.copy()
+    for column in INT_COLUMNS & set(df.columns):
+        values = pd.to_numeric(df[column], errors="coerce")
+        if values.notna().sum() == df[column].notna().sum() and (values.dropna() % 1 == 0).all():
+            df[column] = values.astype("Int64")
+    for column in TIME_COLUMNS:
+        if column in df:
+            df[column] = pd.to_datetime(df[column], utc=True, errors="coerce", format="ISO8601")
+    return df
+
+
 def frame(records: list[dict]) -> pd.DataFrame:
-    """Records as one tidy table, one row per record, the leading columns first."""
+    """Records as one tidy table, one row per record, the leading columns first, typed (typed())."""
     df = pd.DataFrame([flatten(r) for r in records])
     missing = [c for c in ALWAYS_COLUMNS if c not in df.columns]
     df = pd.concat([df, pd.DataFrame(float("nan"), index=df.index, columns=missing)], axis=1) if missing else df
     ordered = [c for c in LEADING_COLUMNS if c in df.columns]
-    return df[ordered + [c for c in df.columns if c not in ordered]]
+    return typed(df[ordered + [c for c in df.columns if c not in ordered]])
 
 
 def load(results_dir: str | Path = "results", warn: bool = True) -> pd.DataFrame:
@@ -235,7 +258,7 @@ def export(df: pd.DataFrame, fmt: str) -> str:
     if fmt == "csv":
         return df.to_csv(index=False)
     if fmt == "jsonl":
-        return df.to_json(orient="records", lines=True)
+        return df.to_json(orient="records", lines=True, date_format="iso")
     raise UsageError(f"unknown export format '{fmt}': choose from {', '.join(EXPORT_FORMATS)}")
 
 

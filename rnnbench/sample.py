@@ -32,7 +32,13 @@ def find_checkpoint(ref: str, results_dir: str | Path) -> Path:
     if candidate.is_file():
         return candidate
     known = sorted(p.name for p in folder.iterdir() if (p / "best.pt").is_file()) if folder.is_dir() else []
-    close = [k for k in known if k.startswith(ref)] or difflib.get_close_matches(ref, known, n=3, cutoff=0.4)
+    starting = [k for k in known if k.startswith(ref)] if ref else []
+    if len(starting) == 1:  # a unique prefix names its run, as git takes a commit's
+        return checkpoints_dir(results_dir, starting[0]) / "best.pt"
+    if len(starting) > 1:
+        raise UsageError(f"'{ref}' is the start of {len(starting)} run ids with checkpoints in {folder}: "
+                         f"{', '.join(starting[:10])}{' …' if len(starting) > 10 else ''}; give more of it")
+    close = difflib.get_close_matches(ref, known, n=3, cutoff=0.4)
     hint = f"; did you mean {', '.join(close)}?" if close else (
         f"; runs with checkpoints: {', '.join(known[:5])}{' …' if len(known) > 5 else ''}" if known
         else "; no run there has a checkpoint (sweep with --save-checkpoints)")

@@ -221,7 +221,9 @@ def runs_table(records: list[dict], title: str):
     table = Table(title=escape(title))
     for name in ("run", "status", "dataset", "cell", "layers", "size", "hidden", "params", "device", "seed",
                  "test nats", "val nats", "chars/s (IQR)", "step ms"):
-        table.add_column(name, justify="left" if name in ("run", "status", "dataset", "cell", "device") else "right")
+        table.add_column(name, justify="left" if name in ("run", "status", "dataset", "cell", "device") else "right",
+                         # a run id is what `rnnbench sample` takes: never cut it
+                         no_wrap=name == "run", min_width=12 if name == "run" else None)
 
     def num(value, spec):
         return "-" if value is None else format(value, spec)

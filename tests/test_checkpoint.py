@@ -143,8 +143,6 @@ def test_bad_sample_input_is_exit_2(trained, args, message):
 
 def test_unknown_run_suggests_close_matches(trained):
     out, run_id = trained
-    result = sample(out, run_id[:6])
-    assert result.exit_code == 2 and run_id in result.output
     typo = run_id[:-1] + ("0" if run_id[-1] != "0" else "1")
     assert run_id in sample(out, typo).output
 
@@ -182,3 +180,17 @@ def test_a_sweep_interrupted_mid_run_continues_that_run(tiny_text, tmp_path, mon
     assert runner.invoke(app, args).exit_code == 0
     (record,) = results.iter_records(out)[0]
     assert record["metrics"]["resumed_at_steps"] == [15] and record["metrics"]["steps"] == 30
+
+
+def test_a_unique_prefix_names_a_run_and_the_results_folder_comes_from_the_environment(trained, monkeypatch):
+    out, run_id = trained
+    whole = sample(out, run_id, "--seed", "3", "--length", "50")
+    short = sample(out, run_id[:4], "--seed", "3", "--length", "50")
+    assert short.exit_code == 0 and short.stdout == whole.stdout
+    (out / "checkpoints" / (run_id[:4] + "ffffffff")).mkdir()
+    (out / "checkpoints" / (run_id[:4] + "ffffffff") / "best.pt").write_bytes(b"x")
+    ambiguous = sample(out, run_id[:4])
+    assert ambiguous.exit_code == 2 and "is the start of 2 run ids" in ambiguous.output and run_id in ambiguous.output
+    monkeypatch.setenv("RNNBENCH_RESULTS_DIR", str(out))
+    from_env = runner.invoke(app, ["sample", run_id, "--seed", "3", "--length", "50"])
+    assert from_env.exit_code == 0 and from_env.stdout == whole.stdout

@@ -127,3 +127,23 @@ def test_export_formats(tmp_path):
     df = results.load(tmp_path)
     assert pd.read_csv(io.StringIO(results.export(df, "csv"))).loc[0, "cell"] == "lstm"
     assert json.loads(results.export(df, "jsonl").splitlines()[0])["cell"] == "lstm"
+
+
+def test_integer_columns_stay_integers_beside_compare_rows_in_load_and_exports(tmp_path):
+    results.write_run(tmp_path, record("lstm"))
+    compare = {"dataset": "x", "device": "cpu", "threads": 2, "dtype": "float32", "batch_size": 8, "seq_len": 16,
+               "workload": "matmul", "cell": None, "num_layers": None, "size": None, "size_mode": "params"}
+    results.write_run(tmp_path, results.make_record("compare", "c0ffee000002", "ok", compare, {"host": "h"},
+                                                    {"gflops": 5.0}))
+    df = results.load(tmp_path)
+    for column in ("num_layers", "size", "hidden_size", "n_params", "seed", "batch_size"):
+        assert str(df[column].dtype) == "Int64", column
+    assert str(df.started_at.dtype).startswith("datetime64")
+    sweep = df[df.kind == "sweep"].iloc[0]
+    csv_row = pd.read_csv(io.StringIO(results.export(df, "csv")), dtype=str).set_index("kind").loc["sweep"]
+    assert (csv_row.num_layers, csv_row["size"], csv_row.n_params, csv_row.seed) == ("2", "64", "1000", "0")
+    lines = [json.loads(x) for x in results.export(df, "jsonl").splitlines()]
+    line = next(x for x in lines if x["kind"] == "sweep")
+    assert line["num_layers"] == 2 and isinstance(line["num_layers"], int)
+    assert next(x for x in lines if x["kind"] == "compare")["started_at"].startswith("20")  # ISO 8601
+    assert sweep.num_layers == 2

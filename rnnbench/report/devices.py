@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from rnnbench.report.tables import table
+from rnnbench.report.tables import table, when
 
 MODEL_WORKLOADS = ("train", "infer", "generate")
 
@@ -69,7 +69,7 @@ def _method(rows: pd.DataFrame) -> list[str]:
     for _, measured in rows.groupby("machine", sort=False):
         m = measured.iloc[0]
         gpus = sorted({g for g in measured.get("gpu_name", pd.Series(dtype=object)).dropna()})
-        out.append(f"Measured {measured.started_at.min()} to {measured.finished_at.max()} on host `{m['host']}`: "
+        out.append(f"Measured {when(measured.started_at.min())} to {when(measured.finished_at.max())} on host `{m['host']}`: "
                    f"CPU {m['cpu_model']} ({m['cpu_cores_logical']} logical cores); "
                    f"GPU {', '.join(gpus) if gpus else 'none'}; torch {m['torch_version']}"
                    + (f", CUDA {m['cuda_version']}" if isinstance(m.get("cuda_version"), str) else "") + ".")

@@ -24,6 +24,7 @@ from rnnbench.report.grids import (BUSY_CORES, DATASET_TITLES, PAPER_SIZES, base
                                    findings_summary, paper_comparison, paper_table, protocol_text, stored_baseline)
 from rnnbench.report.speed import default_targets, hardware_markdown, time_to_target_markdown
 from rnnbench.report.tables import is_missing as _is_missing
+from rnnbench.report.tables import when
 from rnnbench.report.tables import table
 
 
@@ -53,7 +54,7 @@ def header_markdown(df: pd.DataFrame) -> list[str]:
                      protocol_cell(exp), budget_text(f),
                      f"{int(f['batch_size'])} x {int(f['seq_len'])}", f"{f['lr']:g}", ", ".join(f"{d:g}" for d in dropout_values(exp)),
                      f"{f['size_mode']}", ", ".join(map(str, seeds)),
-                     f"{exp.rows.started_at.min()[:10]} to {exp.rows.finished_at.max()[:10]}",
+                     f"{when(exp.rows.started_at.min())[:10]} to {when(exp.rows.finished_at.max())[:10]}",
                      ", ".join(commits) or "-"])
     if body:
         out += [table(["dataset", "hardware", "runs", "protocol", "budget", "batch x seq", "lr", "dropout",

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
+
 
 def table(header: list[str], rows: list[list[str]], align: list[str] | None = None) -> str:
     """A GitHub markdown table; align holds 'l' or 'r' per column."""
@@ -22,5 +24,15 @@ def table(header: list[str], rows: list[list[str]], align: list[str] | None = No
 
 
 def is_missing(value) -> bool:
-    """None or NaN: a value a stored row does not have."""
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    """None, NaN, pandas' NA or NaT: a value a stored row does not have."""
+    if value is None or isinstance(value, (list, tuple, dict, str)):
+        return value is None
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return isinstance(value, float) and math.isnan(value)
+
+
+def when(stamp) -> str:
+    """A time stamp as stored (ISO 8601), or '?'."""
+    return "?" if is_missing(stamp) else pd.Timestamp(stamp).isoformat()
