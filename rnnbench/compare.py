@@ -35,7 +35,7 @@ from rnnbench.config import CompareSpec, TrainConfig, content_id
 from rnnbench.data import Corpus, load_corpus, streams
 from rnnbench.devices import environment, hardware, resolve_devices
 from rnnbench.errors import one_line
-from rnnbench.events import CpuDtypes, OnEvent, RowMeasured, ignore
+from rnnbench.events import CpuDtypes, Notice, OnEvent, RowMeasured, ignore
 from rnnbench.models import CharRNN, flops_per_char, hidden_size_for, n_params
 from rnnbench.timing import rate, summarize, synchronize
 from rnnbench.train import detach, train_step
@@ -169,6 +169,20 @@ def _copy(device: str) -> tuple[Callable[[], object], float]:
     return (lambda: dst.copy_(src)), 2.0 * n_bytes  # read and write
 
 
+def default_corpus(data_dir: str | None, on_event: OnEvent = ignore) -> str:
+    """compare-devices' corpus when none is named: War and Peace where it is at hand, else the
+    generated corpus (speed hardly depends on the text; a download would make it need a network)."""
+    from rnnbench.data import REGISTRY, SYNTHETIC_NAME, find
+
+    where = find(REGISTRY["warpeace"], data_dir)
+    if where is not None:
+        on_event(Notice(f"corpus: warpeace, found at {where}"))
+        return "warpeace"
+    on_event(Notice("corpus: synthetic (generated; warpeace is not at hand and compare-devices does not download: "
+                    "--dataset names another)"))
+    return SYNTHETIC_NAME
+
+
 def run_compare(spec: CompareSpec, results_dir: str = "results", data_dir: str | None = None,
                 on_event: OnEvent = ignore) -> list[dict]:
     """Measure every row of `spec`, store each as it is measured (a RowMeasured event), return them all."""
@@ -176,7 +190,7 @@ def run_compare(spec: CompareSpec, results_dir: str = "results", data_dir: str |
     cpu_support = cpu_dtype_support() if "cpu" in devices else {}
     if cpu_support:
         on_event(CpuDtypes(cpu_support, spec.dtype))
-    corpus = load_corpus(spec.dataset, data_dir, on_event)
+    corpus = load_corpus(spec.dataset or default_corpus(data_dir, on_event), data_dir, on_event)
     corpus.check_fits(spec.batch_size, spec.seq_len)
     dtype = DTYPES[spec.dtype]
     default_threads = torch.get_num_threads()

@@ -343,7 +343,10 @@ DTYPES = ("float32", "bfloat16", "float16")
 class CompareSpec:
     """What compare-devices measures: the models, the devices and how (see rnnbench.compare)."""
 
-    dataset: str = same_as(Grid, "dataset", help="Corpus whose vocabulary and text feed the models.")
+    dataset: str | None = setting(None, "Corpus whose vocabulary and text feed the models: warpeace, linux, "
+                                        "synthetic or a path. compare-devices never downloads: by default it takes "
+                                        "warpeace where it is at hand, else the generated synthetic corpus, and says which.",
+                                  shown_default="warpeace if at hand, else synthetic")
     devices: tuple[str, ...] = same_as(Grid, "devices")
     cells: tuple[str, ...] = same_as(Grid, "cells", ("lstm", "gru", "rnn"))
     layers: tuple[int, ...] = same_as(Grid, "layers", (1, 2))

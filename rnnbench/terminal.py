@@ -178,7 +178,7 @@ class CompareDisplay:
 
         self.downloads = DownloadBar()
         self.table = Table(title="compare-devices")
-        for name in ("device", "model", "workload", "median ms (IQR)", "chars/s", "GFLOP/s", "of peak", "status"):
+        for name in ("device", "model", "workload", "median time (IQR)", "rate", "GFLOP/s", "of peak", "status"):
             self.table.add_column(name, justify="left" if name in ("device", "model", "workload", "status") else "right")
 
     def handle(self, event: Event) -> None:
@@ -191,6 +191,8 @@ class CompareDisplay:
                      "its rows are stored as 'unsupported'")
         elif isinstance(event, RowMeasured):
             self._row(event.record)
+        elif isinstance(event, Notice):
+            info(event.text)
 
     def _row(self, record: dict) -> None:
         from rnnbench.report import device_label
@@ -199,13 +201,19 @@ class CompareDisplay:
         row = flatten(record)
         m = record["metrics"]
         model = f"{row['cell']} {row['num_layers']}x{row['size']}" if row.get("cell") else "-"
-        rate = m.get("chars_per_s") or m.get("gflops") or m.get("gb_per_s")
+        # The same units as the markdown: ms per character for generation, GB/s for copies.
+        if "ms_per_char" in m:
+            time_text = f"{m['ms_per_char']:.3f} ({m['ms_per_char_iqr']:.3f}) ms/char"
+        elif "time_ms_median" in m:
+            time_text = f"{m['time_ms_median']:.3f} ({m['time_ms_iqr']:.3f}) ms"
+        else:
+            time_text = "-"
+        rate = (f"{m['chars_per_s']:,.0f} chars/s" if "chars_per_s" in m else f"{m['gb_per_s']:,.1f} GB/s"
+                if "gb_per_s" in m else f"{m['gflops']:,.1f} GFLOP/s" if "gflops" in m else "-")
         info(f"  {device_label(row)}  {model}  {row['workload']}: {record['status']}"
-             + (f", {m['time_ms_median']:.3f} ms" if "time_ms_median" in m else ""))
-        self.table.add_row(device_label(row), model, row["workload"],
-                           f"{m['time_ms_median']:.3f} ({m['time_ms_iqr']:.3f})" if "time_ms_median" in m else "-",
-                           f"{m['chars_per_s']:,.0f}" if "chars_per_s" in m else "-",
-                           f"{m.get('achieved_gflops', m.get('gflops', float('nan'))):,.1f}" if rate else "-",
+             + (f", {time_text}" if time_text != "-" else ""))
+        self.table.add_row(device_label(row), model, row["workload"], time_text, rate,
+                           f"{m['achieved_gflops']:,.1f}" if "achieved_gflops" in m else "-",
                            f"{m['matmul_fraction']:.0%}" if "matmul_fraction" in m else "-",
                            record["status"] if record["status"] == "ok"
                            else f"[red]{record['status']}[/] {escape(str(record['error']))}")
