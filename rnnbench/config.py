@@ -173,6 +173,11 @@ class Execution:
                            "are split between them, on a GPU they share the device.", "runs")
     cuda_graphs: bool = setting(True, "On CUDA, capture each run's training step in a CUDA graph after warm-up "
                                       "and replay it (a run whose capture fails trains eagerly, and says so).")
+    tensorboard: str | None = setting(None, "Also write each run's curves (training and validation loss in nats and "
+                                            "bits, learning rate, training chars/s) and, at its end, its config as "
+                                            "hyperparameters, as TensorBoard event files under this folder "
+                                            "(pip install 'rnnbench[tensorboard]'; then tensorboard --logdir FOLDER).",
+                                      "folder")
     stop_after_s: float | None = setting(None, "End the sweep gracefully after this many seconds: the runs in flight "
                                                "save their state and stop, finished runs are stored, and the exit code "
                                                "(75) says 'stopped, resumable'. SIGTERM does the same at once.", "seconds",

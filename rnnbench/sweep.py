@@ -310,7 +310,22 @@ def run_sweep(grid: Grid, results_dir: str = "results", data_dir: str | None = N
     executor = executor or local_executor(grid.execution)
     stopper = stopper or Stopper(grid.execution.stop_after_s)
     sharing = DeviceSharing()
+    with contextlib.ExitStack() as stack:
+        if grid.execution.tensorboard:
+            from rnnbench.tensorboard import TensorBoardLog
 
+            check_writable(grid.execution.tensorboard, "TensorBoard folder")
+            log = TensorBoardLog(grid.execution.tensorboard)
+            stack.callback(log.close)
+            shown = on_event
+
+            def on_event(event, shown=shown) -> None:
+                log.handle(event)
+                shown(event)
+        return _run(grid, results_dir, data_dir, force, on_event, save_checkpoints, executor, shard, stopper, sharing)
+
+
+def _run(grid, results_dir, data_dir, force, on_event, save_checkpoints, executor, shard, stopper, sharing) -> list[dict]:
     def emit(event) -> None:
         sharing.observe(event)
         on_event(event)

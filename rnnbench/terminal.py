@@ -114,11 +114,13 @@ class SweepDisplay:
 
         self.console = console
         self.downloads = DownloadBar(enabled)
-        self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-            console=console, disable=not enabled,
-        )
+        # Narrow terminals (80 columns) get a short label, a short bar and no elapsed time, so
+        # that a row stays on one line and every figure in it stays whole.
+        self.narrow = console.width < 120
+        columns = [TextColumn("{task.description}"), BarColumn(bar_width=8 if self.narrow else 30),
+                   MofNCompleteColumn(), TextColumn("{task.fields[detail]}")]
+        columns += [TimeRemainingColumn()] if self.narrow else [TimeElapsedColumn(), TimeRemainingColumn()]
+        self.progress = Progress(*columns, console=console, disable=not enabled)
         self.overall = None
         self.rows: dict[str, object] = {}  # run id -> its task
 
@@ -134,13 +136,16 @@ class SweepDisplay:
         elif isinstance(event, SweepPlanned):
             self._planned(event)
         elif isinstance(event, RunStarted):
-            self.rows[event.cfg.run_id] = self.progress.add_task(f"  {event.cfg.label}", total=None, detail="")
+            cfg = event.cfg
+            label = f"{cfg.cell} {cfg.num_layers}x{cfg.size} s{cfg.seed}" if self.narrow else f"  {cfg.label}"
+            self.rows[cfg.run_id] = self.progress.add_task(label, total=None, detail="")
         elif isinstance(event, RunProgress):
             if event.cfg.run_id not in self.rows:
                 self.handle(RunStarted(event.cfg))
             p = event.progress
-            self.progress.update(self.rows[event.cfg.run_id], completed=p.step, total=p.planned_steps,
-                                 detail=f"loss {p.train_loss_nats:.3f}  {p.chars_per_s:,.0f} chars/s")
+            detail = (f"train {p.train_loss_nats:.3f} nats {p.chars_per_s / 1e3:,.0f}k ch/s" if self.narrow else
+                      f"train loss {p.train_loss_nats:.3f} nats  {p.chars_per_s:,.0f} chars/s (training only)")
+            self.progress.update(self.rows[event.cfg.run_id], completed=p.step, total=p.planned_steps, detail=detail)
         elif isinstance(event, RunFinished):
             self._finished(event)
         elif isinstance(event, Notice):

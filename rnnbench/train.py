@@ -55,9 +55,11 @@ class Progress:
 
     step: int
     planned_steps: int | None  # None when only a time budget bounds the run
-    train_loss_nats: float
-    chars_per_s: float
-    val_loss_nats: float | None = None
+    train_loss_nats: float  # the mean over the steps since the last report
+    chars_per_s: float  # training only: evaluation and checkpoint time left out
+    val_loss_nats: float | None = None  # of the last evaluation, if any yet
+    val_step: int | None = None  # the step of that evaluation
+    lr: float | None = None  # the learning rate now
 
 
 @dataclass
@@ -225,15 +227,16 @@ class Trainer:
                          "hidden_size": self.hidden}
         self.status, self.stop_reason = "ok", None
         self.timer = StepTimer(device, warmup=t.warmup_steps)  # each session warms up anew
-        self.log_mark = time.perf_counter()
+        self.log_mark, self.log_mark_step = time.perf_counter(), 0  # where the live chars/s counts from
 
     def run(self) -> RunResult:
         self.resume()
-        self.log_mark = time.perf_counter()
+        self.log_mark, self.log_mark_step = time.perf_counter(), self.loop.step
         while self.stop_reason is None:
             self.set_epoch_lr()
             if self.train_epoch():
                 self.end_epoch()
+                self.log_mark, self.log_mark_step = time.perf_counter(), self.loop.step
         self.save_final_best()
         test_loss = self.test() if self.status == "ok" else math.nan
         return RunResult(self.status, self.metrics(test_loss), self.loop.curve)
@@ -345,6 +348,7 @@ class Trainer:
                     loop.next_index = i + 1
                     self.save_checkpoints()
                 loop_start = time.perf_counter()
+                self.log_mark, self.log_mark_step = loop_start, loop.step  # chars/s counts training only
                 if loop.evals_since_best >= t.patience_evals and not self.stop_reason:
                     self.stop_reason = "early_stop"
             if self.stop_reason:
@@ -390,9 +394,12 @@ class Trainer:
             return
         if self.on_progress is not None:
             now = time.perf_counter()
+            last = loop.curve[-1] if loop.curve else {}
             self.on_progress(Progress(loop.step, self.planned, loop.last_train_loss,
-                                      LOG_EVERY_STEPS * self.chars_per_step / (now - self.log_mark)))
-            self.log_mark = now
+                                      (loop.step - self.log_mark_step) * self.chars_per_step / max(now - self.log_mark, 1e-9),
+                                      last.get("val_loss_nats"), last.get("step"), self.optimizer.param_groups[0]["lr"]
+                                      if self.lr_tensor is None else float(self.lr_tensor)))
+            self.log_mark, self.log_mark_step = now, loop.step
 
     def check_budgets(self) -> None:
         loop, t = self.loop, self.t
