@@ -44,7 +44,7 @@ class CharRNN(nn.Module):
         super().__init__()
         check_cell(cell)
         module, _ = CELLS[cell]
-        self.vocab_size = vocab_size
+        self.vocab_size, self.cell = vocab_size, cell
         # torch applies `dropout` between stacked layers only; self.drop covers the top layer.
         self.rnn = module(vocab_size, hidden_size, num_layers, batch_first=True,
                           dropout=dropout if num_layers > 1 else 0.0)

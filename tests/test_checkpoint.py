@@ -132,7 +132,7 @@ def test_sample_is_seeded_and_temperature_shapes_it(trained):
 
 @pytest.mark.parametrize("args, message", [
     (["--temperature", "0"], "temperature must be above 0"),
-    (["--prime", "é€"], "never saw"),
+    (["--prime", "é€"], "2 character(s) the model never saw: 'é', '€'"),
     (["--length", "0"], "length must be at least 1"),
 ])
 def test_bad_sample_input_is_exit_2(trained, args, message):
@@ -194,3 +194,20 @@ def test_a_unique_prefix_names_a_run_and_the_results_folder_comes_from_the_envir
     monkeypatch.setenv("RNNBENCH_RESULTS_DIR", str(out))
     from_env = runner.invoke(app, ["sample", run_id, "--seed", "3", "--length", "50"])
     assert from_env.exit_code == 0 and from_env.stdout == whole.stdout
+
+
+def test_the_fast_sampler_steps_as_the_fused_module_does():
+    from rnnbench.models import CharRNN
+    from rnnbench.sample import Stepper, layer_states
+
+    torch.manual_seed(0)
+    for cell in ("lstm", "gru", "rnn"):
+        model = CharRNN(20, cell, 32, 2).eval()
+        seq = torch.randint(0, 20, (1, 12))
+        with torch.no_grad():
+            full, _ = model(seq)
+            _, state = model(seq[:, :4])
+            states, step = layer_states(model, state), Stepper(model)
+            for t in range(4, 12):
+                logits = step(torch.nn.functional.one_hot(seq[:, t], 20).float(), states)
+                assert torch.allclose(logits, full[:, t], atol=1e-5), cell
