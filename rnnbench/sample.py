@@ -15,7 +15,6 @@ import difflib
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from rnnbench.errors import UsageError
 from rnnbench.results import checkpoints_dir
