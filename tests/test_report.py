@@ -101,7 +101,7 @@ def test_cli_writes_markdown_and_figures(fixed_results, tmp_path):
     assert result.exit_code == 0, result.output
     assert out.read_text() == render(fixed_results)
     figures = sorted((out.parent / "figures").iterdir())
-    assert len(figures) == 3 and all(f.stat().st_size > 5_000 for f in figures)
+    assert len(figures) == 4 and all(f.stat().st_size > 5_000 for f in figures)
     assert all(f"figures/{f.name}" in out.read_text() for f in figures)
 
 
@@ -109,7 +109,7 @@ def test_cli_html_and_csv(fixed_results, tmp_path):
     page = tmp_path / "r.html"
     assert runner.invoke(app, ["report", "--results-dir", str(fixed_results), "--format", "html", "--out", str(page)]).exit_code == 0
     html = page.read_text()
-    assert html.startswith("<!DOCTYPE html>") and "<table>" in html and html.count("data:image/png;base64,") == 3
+    assert html.startswith("<!DOCTYPE html>") and "<table>" in html and html.count("data:image/png;base64,") == 4
     csv = runner.invoke(app, ["report", "--results-dir", str(fixed_results), "--format", "csv"])
     assert csv.exit_code == 0
     grid = pd.read_csv(pd.io.common.StringIO(csv.stdout))

@@ -42,11 +42,7 @@ def device_comparison_markdown(df: pd.DataFrame) -> str:
     rows = df[df.get("kind", pd.Series(dtype=object)) == "compare"] if "kind" in df else df.iloc[0:0]
     if rows.empty:
         return "# Device comparison\n\nNo compare-devices rows are stored: run `rnnbench compare-devices`.\n"
-    rows = rows.sort_values(["device", "threads", "dtype", "size", "num_layers", "cell"], na_position="first").copy()
-    rows["label"] = rows.apply(device_label, axis=1)
-    rows["machine"] = machines(rows)
-    if rows.machine.nunique() > 1:  # rows from several machines: a device is named with its machine
-        rows["label"] = rows.machine + ": " + rows.label
+    rows = _labelled(df)  # rows from several machines: a device is named with its machine
     ok = rows[rows.status == "ok"]
     out = ["# Device comparison", ""] + _method(rows)
     out += _limits(ok[ok.workload.isin(["matmul", "copy"])])
@@ -98,14 +94,53 @@ def _limits(limits: pd.DataFrame) -> list[str]:
     return ["## Device limits", "", table(["device", "matmul GFLOP/s (IQR)", "copy GB/s (IQR)"], body), ""]
 
 
+def _labelled(df: pd.DataFrame) -> pd.DataFrame:
+    """The ok compare-devices rows with a device label (named with its machine when rows come from several)."""
+    rows = df[df["kind"] == "compare"] if "kind" in df else df.iloc[0:0]
+    rows = rows.sort_values(["device", "threads", "dtype", "size", "num_layers", "cell"], na_position="first").copy()
+    if rows.empty:
+        return rows
+    rows["label"] = rows.apply(device_label, axis=1)
+    rows["machine"] = machines(rows)
+    if rows.machine.nunique() > 1:
+        rows["label"] = rows.machine + ": " + rows.label
+    return rows
+
+
+def _baseline_label(models: pd.DataFrame) -> str | None:
+    """The CPU at its most threads (float32 where measured): what speedups are against."""
+    cpu_rows = models[models.device == "cpu"]
+    if cpu_rows.empty:
+        return None
+    full = cpu_rows[cpu_rows.threads == cpu_rows.threads.max()]
+    return (full[full.dtype == "float32"] if (full.dtype == "float32").any() else full).label.iloc[0]
+
+
+def speedup_bars(df: pd.DataFrame) -> tuple[pd.DataFrame, str] | None:
+    """(workload, model, label, speedup) of every device against the baseline CPU, per model and
+    workload, from compare-devices rows; None without a CPU baseline and another device."""
+    rows = _labelled(df)
+    if rows.empty:
+        return None
+    models = rows[(rows.status == "ok") & rows.workload.isin(MODEL_WORKLOADS)]
+    baseline = _baseline_label(models)
+    if baseline is None or models.label.nunique() < 2:
+        return None
+    out = []
+    for (workload, model), group in models.groupby([models.workload, models.apply(_model_label, axis=1)], sort=False):
+        base = group[group.label == baseline]
+        if base.empty:
+            continue
+        for r in group[group.label != baseline].itertuples():
+            out.append({"workload": workload, "model": model, "label": r.label,
+                        "speedup": r.chars_per_s / base.chars_per_s.iloc[0]})
+    return (pd.DataFrame(out), baseline) if out else None
+
+
 def _workloads(models: pd.DataFrame) -> list[str]:
     """A table per workload: model by device, with the speedup over the CPU at its most threads."""
     labels = list(dict.fromkeys(models.label))
-    cpu_rows = models[models.device == "cpu"]
-    baseline_label = None
-    if not cpu_rows.empty:
-        full = cpu_rows[cpu_rows.threads == cpu_rows.threads.max()]
-        baseline_label = (full[full.dtype == "float32"] if (full.dtype == "float32").any() else full).label.iloc[0]
+    baseline_label = _baseline_label(models)
     titles = {"train": "Training: characters/s", "infer": "Inference: characters/s",
               "generate": "Generation, batch 1: ms per character"}
     out = []

@@ -15,9 +15,12 @@ import pandas as pd
 from rnnbench.report.grids import CELL_ORDER, Experiment, not_solo
 
 FigureFn = Callable[[str], None]  # draws one figure into the PNG file at the given path
+CELL_COLOURS = {"lstm": "tab:blue", "rnn": "tab:orange", "gru": "tab:green"}
+LAYER_STYLES = {1: "-", 2: "--", 3: ":"}
+SIZE_MARKERS = ["o", "s", "^", "D", "v", "P"]
 
 
-def _figure(draw) -> FigureFn:
+def _figure(draw, tight: bool = True) -> FigureFn:
     def save(path: str) -> None:
         import matplotlib
 
@@ -25,32 +28,68 @@ def _figure(draw) -> FigureFn:
         import matplotlib.pyplot as plt
 
         fig = draw(plt)
-        fig.tight_layout()
-        fig.savefig(path, dpi=110, metadata={"Software": None})
+        if tight:
+            fig.tight_layout()
+        fig.savefig(path, dpi=110, metadata={"Software": None}, bbox_inches="tight")  # legends outside stay whole
         plt.close(fig)
     return save
 
 
+SIZE_COLOURS = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive"]
+LAYER_MARKERS = {1: "o", 2: "s", 3: "^"}
+
+
+def _fit_losses(ax, values: pd.Series, uniform: float | None, extra: float | None = None) -> None:
+    """A loss axis fitted to the data (2nd to 98th percentile, padded), not stretched up to the
+    uniform-guess line; that line is drawn, or named as off the scale."""
+    values = values.dropna()
+    if values.empty:
+        return
+    low = min(values.quantile(0.0), extra if extra is not None else math.inf)
+    high = values.quantile(0.98)
+    pad = 0.06 * (high - low) + 0.01
+    ax.set_ylim(low - pad, high + pad)
+    if uniform is not None:
+        if uniform <= high + pad:
+            ax.axhline(uniform, color="grey", linestyle="--", linewidth=0.8)
+            ax.text(0.01, uniform, " uniform guess", transform=ax.get_yaxis_transform(), fontsize=6, color="grey",
+                    va="bottom")
+        else:
+            ax.text(0.01, 0.98, f"uniform guess ({uniform:.2f} nats) above the axis", transform=ax.transAxes,
+                    fontsize=6, va="top", color="grey")
+
+
 def curves_figure(exp: Experiment, curves: pd.DataFrame) -> FigureFn:
+    """Validation loss against epoch, a panel per cell: colour by size, line style and marker by
+    depth (every series distinct), one legend for all panels."""
     runs = exp.rows[["run_id", "cell", "num_layers", "size"]]
     data = curves.merge(runs, on="run_id").dropna(subset=["val_loss_nats"])
     cells = [c for c in CELL_ORDER if c in set(runs.cell)]
+    sizes = sorted(set(runs["size"].astype(int)))
     uniform = _uniform_loss(exp.rows)
 
     def draw(plt):
-        fig, axes = plt.subplots(1, len(cells), figsize=(4.2 * len(cells), 3.4), sharey=True, squeeze=False)
+        fig, axes = plt.subplots(1, len(cells), figsize=(4.0 * len(cells) + 1.6, 3.6), sharey=True, squeeze=False)
+        handles = {}
         for ax, cell in zip(axes[0], cells):
             for (layers, size), points in data[data.cell == cell].groupby(["num_layers", "size"]):
                 for _, run in points.groupby("run_id"):
-                    ax.plot(run.epoch, run.val_loss_nats, marker=".", label=f"{int(layers)}x{int(size)}", alpha=0.8)
-            ax.set_title(f"{cell.upper()}: validation loss")
+                    label = f"{int(layers)}x{int(size)}"
+                    (line,) = ax.plot(run.epoch, run.val_loss_nats, color=SIZE_COLOURS[sizes.index(int(size)) % 8],
+                                      linestyle=LAYER_STYLES.get(int(layers), "-."),
+                                      marker=LAYER_MARKERS.get(int(layers), "D"), markersize=3, linewidth=1, alpha=0.9)
+                    handles.setdefault(label, line)
+            ax.set_title(f"{cell.upper()}: validation loss", fontsize=9)
             ax.set_xlabel("epoch")
             ax.grid(alpha=0.3)
-            _clip_at_uniform(ax, uniform)
+        _fit_losses(axes[0][0], data.val_loss_nats, uniform)
         axes[0][0].set_ylabel("nats per character")
-        axes[0][-1].legend(fontsize=7, ncol=2)
+        order = sorted(handles, key=lambda k: (int(k.split("x")[0]), int(k.split("x")[1])))
+        fig.legend([handles[k] for k in order], order, title="layers x size", fontsize=7, title_fontsize=7,
+                   loc="center right")
+        fig.subplots_adjust(right=0.86)
         return fig
-    return _figure(draw)
+    return _figure(draw, tight=False)
 
 
 def _uniform_loss(rows: pd.DataFrame) -> float | None:
@@ -59,67 +98,121 @@ def _uniform_loss(rows: pd.DataFrame) -> float | None:
     return math.log(float(vocab.iloc[0])) if len(vocab) else None
 
 
-def _clip_at_uniform(ax, uniform: float | None) -> None:
-    """Keep the useful range readable: a run that blew up would flatten every other line."""
-    if uniform is None:
-        return
-    ax.axhline(uniform, color="grey", linestyle="--", linewidth=0.8)
-    low = ax.get_ylim()[0]
-    if ax.get_ylim()[1] > uniform * 1.15:
-        ax.set_ylim(low, uniform * 1.15)
-        ax.text(0.01, 0.98, "dashed: uniform guess; higher values cut off", transform=ax.transAxes,
-                fontsize=7, va="top", color="grey")
-
-
 def loss_vs_params_figure(values: pd.DataFrame, title: str) -> FigureFn:
     ok = values.dropna(subset=["test_loss_nats", "n_params"])
     uniform = _uniform_loss(values)
 
     def draw(plt):
-        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        fig, ax = plt.subplots(figsize=(7.4, 4.2))
         for (cell, layers), points in ok.groupby(["cell", "num_layers"]):
             points = points.sort_values("n_params")
-            ax.plot(points.n_params, points.test_loss_nats, marker="o", label=f"{cell.upper()} {layers}")
+            ax.plot(points.n_params, points.test_loss_nats, color=CELL_COLOURS.get(cell, "grey"),
+                    linestyle=LAYER_STYLES.get(int(layers), "-."), marker=LAYER_MARKERS.get(int(layers), "D"),
+                    label=f"{cell.upper()} {layers} layer{'s' if layers != 1 else ''}")
         ax.set_xscale("log")
         ax.set_xlabel("parameters")
         ax.set_ylabel("test loss, nats per character")
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=8)
         ax.grid(alpha=0.3)
-        _clip_at_uniform(ax, uniform)
-        ax.legend(fontsize=7, ncol=3, loc="lower left")
+        _fit_losses(ax, ok.test_loss_nats, uniform)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        return fig
+    return _figure(draw)
+
+
+def paper_scatter_figure(joined: pd.DataFrame, title: str) -> FigureFn:
+    """Ours against the paper's Table 1, cell by cell, with the y = x line: above it, ours is worse."""
+    ok = joined.dropna(subset=["test_loss_nats", "paper_loss_nats"])
+
+    def draw(plt):
+        fig, ax = plt.subplots(figsize=(5.6, 4.6))
+        for (cell, layers), points in ok.groupby(["cell", "num_layers"]):
+            ax.scatter(points.paper_loss_nats, points.test_loss_nats, color=CELL_COLOURS.get(cell, "grey"),
+                       marker=LAYER_MARKERS.get(int(layers), "D"), s=28,
+                       label=f"{cell.upper()} {layers} layer{'s' if layers != 1 else ''}")
+        both = pd.concat([ok.paper_loss_nats, ok.test_loss_nats])
+        low, high = both.min() - 0.05, both.quantile(0.98) + 0.05
+        ax.plot([low, high], [low, high], color="black", linewidth=0.8, label="y = x (the paper's value)")
+        ax.set_xlim(low, high)
+        ax.set_ylim(low, high)
+        ax.set_xlabel("the paper's test loss (Table 1), nats per character")
+        ax.set_ylabel("ours, nats per character")
+        ax.set_title(f"{title}\nabove the line: ours is higher", fontsize=8)
+        ax.grid(alpha=0.3)
+        off = int((ok.test_loss_nats > high).sum())
+        if off:
+            ax.text(0.02, 0.98, f"{off} cell(s) above the axis", transform=ax.transAxes, fontsize=7, va="top")
+        ax.legend(fontsize=6, loc="lower right")
+        return fig
+    return _figure(draw)
+
+
+def device_speedup_figure(bars: pd.DataFrame, baseline: str) -> FigureFn:
+    """compare-devices: each device's speedup over the baseline CPU, per model and workload.
+    `bars`: workload, model, label, speedup."""
+    workloads = [w for w in ("train", "infer", "generate") if w in set(bars.workload)]
+    labels = list(dict.fromkeys(bars.label))
+
+    def draw(plt):
+        fig, axes = plt.subplots(1, len(workloads), figsize=(4.6 * len(workloads), 4.0), squeeze=False)
+        for ax, workload in zip(axes[0], workloads):
+            w = bars[bars.workload == workload]
+            models = list(dict.fromkeys(w.model))
+            width = 0.8 / max(len(labels), 1)
+            for i, label in enumerate(labels):
+                rows = w[w.label == label].set_index("model")
+                xs = [m + (i - (len(labels) - 1) / 2) * width for m in range(len(models))]
+                ys = [rows.speedup.get(model, float("nan")) for model in models]
+                ax.bar(xs, ys, width=width, color=SIZE_COLOURS[i % 8], label=label)
+            ax.axhline(1.0, color="black", linewidth=0.8)
+            ax.set_yscale("log")
+            ax.set_xticks(range(len(models)), models, rotation=45, ha="right", fontsize=7)
+            ax.set_title(f"{workload}: speedup over the baseline", fontsize=9)
+            ax.grid(alpha=0.3, axis="y")
+        axes[0][0].set_ylabel("x the baseline's characters/s (log scale)")
+        fig.suptitle(f"baseline: {baseline}", fontsize=8)
+        axes[0][-1].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         return fig
     return _figure(draw)
 
 
 def throughput_figure(sweeps: pd.DataFrame) -> FigureFn:
+    """Training characters/s against size, a panel per hardware (one experiment's figures never mix
+    with another machine's), colour by cell and style by depth, error bars the stored IQR."""
     ok = sweeps[sweeps.status == "ok"].dropna(subset=["train_chars_per_s"])
     ok = ok[~not_solo(ok)]  # solo figures only: runs that shared the machine are not plotted
+    places = sorted(set(ok.device.astype(str) + ": " + ok.hardware.astype(str))) if len(ok) else []
 
     def draw(plt):
-        fig, ax = plt.subplots(figsize=(6.4, 4.2))
-        for (device, cell, layers), points in ok.groupby(["device", "cell", "num_layers"]):
-            points = points.groupby("size").train_chars_per_s.median()
-            ax.plot(points.index, points.values, marker="o", label=f"{device} {cell.upper()} {int(layers)}")
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        sizes = sorted(set(ok["size"].astype(int)))
-        ax.set_xticks(sizes, [str(s) for s in sizes])
-        ax.set_xlabel("size (as the sweep named it; the median over stored runs of each size)")
-        ax.set_ylabel("training characters/s (median step)")
-        ax.set_title("Training throughput by model size and device", fontsize=9)
-        ax.grid(alpha=0.3)
-        if ok.empty:
-            ax.text(0.5, 0.5, "no solo throughput stored: every run shared its machine", ha="center",
-                    transform=ax.transAxes)
+        fig, axes = plt.subplots(1, max(len(places), 1), figsize=(5.2 * max(len(places), 1) + 1.4, 4.0),
+                                 squeeze=False)
+        for ax, place in zip(axes[0], places):
+            rows = ok[ok.device.astype(str) + ": " + ok.hardware.astype(str) == place]
+            for (cell, layers), points in rows.groupby(["cell", "num_layers"]):
+                per_size = points.groupby("size").agg(rate=("train_chars_per_s", "median"),
+                                                      iqr=("train_chars_per_s_iqr", "median"))
+                ax.errorbar(per_size.index.astype(int), per_size.rate, yerr=per_size.iqr.fillna(0) / 2,
+                            color=CELL_COLOURS.get(cell, "grey"), linestyle=LAYER_STYLES.get(int(layers), "-."),
+                            marker=LAYER_MARKERS.get(int(layers), "D"), markersize=4, capsize=2,
+                            label=f"{cell.upper()} {int(layers)}")
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            sizes = sorted(set(rows["size"].astype(int)))
+            ax.set_xticks(sizes, [str(v) for v in sizes])
+            ax.set_xlabel("size (as the sweep named it)")
+            ax.set_title(place, fontsize=7)
+            ax.grid(alpha=0.3)
+        axes[0][0].set_ylabel("training characters/s (median step; bars: IQR)")
+        if not places:
+            axes[0][0].text(0.5, 0.5, "no solo throughput stored: every run shared its machine", ha="center",
+                            transform=axes[0][0].transAxes)
         else:
-            ax.legend(fontsize=6, ncol=3)
+            axes[0][-1].legend(fontsize=7, title="cell, layers", title_fontsize=7, loc="upper left",
+                               bbox_to_anchor=(1.01, 1.0))
         return fig
     return _figure(draw)
 
 
-CELL_COLOURS = {"lstm": "tab:blue", "rnn": "tab:orange", "gru": "tab:green"}
-LAYER_STYLES = {1: "-", 2: "--", 3: ":"}
-SIZE_MARKERS = ["o", "s", "^", "D", "v", "P"]
 
 
 def loss_vs_time_figure(exp: Experiment, curves: pd.DataFrame, target: float | None) -> FigureFn:
@@ -147,10 +240,7 @@ def loss_vs_time_figure(exp: Experiment, curves: pd.DataFrame, target: float | N
         ax.set_ylabel("validation loss, nats per character")
         ax.set_title(f"{exp.title}\nvalidation loss against training time", fontsize=8)
         ax.grid(alpha=0.3)
-        if len(data):  # fitted to the curves and the target, not to the uniform guess
-            low = min(data.val_loss_nats.min(), target if target is not None else math.inf)
-            high = min(data.val_loss_nats.quantile(0.98), uniform or math.inf)
-            ax.set_ylim(low - 0.05 * (high - low + 0.1), high + 0.05 * (high - low + 0.1))
+        _fit_losses(ax, data.val_loss_nats, uniform, target)  # fitted to the curves and the target
         ax.legend(fontsize=6, ncol=2, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="cell depth x size",
                   title_fontsize=6)
         return fig

@@ -17,7 +17,9 @@ import pandas as pd
 
 from rnnbench.files import write_atomic
 from rnnbench.report.devices import device_comparison_markdown
-from rnnbench.report.figures import FigureFn, curves_figure, loss_vs_params_figure, loss_vs_time_figure, throughput_figure
+from rnnbench.report.devices import speedup_bars
+from rnnbench.report.figures import (FigureFn, curves_figure, device_speedup_figure, loss_vs_params_figure,
+                                     loss_vs_time_figure, paper_scatter_figure, throughput_figure)
 from rnnbench.report.grids import (BUSY_CORES, DATASET_TITLES, PAPER_SIZES, baselines_markdown, budget_text, cell_values,
                                    concurrent_runs, dropout_values, experiments, findings, grid_markdown,
                                    is_paper_protocol,
@@ -154,6 +156,10 @@ def render_markdown(df: pd.DataFrame, curves: pd.DataFrame, figures_prefix: str 
             figures[params_name] = loss_vs_params_figure(values, exp.title)
             out += [f"![validation loss curves]({figures_prefix}{curves_name})", "",
                     f"![test loss against parameters]({figures_prefix}{params_name})", ""]
+            if comparison is not None and comparison[1]["n"]:
+                scatter_name = f"{exp.slug}-vs-paper.png"
+                figures[scatter_name] = paper_scatter_figure(comparison[0], exp.title)
+                out += [f"![ours against the paper's Table 1]({figures_prefix}{scatter_name})", ""]
             if target is not None:
                 time_name = f"{exp.slug}-loss-vs-time.png"
                 figures[time_name] = loss_vs_time_figure(exp, curves, target)
@@ -166,6 +172,10 @@ def render_markdown(df: pd.DataFrame, curves: pd.DataFrame, figures_prefix: str 
     if (df.kind == "compare").any():
         device_md = device_comparison_markdown(df).replace("\n## ", "\n### ").replace("# Device comparison", "## Device comparison", 1)
         out += [device_md]
+        bars = speedup_bars(df)
+        if bars is not None:
+            figures["device-speedup.png"] = device_speedup_figure(*bars)
+            out += ["", f"![speedup of each device over the baseline CPU]({figures_prefix}device-speedup.png)", ""]
     return "\n".join(out).rstrip() + "\n", figures
 
 
