@@ -62,12 +62,17 @@ def finished_sweeps(df: pd.DataFrame, filters: list[Filter], side: str) -> pd.Da
         rows = f.apply(rows, side)
     if rows.empty:
         raise UsageError(f"{side} holds no finished sweep runs{' that pass its filters' if filters else ''}")
-    rows = rows.assign(_key=[match_key(r) for _, r in rows.iterrows()])
+    return rows.assign(_key=[match_key(r) for _, r in rows.iterrows()])
+
+
+def _one_each(rows: pd.DataFrame, other: pd.DataFrame, side: str) -> pd.DataFrame:
+    """The side's runs that the other side has too, each at most once."""
+    rows = rows[rows._key.isin(set(other._key))]
     twice = rows[rows.duplicated("_key", keep=False)]
     if not twice.empty:
-        kinds = ", ".join(sorted(twice["hardware"].astype(str).unique())[:3])
-        raise UsageError(f"{side} holds the same run on more than one machine or device ({kinds}): "
-                         f"pick one with a filter, e.g. --{side.lower()}-filter 'hardware~{twice['hardware'].iloc[0][:12]}'")
+        kinds = "; ".join(sorted((twice["device"].astype(str) + ": " + twice["hardware"].astype(str)).unique())[:3])
+        raise UsageError(f"{side} holds the same run on more than one machine or device ({kinds}): pick one with a "
+                         f"filter, e.g. --{side.lower()}-filter 'hardware~{twice['hardware'].iloc[0][:12]}'")
     return rows
 
 
@@ -111,6 +116,7 @@ def compare_runs(base: pd.DataFrame, new: pd.DataFrame, base_filters: list[Filte
         rows = finished_sweeps(df, list(filters), side)
         rows = rows.assign(concurrent_runs=concurrent_runs(rows))
         sides.append(rows.assign(shared=not_solo(rows)))
+    sides = [_one_each(sides[0], sides[1], "BASE"), _one_each(sides[1], sides[0], "NEW")]
     both = sides[0].merge(sides[1], on="_key", suffixes=("_base", "_new"))
     out = []
     for _, r in both.iterrows():
