@@ -51,7 +51,9 @@ def header_markdown(df: pd.DataFrame) -> list[str]:
     for exp in experiments(df):
         f = exp.first
         seeds = sorted({int(x) for x in exp.rows.seed})
-        commits = sorted({str(c)[:12] for c in exp.rows.git_commit.dropna()}) if "git_commit" in exp.rows else []
+        # 12 hex digits, and whether the checkout had uncommitted changes
+        commits = sorted({str(c)[:12] + ("-dirty" if str(c).endswith("-dirty") else "")
+                          for c in exp.rows.git_commit.dropna()}) if "git_commit" in exp.rows else []
         body.append([DATASET_TITLES.get(f["dataset"], f["dataset"]), f"{f['device']}: {f['hardware']}", str(len(exp.rows)),
                      protocol_cell(exp), budget_text(f),
                      f"{int(f['batch_size'])} x {int(f['seq_len'])}", f"{f['lr']:g}", ", ".join(f"{d:g}" for d in dropout_values(exp)),
