@@ -339,9 +339,6 @@ def _run(grid, results_dir, data_dir, force, on_event, save_checkpoints, executo
         identities = {cfg.run_id: results.identity("sweep", cfg.as_dict(), cfg.hardware) for cfg in runs}
         todo = [cfg for cfg in runs if force or identities[cfg.run_id] not in stored]
         folders = {cfg.run_id: results.checkpoints_dir(results_dir, cfg.run_id) if save_checkpoints else None for cfg in todo}
-        if force:
-            for folder in filter(None, folders.values()):
-                (folder / "latest.pt").unlink(missing_ok=True)  # --force starts over
         on_event(SweepPlanned(corpus.name, corpus.n_bytes, corpus.vocab_size, grid_runs, len(runs),
                               len(runs) - len(todo), executor.summary(), str(shard) if shard else None))
         claims = stack.enter_context(Claims(results_dir))  # after the checks: bad input leaves no folder
@@ -360,7 +357,9 @@ def _run(grid, results_dir, data_dir, force, on_event, save_checkpoints, executo
                 claims.release(cfg.run_id)
                 on_event(RunSkipped(cfg, "finished by another sweep meanwhile"))
                 return False
-            if folders[cfg.run_id] is not None:
+            if folders[cfg.run_id] is not None and force:
+                (folders[cfg.run_id] / "latest.pt").unlink(missing_ok=True)  # --force starts over, once claimed
+            elif folders[cfg.run_id] is not None:
                 recover_latest(folders[cfg.run_id], on_event)
             return True
 
