@@ -26,7 +26,7 @@ import uuid
 from pathlib import Path
 
 from rnnbench.errors import StorageError
-from rnnbench.files import HOST, _alive
+from rnnbench.files import HOST, process_alive
 
 HEARTBEAT_S = 30.0
 STALE_S = 180.0  # six missed heartbeats
@@ -101,7 +101,7 @@ class Claims:
     def _stale(self, path: Path) -> bool:
         info = self._read(path)
         if info.get("host") == HOST and isinstance(info.get("pid"), int) and info["pid"] != os.getpid():
-            return not _alive(info["pid"])
+            return not process_alive(info["pid"])
         try:
             return time.time() - path.stat().st_mtime > self.stale_s
         except FileNotFoundError:

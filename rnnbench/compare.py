@@ -202,8 +202,8 @@ def run_compare(spec: CompareSpec, results_dir: str = "results", data_dir: str |
         env = environment(identity["device"]) | {"torch_num_threads": identity["threads"]}
         record = results.make_record("compare", content_id(identity), status, identity, env,
                                      metrics, error)
-        results.write_run(results_dir, record)  # a row measured again replaces its earlier file
-        results.remove_replaced(results_dir, record, stored.get(results.identity_of(record)))
+        # A row measured again replaces its earlier file (and a schema-1 one of another id).
+        results.write_run(results_dir, record, stored.get(results.identity_of(record)))
         records.append(record)
         on_event(RowMeasured(record))
 

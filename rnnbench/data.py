@@ -149,7 +149,12 @@ class Corpus:
     def encode(self) -> torch.Tensor:
         """The text as vocabulary indices, uint8 (a vocabulary has at most 256 symbols): one byte
         per character, on the host and on the device. Batches are widened to int64 where a model
-        or a loss takes them (models.CharRNN, train.train_step)."""
+        or a loss takes them (models.CharRNN, train.train_step). Made once per corpus, not once
+        per run (12 s for 1 GB); callers only read it."""
+        return self._encoded
+
+    @cached_property
+    def _encoded(self) -> torch.Tensor:
         lookup = np.zeros(256, dtype=np.uint8)
         lookup[list(self.vocab)] = np.arange(self.vocab_size, dtype=np.uint8)
         out = np.empty(self.n_bytes, dtype=np.uint8)
@@ -220,7 +225,7 @@ def _read_file(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except MemoryError:
-        raise UsageError(f"{path} ({mode and path.stat().st_size:,} bytes) does not fit in memory") from None
+        raise UsageError(f"{path} ({path.stat().st_size:,} bytes) does not fit in memory") from None
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from exc
 

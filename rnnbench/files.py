@@ -84,7 +84,7 @@ def remove_stray_temporaries(folder: str | Path) -> list[Path]:
             writer_host, pid = parts[-4], int(parts[-3])
         except (IndexError, ValueError):
             writer_host, pid = HOST, None  # written before temporaries named their writer
-        if writer_host != HOST or (pid is not None and _alive(pid)):
+        if writer_host != HOST or (pid is not None and process_alive(pid)):
             continue
         with contextlib.suppress(OSError):
             path.unlink()
@@ -92,7 +92,8 @@ def remove_stray_temporaries(folder: str | Path) -> list[Path]:
     return removed
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process of this host with this pid runs (one of another user's counts as running)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

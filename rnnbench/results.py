@@ -89,11 +89,15 @@ def _finite_or_none(value):
     return value
 
 
-def write_run(results_dir: str | Path, record: dict) -> Path:
-    """Store one run's record as runs/<run_id>.json, atomically."""
+def write_run(results_dir: str | Path, record: dict, replaces: str | None = None) -> Path:
+    """Store one run's record as runs/<run_id>.json, atomically. `replaces`: the id under which the
+    same measurement is stored already, if any (a schema-1 row of it): that file goes once this
+    one is written."""
     path = runs_dir(results_dir) / f"{record['run_id']}.json"
     text = json.dumps(_finite_or_none(record), indent=1, sort_keys=False, allow_nan=False)
     write_atomic(path, (text + "\n").encode())
+    if replaces is not None and replaces != record["run_id"]:
+        (runs_dir(results_dir) / f"{replaces}.json").unlink(missing_ok=True)
     return path
 
 
@@ -162,13 +166,6 @@ def stored_identities(results_dir: str | Path, statuses: tuple[str, ...] | None 
     """identity -> run id, for every record stored in `results_dir` with one of `statuses` (None: any)."""
     records, _ = iter_records(results_dir)
     return {identity_of(r): r["run_id"] for r in records if statuses is None or r["status"] in statuses}
-
-
-def remove_replaced(results_dir: str | Path, record: dict, stored_id: str | None) -> None:
-    """Once `record` is written: remove the record it replaces if that is stored under another id
-    (a schema-1 row of the same measurement)."""
-    if stored_id is not None and stored_id != record["run_id"]:
-        (runs_dir(results_dir) / f"{stored_id}.json").unlink(missing_ok=True)
 
 
 def flatten(record: dict) -> dict:

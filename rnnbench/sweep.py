@@ -253,16 +253,16 @@ def big_sweep_notice(grid: Grid, todo: list[RunConfig], results_dir: str) -> str
     walls = [r["metrics"].get("wall_s") for r in results.iter_records(results_dir)[0]
              if r["status"] in results.FINISHED and results.hardware_of(r) in hardware]
     walls = sorted(w for w in walls if isinstance(w, (int, float)))
+    size = f"{len(todo):,} runs to train, {jobs} at a time"
+    resume = "Ctrl-C stops at once and the same command continues"
     if grid.train.time_budget_s is not None:
-        per_run, source = grid.train.time_budget_s, "the time budget per run: at most"
+        per_run, basis, bound = grid.train.time_budget_s, "the time budget per run", "at most"
     elif walls:
-        per_run, source = walls[len(walls) // 2], f"the median of the {len(walls)} runs stored for this hardware: about"
+        per_run, basis, bound = walls[len(walls) // 2], f"the median of the {len(walls)} runs stored for this hardware", "about"
     else:
-        return (f"{len(todo):,} runs to train, {jobs} at a time; no estimate of the time yet (no run of this hardware "
-                "is stored). Ctrl-C stops at once and the same command continues")
+        return f"{size}; no estimate of the time yet (no run of this hardware is stored). {resume}"
     total = per_run * len(todo) / jobs
-    return (f"{len(todo):,} runs to train, {jobs} at a time: {per_run:,.1f} s per run ({source.split(':')[0]}) "
-            f"makes {source.split(': ')[1]} {duration_text(total)}. Ctrl-C stops at once and the same command continues")
+    return f"{size}: {per_run:,.1f} s per run ({basis}) makes {bound} {duration_text(total)}. {resume}"
 
 
 def plan(grid: Grid, data_dir: str | None = None, executor: Executor | None = None,
@@ -285,8 +285,7 @@ def store(results_dir: str, done: Finished, folder: Path | None, executor_name: 
     record = done.record
     record["env"].setdefault("executor", executor_name)
     record["env"].update(env)
-    results.write_run(results_dir, record)
-    results.remove_replaced(results_dir, record, replaces)
+    results.write_run(results_dir, record, replaces)
     if folder is not None and done.best_checkpoint is not None:
         write_atomic(folder / "best.pt", done.best_checkpoint)
     if folder is not None and record["status"] in results.FINISHED:
@@ -310,27 +309,24 @@ def run_sweep(grid: Grid, results_dir: str = "results", data_dir: str | None = N
     executor = executor or local_executor(grid.execution)
     stopper = stopper or Stopper(grid.execution.stop_after_s)
     sharing = DeviceSharing()
-    with contextlib.ExitStack() as stack:
+    listeners = [on_event]
+    if grid.execution.tensorboard:
+        check_writable(grid.execution.tensorboard, "TensorBoard folder")
+
+    def tell(event) -> None:  # what the caller (and the TensorBoard log) hear
+        for listener in listeners:
+            listener(event)
+
+    def emit(event) -> None:  # what the executors report, counted for device sharing too
+        sharing.observe(event)
+        tell(event)
+
+    on_event = tell
+    with executor, contextlib.ExitStack() as stack:
         if grid.execution.tensorboard:
             from rnnbench.tensorboard import TensorBoardLog
 
-            check_writable(grid.execution.tensorboard, "TensorBoard folder")
-            log = TensorBoardLog(grid.execution.tensorboard)
-            stack.callback(log.close)
-            shown = on_event
-
-            def on_event(event, shown=shown) -> None:
-                log.handle(event)
-                shown(event)
-        return _run(grid, results_dir, data_dir, force, on_event, save_checkpoints, executor, shard, stopper, sharing)
-
-
-def _run(grid, results_dir, data_dir, force, on_event, save_checkpoints, executor, shard, stopper, sharing) -> list[dict]:
-    def emit(event) -> None:
-        sharing.observe(event)
-        on_event(event)
-
-    with executor, contextlib.ExitStack() as stack:
+            listeners.append(stack.enter_context(TensorBoardLog(grid.execution.tensorboard)).handle)
         corpus, runs = plan(grid, data_dir, executor, on_event)
         grid_runs = len(runs)
         if shard is not None:

@@ -18,9 +18,7 @@ from pathlib import Path
 
 from rnnbench.errors import UsageError
 from rnnbench.events import Event, RunFinished, RunProgress, RunStarted
-
-LN2 = math.log(2)
-
+from rnnbench.train import bits
 
 def _writer_class():
     try:
@@ -53,7 +51,7 @@ class TensorBoardLog:
         self.val_steps[cfg.run_id].add(step)
         writer = self._writer(cfg)
         writer.add_scalar("loss/val_nats", loss, step)
-        writer.add_scalar("loss/val_bits_per_char", loss / LN2, step)
+        writer.add_scalar("loss/val_bits_per_char", bits(loss), step)
 
     def handle(self, event: Event) -> None:
         if isinstance(event, RunStarted):
@@ -62,7 +60,7 @@ class TensorBoardLog:
             p, writer = event.progress, self._writer(event.cfg)
             if math.isfinite(p.train_loss_nats):
                 writer.add_scalar("loss/train_nats", p.train_loss_nats, p.step)
-                writer.add_scalar("loss/train_bits_per_char", p.train_loss_nats / LN2, p.step)
+                writer.add_scalar("loss/train_bits_per_char", bits(p.train_loss_nats), p.step)
             writer.add_scalar("speed/train_chars_per_s", p.chars_per_s, p.step)
             if p.lr is not None:
                 writer.add_scalar("optimizer/lr", p.lr, p.step)
@@ -78,7 +76,7 @@ class TensorBoardLog:
         config = record["config"]
         hparams = {k: v for k, v in {**config, **config.get("train", {})}.items()
                    if isinstance(v, (int, float, str, bool)) and k != "dataset_sha256"}
-        hparams["hardware"] = (f"{cfg.hardware.label}" if cfg.hardware is not None else "?")
+        hparams["hardware"] = cfg.hardware.label if cfg.hardware is not None else "?"
         m = record["metrics"]
         metrics = {f"final/{k}": float(m[k]) for k in ("test_loss_nats", "val_loss_nats", "train_chars_per_s")
                    if isinstance(m.get(k), (int, float)) and math.isfinite(m[k])}
@@ -86,7 +84,11 @@ class TensorBoardLog:
         writer.close()
         del self.writers[cfg.run_id]
 
-    def close(self) -> None:
+    def __enter__(self) -> TensorBoardLog:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        """Runs stopped or interrupted mid-way: what their writers hold is flushed."""
         for writer in self.writers.values():
             writer.close()
         self.writers.clear()

@@ -227,16 +227,17 @@ class Trainer:
                          "hidden_size": self.hidden}
         self.status, self.stop_reason = "ok", None
         self.timer = StepTimer(device, warmup=t.warmup_steps)  # each session warms up anew
-        self.log_mark, self.log_mark_step = time.perf_counter(), 0  # where the live chars/s counts from
+        self.lr = t.lr  # the learning rate now, as set_epoch_lr last set it
+        self.restart_rate()
 
     def run(self) -> RunResult:
         self.resume()
-        self.log_mark, self.log_mark_step = time.perf_counter(), self.loop.step
+        self.restart_rate()
         while self.stop_reason is None:
             self.set_epoch_lr()
             if self.train_epoch():
                 self.end_epoch()
-                self.log_mark, self.log_mark_step = time.perf_counter(), self.loop.step
+                self.restart_rate()
         self.save_final_best()
         test_loss = self.test() if self.status == "ok" else math.nan
         return RunResult(self.status, self.metrics(test_loss), self.loop.curve)
@@ -307,10 +308,15 @@ class Trainer:
         """Wall time of the run so far, earlier sessions of a resumed run included."""
         return self.loop.wall_s_before + time.perf_counter() - self.wall_start
 
+    def restart_rate(self) -> None:
+        """The live chars/s counts from here: after an evaluation or a checkpoint, so that it
+        measures training only."""
+        self.rate_start, self.rate_step = time.perf_counter(), self.loop.step
+
     def set_epoch_lr(self) -> None:
         """lr x decay per epoch after `lr_decay_after_epochs`."""
         t = self.t
-        lr = t.lr * t.lr_decay ** max(0, self.loop.epoch + 1 - t.lr_decay_after_epochs)
+        self.lr = lr = t.lr * t.lr_decay ** max(0, self.loop.epoch + 1 - t.lr_decay_after_epochs)
         if self.lr_tensor is not None:
             self.lr_tensor.fill_(lr)  # the tensor the captured step reads
         for group in self.optimizer.param_groups:
@@ -348,7 +354,7 @@ class Trainer:
                     loop.next_index = i + 1
                     self.save_checkpoints()
                 loop_start = time.perf_counter()
-                self.log_mark, self.log_mark_step = loop_start, loop.step  # chars/s counts training only
+                self.restart_rate()
                 if loop.evals_since_best >= t.patience_evals and not self.stop_reason:
                     self.stop_reason = "early_stop"
             if self.stop_reason:
@@ -396,10 +402,9 @@ class Trainer:
             now = time.perf_counter()
             last = loop.curve[-1] if loop.curve else {}
             self.on_progress(Progress(loop.step, self.planned, loop.last_train_loss,
-                                      (loop.step - self.log_mark_step) * self.chars_per_step / max(now - self.log_mark, 1e-9),
-                                      last.get("val_loss_nats"), last.get("step"), self.optimizer.param_groups[0]["lr"]
-                                      if self.lr_tensor is None else float(self.lr_tensor)))
-            self.log_mark, self.log_mark_step = now, loop.step
+                                      (loop.step - self.rate_step) * self.chars_per_step / max(now - self.rate_start, 1e-9),
+                                      last.get("val_loss_nats"), last.get("step"), self.lr))
+            self.restart_rate()
 
     def check_budgets(self) -> None:
         loop, t = self.loop, self.t

@@ -25,6 +25,7 @@ import pandas as pd
 
 from rnnbench.config import TRAIN_SETTINGS
 from rnnbench.errors import UsageError
+from rnnbench.report.grids import not_solo, place
 from rnnbench.report.tables import is_missing
 
 # What makes two runs the same run, whatever ran them.
@@ -70,7 +71,7 @@ def _one_each(rows: pd.DataFrame, other: pd.DataFrame, side: str) -> pd.DataFram
     rows = rows[rows._key.isin(set(other._key))]
     twice = rows[rows.duplicated("_key", keep=False)]
     if not twice.empty:
-        kinds = "; ".join(sorted((twice["device"].astype(str) + ": " + twice["hardware"].astype(str)).unique())[:3])
+        kinds = "; ".join(sorted(place(twice).unique())[:3])
         raise UsageError(f"{side} holds the same run on more than one machine or device ({kinds}): pick one with a "
                          f"filter, e.g. --{side.lower()}-filter 'hardware~{twice['hardware'].iloc[0][:12]}'")
     return rows
@@ -109,12 +110,9 @@ def compare_runs(base: pd.DataFrame, new: pd.DataFrame, base_filters: list[Filte
                  new_filters: list[Filter] = (), min_change: float = MIN_CHANGE) -> pd.DataFrame:
     """One row per run present in both: what ran it on each side, test losses and their change,
     median step times, the speedup (base step time / new step time: above 1 is faster) and the verdict."""
-    from rnnbench.report.grids import concurrent_runs, not_solo
-
     sides = []
     for df, filters, side in ((base, base_filters, "BASE"), (new, new_filters, "NEW")):
         rows = finished_sweeps(df, list(filters), side)
-        rows = rows.assign(concurrent_runs=concurrent_runs(rows))
         sides.append(rows.assign(shared=not_solo(rows)))
     sides = [_one_each(sides[0], sides[1], "BASE"), _one_each(sides[1], sides[0], "NEW")]
     both = sides[0].merge(sides[1], on="_key", suffixes=("_base", "_new"))

@@ -12,11 +12,14 @@ from typing import Callable
 
 import pandas as pd
 
-from rnnbench.report.grids import CELL_ORDER, Experiment, not_solo
+from rnnbench.report.grids import CELL_ORDER, Experiment, not_solo, place
 
 FigureFn = Callable[[str], None]  # draws one figure into the PNG file at the given path
+# Series styles: a cell's colour, a depth's line style and marker, a size's colour or marker.
 CELL_COLOURS = {"lstm": "tab:blue", "rnn": "tab:orange", "gru": "tab:green"}
 LAYER_STYLES = {1: "-", 2: "--", 3: ":"}
+LAYER_MARKERS = {1: "o", 2: "s", 3: "^"}
+SIZE_COLOURS = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive"]
 SIZE_MARKERS = ["o", "s", "^", "D", "v", "P"]
 
 
@@ -35,13 +38,10 @@ def _figure(draw, tight: bool = True) -> FigureFn:
     return save
 
 
-SIZE_COLOURS = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive"]
-LAYER_MARKERS = {1: "o", 2: "s", 3: "^"}
-
-
 def _fit_losses(ax, values: pd.Series, uniform: float | None, extra: float | None = None) -> None:
-    """A loss axis fitted to the data (2nd to 98th percentile, padded), not stretched up to the
-    uniform-guess line; that line is drawn, or named as off the scale."""
+    """A loss axis fitted to the data (its lowest value, or `extra` if lower, to its 98th
+    percentile, padded), not stretched up to the uniform-guess line; that line is drawn, or named
+    as off the scale."""
     values = values.dropna()
     if values.empty:
         return
@@ -181,13 +181,13 @@ def throughput_figure(sweeps: pd.DataFrame) -> FigureFn:
     with another machine's), colour by cell and style by depth, error bars the stored IQR."""
     ok = sweeps[sweeps.status == "ok"].dropna(subset=["train_chars_per_s"])
     ok = ok[~not_solo(ok)]  # solo figures only: runs that shared the machine are not plotted
-    places = sorted(set(ok.device.astype(str) + ": " + ok.hardware.astype(str))) if len(ok) else []
+    places = sorted(set(place(ok))) if len(ok) else []
 
     def draw(plt):
         fig, axes = plt.subplots(1, max(len(places), 1), figsize=(5.2 * max(len(places), 1) + 1.4, 4.0),
                                  squeeze=False)
-        for ax, place in zip(axes[0], places):
-            rows = ok[ok.device.astype(str) + ": " + ok.hardware.astype(str) == place]
+        for ax, where in zip(axes[0], places):
+            rows = ok[place(ok) == where]
             for (cell, layers), points in rows.groupby(["cell", "num_layers"]):
                 per_size = points.groupby("size").agg(rate=("train_chars_per_s", "median"),
                                                       iqr=("train_chars_per_s_iqr", "median"))
@@ -200,7 +200,7 @@ def throughput_figure(sweeps: pd.DataFrame) -> FigureFn:
             sizes = sorted(set(rows["size"].astype(int)))
             ax.set_xticks(sizes, [str(v) for v in sizes])
             ax.set_xlabel("size (as the sweep named it)")
-            ax.set_title(place, fontsize=7)
+            ax.set_title(where, fontsize=7)
             ax.grid(alpha=0.3)
         axes[0][0].set_ylabel("training characters/s (median step; bars: IQR)")
         if not places:

@@ -154,6 +154,11 @@ def concurrent_runs(sweeps: pd.DataFrame) -> pd.Series:
     return out
 
 
+def place(rows: pd.DataFrame) -> pd.Series:
+    """Where each row was measured, in words: its device and hardware ('cuda: NVIDIA H200, torch …')."""
+    return rows.device.astype(str) + ": " + rows.hardware.astype(str)
+
+
 def experiments(df: pd.DataFrame) -> list[Experiment]:
     sweeps = df[df["kind"] == "sweep"] if "kind" in df else df
     if sweeps.empty:
@@ -172,7 +177,7 @@ def not_solo(rows: pd.DataFrame) -> pd.Series:
     sweep recorded them, or else as their start and finish times overlap), or (on a CPU) other
     processes keeping BUSY_CORES or more busy."""
     recorded = rows["runs_sharing_device"] if "runs_sharing_device" in rows else pd.Series(float("nan"), index=rows.index)
-    inferred = rows["concurrent_runs"] if "concurrent_runs" in rows else pd.Series(1, index=rows.index)
+    inferred = rows["concurrent_runs"] if "concurrent_runs" in rows else concurrent_runs(rows)
     shared = recorded.fillna(inferred).fillna(1) > 1
     busy = ((rows["device"] == "cpu") & (rows["other_cpu_cores"].fillna(0) >= BUSY_CORES)
             if "other_cpu_cores" in rows else False)

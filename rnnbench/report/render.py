@@ -16,8 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from rnnbench.files import write_atomic
-from rnnbench.report.devices import device_comparison_markdown
-from rnnbench.report.devices import speedup_bars
+from rnnbench.report.devices import device_comparison_markdown, speedup_bars
 from rnnbench.report.figures import (FigureFn, curves_figure, device_speedup_figure, loss_vs_params_figure,
                                      loss_vs_time_figure, paper_scatter_figure, throughput_figure)
 from rnnbench.report.grids import (BUSY_CORES, DATASET_TITLES, PAPER_SIZES, baselines_markdown, budget_text, cell_values,
@@ -26,8 +25,7 @@ from rnnbench.report.grids import (BUSY_CORES, DATASET_TITLES, PAPER_SIZES, base
                                    findings_summary, paper_comparison, paper_table, protocol_text, stored_baseline)
 from rnnbench.report.speed import default_targets, hardware_markdown, time_to_target_markdown
 from rnnbench.report.tables import is_missing as _is_missing
-from rnnbench.report.tables import when
-from rnnbench.report.tables import table
+from rnnbench.report.tables import table, when
 
 
 def protocol_cell(exp) -> str:
@@ -36,9 +34,6 @@ def protocol_cell(exp) -> str:
     text = ("paper" if exp.protocol == "paper" else "**budget**" if exp.protocol == "budget"
             else f"**paper, cut at {exp.first['time_budget_s']:g} s**")
     return text + (f"; **up to {exp.most_at_once} runs at once on one device**" if exp.most_at_once > 1 else "")
-
-
-MACHINE_COLUMNS = ["host", "cpu_model", "cpu_cores_logical", "gpu_name", "torch_version", "cuda_version", "cudnn_version"]
 
 
 def header_markdown(df: pd.DataFrame) -> list[str]:
@@ -67,8 +62,7 @@ def header_markdown(df: pd.DataFrame) -> list[str]:
                 "validation loss. A **budget** run stops far earlier: its losses say what that budget buys, "
                 "not what the paper's models reach.", ""]
     # A run whose Ray task was lost never described its machine.
-    described = df.reindex(columns=list(df.columns) + [c for c in MACHINE_COLUMNS if c not in df])  # older rows lack some
-    machines = described.dropna(subset=["host"]).drop_duplicates(["host", "cpu_model", "gpu_name", "torch_version"])
+    machines = df.dropna(subset=["host"]).drop_duplicates(["host", "cpu_model", "gpu_name", "torch_version"])
     out += [table(["host", "CPU", "logical cores", "GPU", "torch", "CUDA", "cuDNN"],
                   [[str(m.host), str(m.cpu_model), "-" if _is_missing(m.cpu_cores_logical) else str(int(m.cpu_cores_logical)),
                     m.gpu_name if isinstance(m.gpu_name, str) else "none",

@@ -20,8 +20,12 @@ import math
 import pandas as pd
 
 from rnnbench.errors import UsageError
-from rnnbench.report.grids import chosen_dropout, not_solo, paper_baselines
+from rnnbench.report.grids import CELL_ORDER, chosen_dropout, grid_markdown, not_solo, paper_baselines, place
 from rnnbench.report.tables import is_missing, table
+
+
+# What one training step computes: a model on a hardware is these and its place.
+MODEL_KEYS = ["dataset", "cell", "num_layers", "size", "hidden_size", "batch_size", "seq_len"]
 
 
 def default_targets() -> dict[str, float]:
@@ -66,21 +70,16 @@ def time_to_target(exp, curves: pd.DataFrame, target: float) -> pd.DataFrame | N
                 times.append(float(reached.train_s.iloc[0]))
                 walls.append(float(reached.wall_s.iloc[0]))
             if not curve.empty:
-                best = curve.loc[curve.val_loss_nats.idxmin()]
-                bests.append((float(best.val_loss_nats), float(best.train_s)))
+                bests.append(float(curve.val_loss_nats.min()))
         reached_all = len(times) == len(runs) and len(times) > 0
         text = (f"{pd.Series(times).median():.3g} s" if reached_all else
                 f"{len(times)}/{len(runs)} reached" if times else
-                f"not reached (best {min(bests)[0]:.3f})" if bests else "-")
+                f"not reached (best {min(bests):.3f})" if bests else "-")
         out.append({"cell": cell, "num_layers": int(layers), "size": int(size), "status": "ok",
                     "train_s_to_target": pd.Series(times).median() if reached_all else math.nan,
                     "wall_s_to_target": pd.Series(walls).median() if reached_all else math.nan,
                     "text": text, "shared": bool(not_solo(runs).any())})
     return pd.DataFrame(out)
-
-
-def hardware_label(row) -> str:
-    return f"{row['device']}: {row['hardware']}"
 
 
 def hardware_throughput(df: pd.DataFrame, baseline: str | None = None) -> tuple[pd.DataFrame, str, list[str]] | None:
@@ -91,17 +90,14 @@ def hardware_throughput(df: pd.DataFrame, baseline: str | None = None) -> tuple[
     throughput on a hardware is the median over its solo runs there, or over runs that shared the
     device (flagged) where it never ran alone. `baseline`: text that names one hardware (a part of
     its label); by default the CPU hardware with the most models, else the hardware with the most."""
-    model = ["dataset", "cell", "num_layers", "size", "hidden_size", "batch_size", "seq_len"]
-    needed = model + ["train_chars_per_s", "device", "hardware"]
+    model = MODEL_KEYS
+    needed = [*model, "train_chars_per_s", "device", "hardware"]
     if "kind" not in df or any(c not in df for c in needed):  # e.g. only failed runs: nothing measured
         return None
     sweeps = df[(df["kind"] == "sweep") & (df["status"] == "ok")].dropna(subset=needed)
     if sweeps.empty:
         return None
-    from rnnbench.report.grids import concurrent_runs
-
-    sweeps = sweeps.assign(concurrent_runs=concurrent_runs(sweeps))
-    sweeps = sweeps.assign(where=sweeps.apply(hardware_label, axis=1), shared=not_solo(sweeps))
+    sweeps = sweeps.assign(where=place(sweeps), shared=not_solo(sweeps))
     out = []
     for key, runs in sweeps.groupby(model + ["where"]):
         solo = runs[~runs.shared]
@@ -133,23 +129,22 @@ def hardware_markdown(df: pd.DataFrame, baseline: str | None = None) -> list[str
     if found is None:
         return []
     long, base, places = found
-    model = ["dataset", "cell", "num_layers", "size", "hidden_size", "batch_size", "seq_len"]
     body = []
-    order = {"lstm": 0, "rnn": 1, "gru": 2}  # the paper's column order
-    groups = sorted(long.groupby(model), key=lambda kv: (kv[0][0], kv[0][3], kv[0][2], order.get(kv[0][1], 9)))
+    order = {cell: i for i, cell in enumerate(CELL_ORDER)}  # the paper's column order
+    groups = sorted(long.groupby(MODEL_KEYS), key=lambda kv: (kv[0][0], kv[0][3], kv[0][2], order.get(kv[0][1], 9)))
     for key, rows in groups:
         by_place = rows.set_index("where")
         if base not in by_place.index:
             continue
         reference = by_place.loc[base, "chars_per_s"]
         cells = []
-        for place in places:
-            if place not in by_place.index:
+        for where in places:
+            if where not in by_place.index:
                 cells.append("-")
                 continue
-            r = by_place.loc[place]
+            r = by_place.loc[where]
             mark = " †" if r.shared else ""
-            speedup = "" if place == base else f" (x{r.chars_per_s / reference:,.1f})"
+            speedup = "" if where == base else f" (x{r.chars_per_s / reference:,.1f})"
             cells.append(f"{r.chars_per_s:,.0f}{speedup}{mark}")
         d, cell, layers, size, hidden, batch, seq = key
         body.append([d, f"{cell.upper()} {int(layers)}x{int(size)} (hidden {int(hidden)})", f"{int(batch)} x {int(seq)}", *cells])
@@ -190,8 +185,6 @@ def time_to_target_markdown(exp, curves: pd.DataFrame, targets: dict[str, float]
 
 
 def _ttt_grid(found: pd.DataFrame, sizes) -> str:
-    from rnnbench.report.grids import grid_markdown
-
     # The text column holds "12.3 s" or "not reached (best 1.743)"; the fastest time is in bold.
     fastest = found.train_s_to_target.min()
     found = found.assign(cell_text=[f"**{t}**" if not is_missing(s) and s == fastest else t
