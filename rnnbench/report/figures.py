@@ -40,15 +40,19 @@ def _figure(draw, tight: bool = True) -> FigureFn:
 
 def _fit_losses(ax, values: pd.Series, uniform: float | None, extra: float | None = None) -> None:
     """A loss axis fitted to the data (its lowest value, or `extra` if lower, to its 98th
-    percentile, padded), not stretched up to the uniform-guess line; that line is drawn, or named
-    as off the scale."""
+    percentile or just above the uniform guess, whichever is lower, padded); the uniform-guess
+    line is drawn, or named as off the scale."""
     values = values.dropna()
     if values.empty:
         return
     low = min(values.quantile(0.0), extra if extra is not None else math.inf)
-    high = values.quantile(0.98)
+    # Above the uniform guess a model has learned nothing: a diverged run is cut off there.
+    high = min(values.quantile(0.98), uniform * 1.05 if uniform is not None else math.inf)
     pad = 0.06 * (high - low) + 0.01
     ax.set_ylim(low - pad, high + pad)
+    if values.max() > high + pad:
+        ax.text(0.99, 0.99, "higher values (runs that diverged or lag) cut off", transform=ax.transAxes, fontsize=6,
+                ha="right", va="top", color="grey")
     if uniform is not None:
         if uniform <= high + pad:
             ax.axhline(uniform, color="grey", linestyle="--", linewidth=0.8)
