@@ -36,16 +36,20 @@ else:  # pragma: no cover
 
 
 def setting(default, help: str, unit: str = "", aliases: tuple[str, ...] = (), protocol: bool = False,
-            experiment: bool = True, shown_default: str | None = None):
+            experiment: bool = True, shown_default: str | None = None, choices: tuple[str, ...] = ()):
     """A dataclass field that is also a user-facing setting.
 
     unit: what one value counts (shown as the option's metavar); aliases: older option names that
     still work; protocol: the default is the paper's value, and a run that differs in it does not
     follow the paper's protocol; experiment: runs that differ in it belong to different experiments
     of the report (False for settings that change how a run is measured, not what it learns);
-    shown_default: what `--help` says of a default of None."""
+    shown_default: what `--help` says of a default of None; choices: the values a text setting takes.
+
+    A stored row that lacks a setting (written before it existed) trained with its default: a new
+    setting's default is what the code did before it, and a default is never changed afterwards
+    (a preset sets another value instead)."""
     metadata = {"help": help, "unit": unit, "aliases": aliases, "protocol": protocol, "experiment": experiment,
-                "shown_default": shown_default}
+                "shown_default": shown_default, "choices": choices}
     return field(default=default, metadata=metadata)
 
 
@@ -72,6 +76,7 @@ class Setting:
     protocol: bool
     experiment: bool
     shown_default: str | None = None
+    choices: tuple[str, ...] = ()
 
     @property
     def option(self) -> str:
@@ -116,7 +121,7 @@ def settings_of(cls: type) -> list[Setting]:
             one = args[0] if optional else hint
         out.append(Setting(f.name, one, bool(is_list), optional, f.default, f.metadata["help"], f.metadata["unit"],
                            f.metadata["aliases"], f.metadata["protocol"], f.metadata["experiment"],
-                           f.metadata["shown_default"]))
+                           f.metadata["shown_default"], f.metadata.get("choices", ())))
     return out
 
 
@@ -129,12 +134,30 @@ class TrainConfig:
 
     batch_size: int = setting(100, "Parallel streams per step.", "streams", protocol=True)
     seq_len: int = setting(100, "Characters per stream per step (BPTT length).", "chars", protocol=True)
+    # The layout: contiguous by default, so that a run's test text is the same whatever its batch
+    # and sequence length; the paper presets take char-rnn's chunked layout (rnnbench.data.Layout).
+    split: str = setting("contiguous", "How the text is cut into train, validation and test: 'contiguous' (the "
+                                       "first train_fraction of the bytes, then val_fraction, then the rest) or "
+                                       "'chunked' (char-rnn's loader: batch_size rows cut into chunks of seq_len, "
+                                       "each row's first chunks train, the next validation, the rest test).",
+                         choices=("contiguous", "chunked"))
+    train_fraction: float = setting(0.8, "Share of the text (contiguous) or of every row's chunks (chunked) "
+                                         "for training.")
+    val_fraction: float = setting(0.1, "Share for validation; test is the rest.")
     lr: float = setting(2e-3, "RMSProp learning rate.", protocol=True)
     rmsprop_alpha: float = setting(0.95, "RMSProp smoothing constant of the mean squared gradient.")
     lr_decay: float = setting(0.95, "Learning-rate factor per epoch once lr_decay_after_epochs have passed.")
     lr_decay_after_epochs: int = setting(10, "Epochs at the full learning rate before it decays.", "epochs")
     grad_clip: float = setting(5.0, "Clip the gradient norm at this value.")
     dropout: float = setting(0.0, "Dropout between layers and before the output layer.")  # one of Grid.dropout
+    # char-rnn set the LSTM's forget-gate bias to 1 from 2015-09-20, after the paper; before, it
+    # was drawn uniform like every other parameter.
+    lstm_forget_bias: str = setting("1", "The LSTM's forget-gate bias at the start: '1', or 'uniform' (drawn in "
+                                         "[-0.08, 0.08] like every parameter, as char-rnn did when the paper was "
+                                         "written).", choices=("1", "uniform"))
+    gru_reset: str = setting("after", "Where the GRU's reset gate acts: 'after' the recurrent product (torch's "
+                                      "fused GRU, as cuDNN) or 'before' it, on the previous state (char-rnn's GRU; "
+                                      "plain torch ops, slower).", choices=("after", "before"))
     # Budgets: training stops at whichever comes first; None means no limit of that kind.
     epochs: int | None = setting(50, "Budget: passes over the train split.", "epochs", protocol=True)
     max_steps: int | None = setting(None, "Budget: training steps per run.", "steps", protocol=True)
@@ -160,8 +183,20 @@ class TrainConfig:
             raise UsageError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.lr <= 0:
             raise UsageError(f"learning rate must be positive, got {self.lr}")
+        for s in TRAIN_SETTINGS.values():
+            if s.choices and getattr(self, s.name) not in s.choices:
+                raise UsageError(f"unknown {s.name} '{getattr(self, s.name)}': choose from {', '.join(s.choices)}")
+        from rnnbench.data import Layout  # checks the fractions
+
+        Layout.of(self)
         if all(getattr(self, b) is None for b in BUDGETS):
             raise UsageError("no training budget: give at least one of epochs, max_steps, max_chars, time_budget_s")
+
+
+def complete_train(train: dict) -> dict:
+    """A stored run's training settings with those it lacks (it was written before they existed)
+    at their defaults, which is how it trained: so that old and new rows compare and match."""
+    return {s.name: s.default for s in TRAIN_SETTINGS.values()} | train
 
 
 @dataclass(frozen=True)

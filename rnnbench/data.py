@@ -6,8 +6,19 @@
     (500000, 39, (400000, 50000, 50000))
 
 A corpus is read as bytes, as char-rnn read it: the vocabulary is the sorted set of byte values
-in the whole file and the paper's character counts are byte counts. Splits are contiguous:
-train = int(0.8 n), val = int(0.1 n), test = the rest.
+in the whole file and the paper's character counts are byte counts. A Layout cuts it into train,
+validation and test, each as `batch_size` parallel streams:
+
+    >>> from rnnbench.data import Layout
+    >>> Layout("chunked", batch_size=100, seq_len=100).sizes(3_258_246)   # War and Peace as char-rnn cut it
+    (2600000, 320000, 330000)
+
+'contiguous': train = int(0.8 n) bytes, val = int(0.1 n), test = the rest, each cut into streams.
+'chunked' (char-rnn's CharSplitLMMinibatchLoader): the text's end is cut so that its length
+divides by batch x seq, the bytes are viewed as `batch_size` rows, every row is cut into chunks of
+`seq_len`, and the first floor(0.8 chunks) of every row are train, the next floor(0.1 chunks)
+validation, the rest test; stream b of each split is row b's chunks of it, in order. Validation and
+test are then slices spread through the whole text, not its end.
 
 Named corpora are looked up in `data_dir`, then $RNNBENCH_DATA_DIR, then the cache directory
 ($RNNBENCH_CACHE_DIR, or the user cache directory); a corpus with a download address that is in
@@ -17,9 +28,11 @@ when whole, so the cache never holds a partial file.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import http.client
 import io
+import math
 import os
 import stat
 import tarfile
@@ -40,6 +53,73 @@ from rnnbench.synthetic import generate
 
 TRAIN_FRACTION = 0.8
 VAL_FRACTION = 0.1
+SPLITS = ("contiguous", "chunked")
+SPLIT_NAMES = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a text is cut into train, validation and test, and each of them into `batch_size`
+    streams of equal length (see the module's docstring). The chunked layout depends on the
+    batch and the sequence length, as char-rnn's did; the contiguous one on neither."""
+
+    split: str = "contiguous"
+    train_fraction: float = TRAIN_FRACTION
+    val_fraction: float = VAL_FRACTION
+    batch_size: int = 100
+    seq_len: int = 100
+
+    def __post_init__(self):
+        if self.split not in SPLITS:
+            raise UsageError(f"unknown split '{self.split}': choose from {', '.join(SPLITS)}")
+        if not (0 < self.train_fraction < 1 and 0 < self.val_fraction < 1
+                and self.train_fraction + self.val_fraction < 1):
+            raise UsageError("train_fraction and val_fraction must be above 0 and add up to less than 1 (test "
+                             f"is the rest), got {self.train_fraction:g} and {self.val_fraction:g}")
+
+    @classmethod
+    def of(cls, train) -> Layout:
+        """The layout a TrainConfig (or anything with the same fields) asks for."""
+        return cls(train.split, train.train_fraction, train.val_fraction, train.batch_size, train.seq_len)
+
+    def chunks(self, n_bytes: int) -> tuple[int, int, int]:
+        """Chunked layout: the (train, val, test) chunks of every row, as char-rnn counted them."""
+        per_row = n_bytes // (self.batch_size * self.seq_len)
+        n_train = math.floor(per_row * self.train_fraction)
+        n_val = math.floor(per_row * self.val_fraction)
+        return n_train, n_val, per_row - n_train - n_val
+
+    def sizes(self, n_bytes: int) -> tuple[int, int, int]:
+        """Bytes in the (train, val, test) splits of a text of `n_bytes`; chunked, the bytes cut
+        off its end are in none."""
+        if self.split == "chunked":
+            return tuple(self.batch_size * self.seq_len * c for c in self.chunks(n_bytes))
+        n_train, n_val = int(self.train_fraction * n_bytes), int(self.val_fraction * n_bytes)
+        return n_train, n_val, n_bytes - n_train - n_val
+
+    def streams(self, encoded: torch.Tensor) -> dict[str, torch.Tensor]:
+        """{"train", "val", "test"}: each a view of `encoded` of shape (batch_size, length)."""
+        if self.split == "chunked":
+            n_train, n_val, n_test = (c * self.seq_len for c in self.chunks(encoded.numel()))
+            rows = encoded[: self.batch_size * (n_train + n_val + n_test)].view(self.batch_size, -1)
+            return dict(zip(SPLIT_NAMES, rows.split([n_train, n_val, n_test], dim=1)))
+        parts = encoded.split(list(self.sizes(encoded.numel())))
+        return {name: streams(part, self.batch_size) for name, part in zip(SPLIT_NAMES, parts)}
+
+    def check_fits(self, corpus_name: str, n_bytes: int) -> None:
+        """Every split must give each stream at least one step of `seq_len` (and its target)."""
+        for split, size in zip(SPLIT_NAMES, self.sizes(n_bytes)):
+            if size // self.batch_size < self.seq_len + 1:
+                need = self.batch_size * (self.seq_len + 1)
+                if self.split == "chunked":
+                    need = math.ceil(self.batch_size * self.seq_len * 2 / min(self.train_fraction, self.val_fraction,
+                                                                             1 - self.train_fraction - self.val_fraction))
+                raise UsageError(
+                    f"corpus '{corpus_name}' is too small: its {split} split has {size:,} bytes but "
+                    f"batch size {self.batch_size} x sequence length {self.seq_len} needs at least {need:,} "
+                    f"there{' (two chunks of every row)' if self.split == 'chunked' else ''}; "
+                    "use a smaller --batch-size/--seq-len or a larger text"
+                )
 
 
 @dataclass(frozen=True)
@@ -142,9 +222,8 @@ class Corpus:
 
     @property
     def split_sizes(self) -> tuple[int, int, int]:
-        n = self.n_bytes
-        n_train, n_val = int(TRAIN_FRACTION * n), int(VAL_FRACTION * n)
-        return n_train, n_val, n - n_train - n_val
+        """The contiguous 80/10/10 split's sizes (Layout.sizes gives any layout's)."""
+        return Layout().sizes(self.n_bytes)
 
     def encode(self) -> torch.Tensor:
         """The text as vocabulary indices, uint8 (a vocabulary has at most 256 symbols): one byte
@@ -166,19 +245,12 @@ class Corpus:
 
     def splits(self) -> dict[str, torch.Tensor]:
         """Contiguous train/val/test views of the encoded text."""
-        n_train, n_val, n_test = self.split_sizes
-        return dict(zip(("train", "val", "test"), self.encode().split([n_train, n_val, n_test])))
+        return dict(zip(SPLIT_NAMES, self.encode().split(list(self.split_sizes))))
 
-    def check_fits(self, batch_size: int, seq_len: int) -> None:
+    def check_fits(self, batch_size: int, seq_len: int, layout: Layout | None = None) -> None:
         """Every split must give each of `batch_size` streams at least one step of `seq_len`."""
-        need = batch_size * (seq_len + 1)
-        for split, size in zip(("train", "val", "test"), self.split_sizes):
-            if size < need:
-                raise UsageError(
-                    f"corpus '{self.name}' is too small: its {split} split has {size:,} bytes but "
-                    f"batch size {batch_size} x sequence length {seq_len} needs at least {need:,}; "
-                    "use a smaller --batch-size/--seq-len or a larger text"
-                )
+        layout = dataclasses.replace(layout or Layout(), batch_size=batch_size, seq_len=seq_len)
+        layout.check_fits(self.name, self.n_bytes)
 
 
 def _chunks(values: np.ndarray, size: int = 1 << 24):

@@ -25,6 +25,72 @@ CELLS: dict[str, tuple[type[nn.RNNBase], int]] = {
 }
 SIZE_MODES = ("hidden", "params")
 INIT_RANGE = 0.08  # char-rnn's uniform initialisation
+GRU_RESETS = ("after", "before")  # where the GRU's reset gate acts: torch's and cuDNN's, or char-rnn's
+
+
+class ResetBeforeGRU(nn.Module):
+    """A stacked GRU as char-rnn computed it: the reset gate multiplies the previous state before
+    the recurrent product,
+
+        n = tanh(W_in x + b_in + W_hn (r * h) + b_hn),
+
+    where torch's nn.GRU and cuDNN compute n = tanh(W_in x + b_in + r * (W_hn h + b_hn)). The
+    gates r and z and the new state h' = (1 - z) n + z h are nn.GRU's. Its parameters are nn.GRU's
+    (names, shapes, order), so the same seed draws the same initial weights. Plain torch ops, one
+    time step at a time (the input products of all steps at once): there is no fused kernel for it.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int, batch_first: bool = True,
+                 dropout: float = 0.0):
+        super().__init__()
+        if not batch_first:
+            raise ValueError("ResetBeforeGRU takes batch-first input only")
+        self.input_size, self.hidden_size, self.num_layers, self.dropout = input_size, hidden_size, num_layers, dropout
+        for k in range(num_layers):
+            inputs = input_size if k == 0 else hidden_size
+            for name, shape in (("weight_ih", (3 * hidden_size, inputs)), ("weight_hh", (3 * hidden_size, hidden_size)),
+                                ("bias_ih", (3 * hidden_size,)), ("bias_hh", (3 * hidden_size,))):
+                self.register_parameter(f"{name}_l{k}", nn.Parameter(torch.empty(shape)))
+        # As nn.GRU draws its initial weights (CharRNN overwrites them): the random numbers drawn
+        # after this are then the same as with nn.GRU.
+        for p in self.parameters():
+            nn.init.uniform_(p, -hidden_size ** -0.5, hidden_size ** -0.5)
+
+    @staticmethod
+    def step(x: torch.Tensor, h: torch.Tensor, w_ih, w_hh, b_ih, b_hh) -> torch.Tensor:
+        """One time step of one layer, with torch.gru_cell's signature (the sampler calls it)."""
+        return ResetBeforeGRU._update(F.linear(x, w_ih, b_ih), h, w_hh, b_hh)
+
+    @staticmethod
+    def _update(gi: torch.Tensor, h: torch.Tensor, w_hh, b_hh) -> torch.Tensor:
+        hidden = h.size(-1)
+        rz = torch.sigmoid(gi[:, :2 * hidden] + F.linear(h, w_hh[:2 * hidden], b_hh[:2 * hidden]))
+        r, z = rz[:, :hidden], rz[:, hidden:]
+        n = torch.tanh(gi[:, 2 * hidden:] + F.linear(r * h, w_hh[2 * hidden:], b_hh[2 * hidden:]))
+        return n + z * (h - n)
+
+    def forward(self, x: torch.Tensor, state: torch.Tensor | None = None):
+        """x (batch, time, input) -> (outputs (batch, time, hidden), final state (layers, batch, hidden))."""
+        if state is None:
+            state = x.new_zeros(self.num_layers, x.size(0), self.hidden_size)
+        finals = []
+        for k in range(self.num_layers):
+            w_ih, w_hh, b_ih, b_hh = (getattr(self, f"{name}_l{k}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+            gi = F.linear(x, w_ih, b_ih)  # every step's input products in one
+            h, outputs = state[k], []
+            for t in range(x.size(1)):
+                h = self._update(gi[:, t], h, w_hh, b_hh)
+                outputs.append(h)
+            finals.append(h)
+            x = torch.stack(outputs, dim=1)
+            if k < self.num_layers - 1:  # between layers, as nn.GRU's dropout
+                x = F.dropout(x, self.dropout, self.training)
+        return x, torch.stack(finals)
+
+
+def check_gru_reset(gru_reset: str) -> None:
+    if gru_reset not in GRU_RESETS:
+        raise UsageError(f"unknown gru_reset '{gru_reset}': choose from {', '.join(GRU_RESETS)}")
 
 
 def check_cell(cell: str) -> None:
@@ -40,22 +106,28 @@ def check_size_mode(size_mode: str) -> None:
 class CharRNN(nn.Module):
     """One-hot characters in, a stack of recurrent layers, a linear layer to next-character logits."""
 
-    def __init__(self, vocab_size: int, cell: str, hidden_size: int, num_layers: int, dropout: float = 0.0):
+    def __init__(self, vocab_size: int, cell: str, hidden_size: int, num_layers: int, dropout: float = 0.0,
+                 lstm_forget_bias: str = "1", gru_reset: str = "after"):
         super().__init__()
         check_cell(cell)
+        check_gru_reset(gru_reset)
         module, _ = CELLS[cell]
+        if cell == "gru" and gru_reset == "before":
+            module = ResetBeforeGRU
         self.vocab_size, self.cell = vocab_size, cell
         # torch applies `dropout` between stacked layers only; self.drop covers the top layer.
         self.rnn = module(vocab_size, hidden_size, num_layers, batch_first=True,
                           dropout=dropout if num_layers > 1 else 0.0)
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, vocab_size)
-        self.reset_parameters(cell)
+        self.reset_parameters(cell, lstm_forget_bias)
 
-    def reset_parameters(self, cell: str) -> None:
+    def reset_parameters(self, cell: str, lstm_forget_bias: str = "1") -> None:
+        """Every parameter uniform in [-INIT_RANGE, INIT_RANGE], as char-rnn; the LSTM's forget-gate
+        bias then 1 (char-rnn from 2015-09-20) unless `lstm_forget_bias` is "uniform"."""
         for p in self.parameters():
             nn.init.uniform_(p, -INIT_RANGE, INIT_RANGE)
-        if cell == "lstm":
+        if cell == "lstm" and lstm_forget_bias == "1":
             # Forget-gate bias 1, as char-rnn: torch's gate order is input, forget, cell, output, and
             # it adds two biases, so one carries the 1 and the other is zero.
             hidden = self.rnn.hidden_size

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnnbench.config import Hardware, TrainConfig, settings_of
+from rnnbench.config import Hardware, TrainConfig, complete_train, settings_of
 from rnnbench.files import write_atomic
 from rnnbench.errors import UsageError
 
@@ -145,8 +145,10 @@ def hardware_of(record: dict) -> Hardware:
 def identity(kind: str, config: dict, hardware: Hardware | None) -> str:
     """What makes two records measurements of the same thing: kind, configuration and hardware.
     A run id is a hash of the same (and of the schema), so records of schema 1 and 2 are matched
-    by this, not by id."""
+    by this, not by id. A training setting a stored row lacks is the default it trained with."""
     config = {k: v for k, v in config.items() if k != "hardware"}
+    if "train" in config:
+        config["train"] = complete_train(config["train"])
     return json.dumps([kind, config, hardware.as_dict() if hardware else None], sort_keys=True)
 
 
@@ -170,7 +172,7 @@ def stored_identities(results_dir: str | Path, statuses: tuple[str, ...] | None 
 
 def flatten(record: dict) -> dict:
     config = dict(record["config"])
-    train = config.pop("train", {})
+    train = complete_train(config.pop("train")) if "train" in config else {}
     config.pop("hardware", None)  # as words in column "hardware"; its parts are env columns
     row = {
         "run_id": record["run_id"],

@@ -18,7 +18,7 @@ import torch
 
 from rnnbench.errors import UsageError
 from rnnbench.results import checkpoints_dir
-from rnnbench.models import CharRNN
+from rnnbench.models import CharRNN, ResetBeforeGRU
 
 
 def find_checkpoint(ref: str, results_dir: str | Path) -> Path:
@@ -46,7 +46,8 @@ def find_checkpoint(ref: str, results_dir: str | Path) -> Path:
 
 def load_model(ckpt: dict, device: str | torch.device = "cpu") -> CharRNN:
     config = ckpt["config"]
-    model = CharRNN(len(ckpt["vocab"]), config["cell"], ckpt["hidden_size"], config["num_layers"])
+    model = CharRNN(len(ckpt["vocab"]), config["cell"], ckpt["hidden_size"], config["num_layers"],
+                    gru_reset=config["train"].get("gru_reset", "after"))
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as exc:
@@ -86,7 +87,7 @@ class Stepper:
 
     def __init__(self, model: CharRNN):
         rnn = model.rnn
-        self.step_fn = CELL_STEPS[model.cell]
+        self.step_fn = rnn.step if isinstance(rnn, ResetBeforeGRU) else CELL_STEPS[model.cell]
         self.lstm = model.cell == "lstm"
         self.layers = [tuple(getattr(rnn, f"{name}_l{k}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
                        for k in range(rnn.num_layers)]

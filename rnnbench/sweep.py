@@ -26,7 +26,7 @@ import torch
 
 from rnnbench import checkpoint, results
 from rnnbench.config import Execution, Grid, Hardware, RunConfig
-from rnnbench.data import Corpus, load_corpus
+from rnnbench.data import Corpus, Layout, load_corpus
 from rnnbench.devices import MachineLoad, environment, hardware, resolve_devices
 from rnnbench.errors import StopRequested, StorageError, UsageError, describe_error, is_out_of_memory, one_line
 from rnnbench.claims import Claims
@@ -272,7 +272,7 @@ def plan(grid: Grid, data_dir: str | None = None, executor: Executor | None = No
     executor = executor or LocalExecutor()
     devices = tuple(executor.resolve_devices(grid.devices))
     corpus = load_corpus(grid.dataset, data_dir, on_event)
-    corpus.check_fits(grid.train.batch_size, grid.train.seq_len)
+    Layout.of(grid.train).check_fits(corpus.name, corpus.n_bytes)
     return corpus, grid.expand(corpus.sha256, devices, dataset_name=corpus.name,
                                hardware={device: executor.hardware(device) for device in devices})
 

@@ -10,9 +10,9 @@
     >>> result.status, result.metrics["steps"]
     ('ok', 20)
 
-Truncated backpropagation through time over contiguous streams: the train split is cut into
-`batch_size` streams, each step consumes `seq_len` characters of each, and the hidden state is
-carried (detached) from step to step. Evaluation walks the val or test split the same way, without
+Truncated backpropagation through time over parallel streams: the run's layout (data.Layout)
+cuts the train split into `batch_size` streams, each step consumes `seq_len` characters of each,
+and the hidden state is carried (detached) from step to step. Evaluation walks the val or test split the same way, without
 gradients, and scores every character but the last of each stream.
 
 Losses are mean cross-entropy in nats per character; bits per character = nats / ln 2.
@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from rnnbench import checkpoint
 from rnnbench.config import RunConfig
 from rnnbench.cuda_graph import GraphedStep
-from rnnbench.data import Corpus, streams
+from rnnbench.data import SPLIT_NAMES, Corpus, Layout
 from rnnbench.errors import StopRequested, UsageError
 from rnnbench.models import CharRNN, flops_per_char, hidden_size_for, n_params
 from rnnbench.timing import StepTimer, rate, summarize, synchronize
@@ -196,11 +196,13 @@ class Trainer:
         self.wall_start = time.perf_counter()
         torch.manual_seed(cfg.seed)  # before the model: its initial weights come from this seed
         random.seed(cfg.seed)
-        corpus.check_fits(t.batch_size, t.seq_len)
+        self.layout = Layout.of(t)
+        self.layout.check_fits(corpus.name, corpus.n_bytes)
         self.device = device = torch.device(cfg.device)
-        self.vocab_size = corpus.vocab_size
+        self.vocab_size, self.corpus_bytes = corpus.vocab_size, corpus.n_bytes
         self.hidden = hidden_size_for(cfg.cell, cfg.num_layers, cfg.size, self.vocab_size, cfg.size_mode)
-        self.model = CharRNN(self.vocab_size, cfg.cell, self.hidden, cfg.num_layers, t.dropout).to(device)
+        self.model = CharRNN(self.vocab_size, cfg.cell, self.hidden, cfg.num_layers, t.dropout,
+                             t.lstm_forget_bias, t.gru_reset).to(device)
         graphs = cuda_graphs and device.type == "cuda"
         # A captured optimizer step reads its learning rate from the device, where the decay can
         # change it between replays; eager training keeps a plain float.
@@ -209,7 +211,7 @@ class Trainer:
                                              alpha=t.rmsprop_alpha, capturable=graphs)
         self.step_fn = GraphedStep() if graphs else train_step
         # The corpus lives on the device as one tensor; a batch is a slice of it, never a copy.
-        self.data = {name: streams(split.to(device), t.batch_size) for name, split in corpus.splits().items()}
+        self.data = self.layout.streams(corpus.encode().to(device))
         self.steps_per_epoch = (self.data["train"].size(1) - 1) // t.seq_len
         self.planned, self.planned_by = planned_steps(cfg, self.steps_per_epoch)
         self.chars_per_step = t.batch_size * t.seq_len
@@ -453,6 +455,9 @@ class Trainer:
         with_checkpoints = self.folder is not None
         metrics = {
             "vocab_size": self.vocab_size,
+            # The bytes in each split as this run's layout cut them (the chunked layout leaves the
+            # text's end out when it does not divide by batch x seq).
+            **{f"{name}_split_bytes": size for name, size in zip(SPLIT_NAMES, self.layout.sizes(self.corpus_bytes))},
             "hidden_size": self.hidden,
             "n_params": n_params(cfg.cell, self.vocab_size, self.hidden, cfg.num_layers),
             "train_loss_nats": loop.last_train_loss,
