@@ -201,8 +201,8 @@ def test_the_fast_sampler_steps_as_the_fused_module_does():
     from rnnbench.sample import Stepper, layer_states
 
     torch.manual_seed(0)
-    for cell in ("lstm", "gru", "rnn"):
-        model = CharRNN(20, cell, 32, 2).eval()
+    for cell, gru_reset in (("lstm", "after"), ("gru", "after"), ("rnn", "after"), ("gru", "before")):
+        model = CharRNN(20, cell, 32, 2, gru_reset=gru_reset).eval()
         seq = torch.randint(0, 20, (1, 12))
         with torch.no_grad():
             full, _ = model(seq)
@@ -210,4 +210,4 @@ def test_the_fast_sampler_steps_as_the_fused_module_does():
             states, step = layer_states(model, state), Stepper(model)
             for t in range(4, 12):
                 logits = step(torch.nn.functional.one_hot(seq[:, t], 20).float(), states)
-                assert torch.allclose(logits, full[:, t], atol=1e-5), cell
+                assert torch.allclose(logits, full[:, t], atol=1e-5), (cell, gru_reset)

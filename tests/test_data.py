@@ -45,6 +45,57 @@ def test_split_sizes_follow_the_rule():
     assert torch.equal(torch.cat(list(parts.values())), corpus.encode())
 
 
+def test_chunked_layout_cuts_rows_into_chunks_as_char_rnns_loader():
+    from rnnbench.data import Layout
+
+    encoded = torch.arange(50)  # 50 bytes, batch 2 x seq 3: 8 chunks per row, 48 bytes kept
+    layout = Layout("chunked", train_fraction=0.5, val_fraction=0.25, batch_size=2, seq_len=3)
+    assert layout.chunks(50) == (4, 2, 2) and layout.sizes(50) == (24, 12, 12)
+    parts = layout.streams(encoded)
+    # Row b holds bytes 24 b .. 24 b + 23; its first 4 chunks train, the next 2 val, the last 2 test.
+    assert parts["train"].tolist() == [list(range(0, 12)), list(range(24, 36))]
+    assert parts["val"].tolist() == [list(range(12, 18)), list(range(36, 42))]
+    assert parts["test"].tolist() == [list(range(18, 24)), list(range(42, 48))]
+    assert all(part.data_ptr() >= encoded.data_ptr() for part in parts.values())  # views, no copies
+    # floor() of each share, as char-rnn: 0.8 x 7 chunks is 5 train, 0.1 x 7 is 0 val (too small).
+    assert Layout("chunked", batch_size=1, seq_len=2).chunks(15) == (5, 0, 2)
+    with pytest.raises(UsageError, match="val split has 0 bytes"):
+        Layout("chunked", batch_size=1, seq_len=2).check_fits("x", 15)
+
+
+def test_contiguous_layout_is_the_old_split():
+    from rnnbench.data import Layout
+
+    corpus = Corpus("x", bytes(range(256)) * 41, "test")
+    parts = Layout(batch_size=4, seq_len=8).streams(corpus.encode())
+    for part, whole in zip(parts.values(), corpus.splits().values()):
+        assert torch.equal(part, streams(whole, 4))
+    assert Layout(train_fraction=0.9, val_fraction=0.05).sizes(1000) == (900, 50, 50)
+
+
+@pytest.mark.parametrize("train, val", [(0.9, 0.1), (0.0, 0.5), (0.5, 0.0), (1.2, 0.1)])
+def test_fractions_that_leave_a_split_empty_are_refused(train, val):
+    from rnnbench.data import Layout
+
+    with pytest.raises(UsageError, match="add up to less than 1"):
+        Layout(train_fraction=train, val_fraction=val)
+
+
+@needs_real
+def test_war_and_peace_chunked_as_char_rnn_at_100_x_100():
+    from rnnbench.data import Layout
+
+    corpus = load_corpus("warpeace", real_corpus_dir())
+    layout = Layout("chunked", batch_size=100, seq_len=100)
+    assert layout.chunks(corpus.n_bytes) == (260, 32, 33)
+    assert layout.sizes(corpus.n_bytes) == (2_600_000, 320_000, 330_000)
+    parts = layout.streams(corpus.encode())
+    assert {k: tuple(v.shape) for k, v in parts.items()} == {"train": (100, 26_000), "val": (100, 3_200),
+                                                             "test": (100, 3_300)}
+    # Row 1 starts at byte 32,500: its validation part is the book's bytes 58,500 .. 61,699.
+    assert torch.equal(parts["val"][1], corpus.encode()[58_500:61_700])
+
+
 def test_vocabulary_is_sorted_byte_values():
     corpus = Corpus("x", "zaé a".encode(), "test")  # é is two bytes
     assert corpus.vocab == tuple(sorted(set("zaé a".encode())))

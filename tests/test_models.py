@@ -34,6 +34,64 @@ def test_initialisation_is_char_rnn_uniform_with_lstm_forget_bias_one():
         assert torch.all((b_ih + b_hh)[32:64] == 1.0)  # forget gate: torch's second block
 
 
+def test_paper_era_lstm_init_leaves_the_forget_bias_uniform():
+    torch.manual_seed(3)
+    one = CharRNN(VOCAB, "lstm", hidden_size=32, num_layers=2)
+    torch.manual_seed(3)
+    uniform = CharRNN(VOCAB, "lstm", hidden_size=32, num_layers=2, lstm_forget_bias="uniform")
+    for (name, a), (_, b) in zip(one.named_parameters(), uniform.named_parameters()):
+        if name.startswith("rnn.bias"):
+            assert torch.equal(a[:32], b[:32]) and torch.equal(a[64:], b[64:]), name  # other gates: the same draw
+            assert b[32:64].abs().max() <= 0.08 and b[32:64].std() > 0.02, name  # forget gate: drawn like them
+        else:
+            assert torch.equal(a, b), name
+
+
+def reset_before_reference(x, h, w_ih, w_hh, b_ih, b_hh):
+    """char-rnn's GRU step (model/GRU.lua) written out gate by gate, in torch's r, z, n order."""
+    W_ir, W_iz, W_in = w_ih.chunk(3)
+    W_hr, W_hz, W_hn = w_hh.chunk(3)
+    b_ir, b_iz, b_in = b_ih.chunk(3)
+    b_hr, b_hz, b_hn = b_hh.chunk(3)
+    r = torch.sigmoid(x @ W_ir.T + b_ir + h @ W_hr.T + b_hr)
+    z = torch.sigmoid(x @ W_iz.T + b_iz + h @ W_hz.T + b_hz)
+    n = torch.tanh(x @ W_in.T + b_in + (r * h) @ W_hn.T + b_hn)  # the reset gate before the product
+    return (1 - z) * n + z * h
+
+
+def test_reset_before_gru_is_char_rnns_equation_with_torchs_parameters():
+    from rnnbench.models import ResetBeforeGRU
+
+    torch.manual_seed(0)
+    fused = CharRNN(VOCAB, "gru", 16, 2)
+    torch.manual_seed(0)
+    model = CharRNN(VOCAB, "gru", 16, 2, gru_reset="before")
+    assert isinstance(model.rnn, ResetBeforeGRU)
+    assert [(n, p.shape) for n, p in model.named_parameters()] == [(n, p.shape) for n, p in fused.named_parameters()]
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), fused.parameters()))  # the same seed, the same init
+    x = torch.randint(0, VOCAB, (3, 6))
+    logits, state = model(x)
+    # Step by step through the reference equations, layer by layer.
+    inputs = torch.nn.functional.one_hot(x, VOCAB).float()
+    finals = []
+    for k in range(2):
+        w = [getattr(model.rnn, f"{name}_l{k}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+        h, outs = torch.zeros(3, 16), []
+        for t in range(6):
+            h = reset_before_reference(inputs[:, t], h, *w)
+            outs.append(h)
+        inputs = torch.stack(outs, 1)
+        finals.append(h)
+    assert torch.allclose(state, torch.stack(finals), atol=1e-6)
+    assert torch.allclose(logits, model.head(inputs), atol=1e-6)
+    # With the reset gate shut open (r = 1) the two placements are the same function.
+    for m in (model, fused):
+        for k in range(2):
+            getattr(m.rnn, f"bias_ih_l{k}").data[:16] = 40.0
+    assert torch.allclose(model(x)[0], fused(x)[0], atol=1e-5)
+    assert not torch.allclose(CharRNN(VOCAB, "gru", 16, 2, gru_reset="before")(x)[0], fused(x)[0], atol=1e-3)
+
+
 def test_uses_the_fused_torch_modules():
     assert isinstance(CharRNN(VOCAB, "gru", 8, 1).rnn, torch.nn.GRU)
     assert CharRNN(VOCAB, "rnn", 8, 1).rnn.nonlinearity == "tanh"

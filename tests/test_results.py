@@ -100,6 +100,21 @@ def test_hardware_is_part_of_the_identity_and_schema_1_rows_keep_theirs(tmp_path
     assert results.stored_identities(tmp_path)[results.identity_of(one)] == old["run_id"]
 
 
+def test_a_row_stored_before_a_setting_existed_trained_with_its_default(tmp_path):
+    new = record("lstm")
+    old = json.loads(json.dumps(new))
+    for name in ("split", "train_fraction", "val_fraction", "lstm_forget_bias", "gru_reset"):
+        del old["config"]["train"][name]
+    old["run_id"] = content_id(old["config"])
+    assert results.identity_of(old) == results.identity_of(new)  # a sweep finds it finished
+    results.write_run(tmp_path, old)
+    row = results.load(tmp_path).iloc[0]
+    assert (row.split, row.train_fraction, row.lstm_forget_bias, row.gru_reset) == ("contiguous", 0.8, "1", "after")
+    chunked = json.loads(json.dumps(new))
+    chunked["config"]["train"]["split"] = "chunked"
+    assert results.identity_of(chunked) != results.identity_of(old)
+
+
 def test_merge_keeps_two_machines_runs_and_replaces_a_schema_1_failure(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     results.write_run(a, record("lstm"))

@@ -97,3 +97,49 @@ def test_synthetic_corpus_separates_gated_cells_from_the_vanilla_rnn():
     grid = load_preset("smoke").replace(cells=("rnn", "lstm"), layers=(1,))
     loss = {cfg.cell: train(cfg, corpus).metrics["test_loss_nats"] for cfg in grid.expand(corpus.sha256, ("cpu",))}
     assert loss["lstm"] < loss["rnn"] - 0.02
+
+
+def test_a_chunked_run_trains_bit_for_bit_as_a_contiguous_run_on_the_text_rearranged_by_hand(tmp_path):
+    """char-rnn's layout, by hand: each of 8 rows of 20 chunks of 16 bytes is cut into 16 train, 2
+    val and 2 test chunks; the file of every row's train part, then every val part, then every
+    test part, split contiguously 80/10/10, is the same streams; so are the whole run's losses."""
+    batch, seq, chunks = 8, 16, 20
+    text = generate(batch * seq * chunks, seed=5)
+    row = seq * chunks
+    rows = [text[b * row:(b + 1) * row] for b in range(batch)]
+    rearranged = b"".join(r[:16 * seq] for r in rows) + b"".join(r[16 * seq:18 * seq] for r in rows) + \
+        b"".join(r[18 * seq:] for r in rows)
+    chunked, contiguous = Corpus("t", text, "test"), Corpus("t", rearranged, "test")
+    assert chunked.vocab == contiguous.vocab
+    runs = {}
+    for name, corpus, split in (("chunked", chunked, "chunked"), ("contiguous", contiguous, "contiguous")):
+        cfg = Grid.from_settings(dataset="t", cells=("lstm",), layers=(2,), sizes=(16,), size_mode="hidden",
+                                 devices=("cpu",), batch_size=batch, seq_len=seq, max_steps=40, eval_every_steps=10,
+                                 split=split).expand(corpus.sha256)[0]
+        runs[name] = train(cfg, corpus)
+    a, b = runs["chunked"], runs["contiguous"]
+    assert [(p["step"], p["train_loss_nats"], p["val_loss_nats"]) for p in a.curve] == \
+        [(p["step"], p["train_loss_nats"], p["val_loss_nats"]) for p in b.curve]
+    assert a.metrics["test_loss_nats"] == b.metrics["test_loss_nats"]
+    assert a.metrics["steps"] == 40 and len(a.curve) >= 4  # several epochs of 15 steps: state across them
+    assert [a.metrics[f"{s}_split_bytes"] for s in ("train", "val", "test")] == [2048, 256, 256]
+
+
+def test_the_layout_and_the_initialisation_are_part_of_the_run_identity():
+    ids = {config(**change).run_id for change in ({}, {"split": "chunked"}, {"train_fraction": 0.7},
+                                                 {"lstm_forget_bias": "uniform"}, {"gru_reset": "before"})}
+    assert len(ids) == 5
+
+
+@pytest.mark.parametrize("setting, value", [("split", "shuffled"), ("lstm_forget_bias", "2"), ("gru_reset", "middle")])
+def test_unknown_choices_are_usage_errors(setting, value):
+    from rnnbench.errors import UsageError
+
+    with pytest.raises(UsageError, match=f"unknown {setting} '{value}'"):
+        config(**{setting: value})
+
+
+def test_the_reset_before_gru_trains_and_its_loss_falls():
+    result = train(config(cells=("gru",), layers=(2,), gru_reset="before", dropout=0.1), CORPUS)
+    assert result.status == "ok"
+    assert result.curve[-1]["val_loss_nats"] < result.curve[0]["val_loss_nats"] < math.log(CORPUS.vocab_size)
