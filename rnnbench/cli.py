@@ -312,27 +312,48 @@ def report(
         terminal.info(f"wrote {out} (figures inlined)")
 
 
+LAYOUT_SETTINGS = {name: GRID_SETTINGS[name] for name in ("dataset", "split", "train_fraction", "val_fraction",
+                                                            "batch_size", "seq_len")}
+
+
 @baseline_app.command("ngram")
+@with_settings(LAYOUT_SETTINGS)
 def baseline_ngram(
-    order: int = typer.Option(20, help="n: each byte is predicted from the n - 1 bytes before it (the paper's baseline is 20)."),
-    dataset: str = typer.Option("warpeace", help="Corpus: warpeace, linux, synthetic, or a path to a text file."),
+    settings,
+    order: int = typer.Option(20, help="The highest n: every order from 1 to n is counted and scored in one pass "
+                                       "(an order-n model predicts each byte from the n - 1 bytes before it; the "
+                                       "paper's baseline is 20)."),
+    smoothing: str = typer.Option("kn,mkn", help="Comma-separated smoothings: kn (one discount per order), mkn "
+                                                 "(modified Kneser-Ney, three discounts per order)."),
+    preset: Optional[str] = typer.Option(None, help="Take the corpus and the data layout from this sweep preset "
+                                                    "(e.g. paper), so that the n-grams see the RNNs' splits; "
+                                                    "the options above override it."),
     data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP),
     results_dir: Path = typer.Option(Path("results"), envvar="RNNBENCH_RESULTS_DIR", help=RESULTS_DIR_HELP),
 ) -> None:
-    """A character n-gram model (interpolated Kneser-Ney) on the same bytes and splits as the RNNs: its test loss, stored as a row."""
+    """Character n-gram models (Kneser-Ney) of every order up to --order on the same bytes, layout and streams as
+    the RNNs: validation and test loss of each order, stored as rows."""
     from rnnbench import results
-    from rnnbench.data import load_corpus
+    from rnnbench.config import Grid, load_preset
+    from rnnbench.data import Layout, load_corpus
     from rnnbench.ngram import run_baseline
 
+    grid = (load_preset(preset) if preset else Grid()).replace(**settings)
+    layout = Layout.of(grid.train)
+    smoothings = _split(smoothing, str, "smoothing")
     check_writable(results_dir, "results folder")
-    corpus = load_corpus(dataset, data_dir, terminal.DownloadBar().handle)
-    with terminal.status(f"counting {order}-grams of '{corpus.name}' ({corpus.split_sizes[0]:,} training bytes)"):
-        record = run_baseline(corpus, order)
-    path = results.write_run(results_dir, record)
-    m = record["metrics"]
-    terminal.info(f"{order}-gram ({record['config']['smoothing']}) on '{corpus.name}': test {m['test_loss_nats']:.4f} nats "
-                  f"({m['test_bpc']:.4f} bits) per character, in {m['seconds']:.1f} s, peak RSS {m['peak_rss_mb']:,.0f} MB; "
-                  f"stored as {path}", terminal.stdout)
+    corpus = load_corpus(grid.dataset, data_dir, terminal.DownloadBar().handle)
+    train_bytes = layout.sizes(corpus.n_bytes)[0]
+    with terminal.status(f"counting 1- to {order}-grams of '{corpus.name}' ({train_bytes:,} training bytes, "
+                         f"{layout.split} layout)"):
+        records = run_baseline(corpus, layout, order, smoothings)
+    for record in records:
+        results.write_run(results_dir, record)
+    terminal.show(terminal.ngram_table(records, title=f"n-gram baselines on '{corpus.name}' ({layout.split} layout), "
+                                                      "nats per character"))
+    m = records[0]["metrics"]
+    terminal.info(f"{len(records)} rows stored in {results.runs_dir(results_dir)}; one pass of {m['seconds']:.1f} s, "
+                  f"peak RSS {m['peak_rss_mb']:,.0f} MB", terminal.stdout)
 
 
 @results_app.callback(invoke_without_command=True)

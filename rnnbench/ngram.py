@@ -1,131 +1,219 @@
-"""A character n-gram baseline: interpolated Kneser-Ney over the same bytes and splits as the RNNs.
+"""Character n-gram baselines: Kneser-Ney models of every order up to N, counted and scored in one
+pass over the same streams as the RNNs.
 
-    >>> from rnnbench.data import load_corpus
-    >>> from rnnbench.ngram import kneser_ney_loss
+    >>> from rnnbench.data import Layout, load_corpus
+    >>> from rnnbench.ngram import ngram_losses
     >>> corpus = load_corpus("synthetic")
-    >>> ids = corpus.encode().numpy()
-    >>> n_train, n_val, _ = corpus.split_sizes
-    >>> round(kneser_ney_loss(ids, n_train, n_train + n_val, len(ids), order=5, vocab_size=corpus.vocab_size), 3)   # doctest: +SKIP
+    >>> parts = Layout("chunked", batch_size=100, seq_len=100).streams(corpus.encode())
+    >>> losses = ngram_losses(parts["train"].numpy(), {"val": parts["val"].numpy()}, 5, corpus.vocab_size)
+    >>> [round(x, 3) for x in losses["mkn"]["val"]]                  # doctest: +SKIP
 
-The model is interpolated Kneser-Ney (Chen & Goodman 1998) with one absolute discount per order,
-D = n1 / (n1 + 2 n2) from that order's counts of counts. The highest order uses raw counts; lower
+Two smoothings (Chen & Goodman 1998), both interpolated: "kn", one absolute discount per order,
+D = n1 / (n1 + 2 n2) from that order's counts of counts; "mkn" (modified Kneser-Ney), three
+discounts per order, D1 = 1 - 2Y n2/n1, D2 = 2 - 3Y n3/n2, D3+ = 3 - 4Y n4/n3 with Y = n1/(n1 + 2 n2),
+for n-grams seen once, twice, and three times or more (an order whose estimates fall outside
+(0, i] takes the one discount Y). The highest order uses raw counts; lower
 orders use continuation counts (how many distinct bytes precede the n-gram); the unigram level is
 interpolated with the uniform distribution over the vocabulary, so no byte has probability zero.
 A context never seen in training passes the whole probability to the next lower order.
 
-Counts come from the train split only; each test byte is predicted from the `order` - 1 bytes
-before it in the file. Counting is vectorised with numpy: every n-gram is a 64-bit polynomial hash
-of its bytes (base 257, exact up to 7 bytes, wrapping modulo 2^64 above; a collision among the few
-million n-grams of a corpus has probability about 1e-7), and counts are np.unique over hashes.
-Orders are processed one at a time, from 1 up, updating each test byte's probability, so memory
-stays a few arrays of the corpus's length.
+The same streams as the RNNs: n-grams are counted within each row of the train streams (under the
+chunked layout a row's train part is one piece of text, and the next row's is elsewhere in the
+book), and each row of a validation or test stream is scored as an RNN evaluates it: every byte but
+the row's first, from at most N - 1 bytes before it in the same row (fewer near the row's start,
+as the RNN starts each row from a zero state).
+
+One pass serves every order: level k's counts give the order-k model (its top level with raw
+counts over the continuation-count chain of levels 1..k-1) and then extend that chain to level k.
+Counting is vectorised with numpy: every n-gram is a 64-bit polynomial hash of its bytes (base 257,
+exact up to 7 bytes, wrapping modulo 2^64 above; a collision among the few million n-grams of a
+corpus has probability about 1e-7), and counts are np.unique over hashes; memory stays a few
+arrays of the corpus's length whatever the order.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 BASE = np.uint64(257)
+SMOOTHINGS = {
+    "kn": "interpolated Kneser-Ney, one discount per order",
+    "mkn": "modified Kneser-Ney, three discounts per order (Chen & Goodman 1998)",
+}
 
 
-def _extend(prefix_hashes: np.ndarray, ids: np.ndarray, k: int) -> np.ndarray:
+def _extend(hashes: np.ndarray, ids: np.ndarray, k: int) -> np.ndarray:
     """Hashes of the k-grams starting at 0 .. len(ids) - k, from those of the (k-1)-grams."""
     with np.errstate(over="ignore"):
-        return prefix_hashes[: len(ids) - k + 1] * BASE + ids[k - 1:].astype(np.uint64)
-
-
-def _discount(counts: np.ndarray) -> float:
-    n1, n2 = int((counts == 1).sum()), int((counts == 2).sum())
-    return n1 / (n1 + 2 * n2) if n1 else 0.5
+        return hashes[: len(ids) - k + 1] * BASE + ids[k - 1:].astype(np.uint64)
 
 
 def _lookup(keys: np.ndarray, values: np.ndarray, queries: np.ndarray) -> np.ndarray:
     """values[keys == query] for each query, 0 where the query is not a key (keys sorted)."""
-    at = np.searchsorted(keys, queries)
-    at = np.minimum(at, len(keys) - 1)
-    found = keys[at] == queries
-    return np.where(found, values[at], 0)
+    if len(keys) == 0:
+        return np.zeros(len(queries), dtype=values.dtype)
+    at = np.minimum(np.searchsorted(keys, queries), len(keys) - 1)
+    return np.where(keys[at] == queries, values[at], 0)
 
 
-def kneser_ney_loss(ids: np.ndarray, train_end: int, start: int, end: int, order: int, vocab_size: int) -> float:
-    """Mean negative log-probability, in nats, of ids[start:end] under an interpolated Kneser-Ney
-    model of `order` counted on ids[:train_end] (ids: the whole text as vocabulary indices)."""
-    ids = np.asarray(ids, dtype=np.int64)
-    train = ids[:train_end]
-    targets = np.arange(start, end)
-    whole_h = ids.astype(np.uint64)  # k-gram hashes over the whole text, for the positions scored
-    train_h = train.astype(np.uint64)
-    next_train_h = _extend(train_h, train, 2)
-    prob = prefix_h = whole_prefix = None  # the (k-1)-gram hashes, from order 2 on
-    for k in range(1, order + 1):
-        # Counts of the order-k n-grams: raw at the highest order, continuation counts below it.
-        grams, first, raw = np.unique(train_h, return_index=True, return_counts=True)
-        if k == order:
-            counts = raw
+def discounts(counts: np.ndarray, smoothing: str) -> np.ndarray:
+    """(D1, D2, D3+) from the counts of counts of `counts` (those above 0)."""
+    n1, n2, n3, n4 = (int((counts == i).sum()) for i in (1, 2, 3, 4))
+    y = n1 / (n1 + 2 * n2) if n1 else 0.5
+    if smoothing == "kn":
+        return np.array([y, y, y])
+    # Chen & Goodman's estimates. Where one is out of (0, i] (a small or very regular text: D1 can
+    # come out negative), that order takes the one-discount value instead, as a D of 0 for every
+    # n-gram of a context would leave its unseen bytes with probability 0.
+    d = np.array([1 - 2 * y * n2 / n1 if n1 else 0.0, 2 - 3 * y * n3 / n2 if n2 else 0.0,
+                  3 - 4 * y * n4 / n3 if n3 else 0.0])
+    if np.all(d > 0) and np.all(d <= [1, 2, 3]):
+        return d
+    return np.array([y, y, y])
+
+
+@dataclass
+class Level:
+    """The counts of one order's n-grams in training, by one kind of count (raw or continuation),
+    and what the interpolation needs of their contexts."""
+
+    grams: np.ndarray  # sorted distinct n-gram hashes
+    counts: np.ndarray  # the count of each (0 for a continuation count of an n-gram never preceded)
+    d: np.ndarray  # (D1, D2, D3+)
+    context_keys: np.ndarray | None = None  # sorted distinct context hashes (None for unigrams)
+    context_totals: np.ndarray | float = 0.0  # the counts after each context summed
+    context_mass: np.ndarray | float = 0.0  # D1 N1 + D2 N2 + D3+ N3+ of each context
+
+    @classmethod
+    def count(cls, grams: np.ndarray, counts: np.ndarray, contexts: np.ndarray | None, smoothing: str) -> Level:
+        d = discounts(counts[counts > 0], smoothing)
+        kept = np.where(counts > 0, d[np.clip(counts, 1, 3) - 1], 0.0)  # the discount each n-gram pays
+        if contexts is None:
+            return cls(grams, counts, d, None, float(counts.sum()), float(kept.sum()))
+        keys, inverse = np.unique(contexts, return_inverse=True)
+        return cls(grams, counts, d, keys, np.bincount(inverse, weights=counts), np.bincount(inverse, weights=kept))
+
+    def prob(self, gram: np.ndarray, context: np.ndarray | None, lower: np.ndarray | float) -> np.ndarray:
+        """P(byte | context) for each scored n-gram, interpolated with the `lower` order's."""
+        c = _lookup(self.grams, self.counts, gram).astype(np.float64)
+        discount = np.where(c > 0, self.d[np.clip(c, 1, 3).astype(int) - 1], 0.0)
+        if context is None:
+            total, mass = np.full(len(gram), self.context_totals), np.full(len(gram), self.context_mass)
         else:
-            longer, longer_first = np.unique(next_train_h, return_index=True)
-            suffixes = train_h[longer_first + 1]  # each distinct (k+1)-gram's last k bytes
-            keys, continuation = np.unique(suffixes, return_counts=True)
-            counts = _lookup(keys, continuation, grams)
-        discount = _discount(counts[counts > 0])
-        # Each n-gram scored: the k bytes ending at the target, if there are k of them.
-        ending = targets - k + 1
-        scored = ending >= 0
-        query = np.zeros(len(targets), dtype=np.uint64)
-        query[scored] = whole_h[ending[scored]]
-        c = np.where(scored, _lookup(grams, counts, query), 0).astype(np.float64)
-        if k == 1:
-            total, distinct = counts.sum(), (counts > 0).sum()
-            prob = np.maximum(c - discount, 0) / total + discount * distinct / total / vocab_size
-        else:
-            # Contexts: the first k - 1 bytes of each distinct k-gram, with their totals.
-            contexts = prefix_h[first]
-            keys, inverse = np.unique(contexts, return_inverse=True)
-            totals = np.bincount(inverse, weights=counts).astype(np.float64)
-            distinct = np.bincount(inverse, weights=counts > 0).astype(np.float64)
-            context_query = np.zeros(len(targets), dtype=np.uint64)
-            context_query[scored] = whole_prefix[ending[scored]]
-            total = np.where(scored, _lookup(keys, totals, context_query), 0.0)
-            n_follow = np.where(scored, _lookup(keys, distinct, context_query), 0.0)
-            seen = total > 0
-            safe = np.where(seen, total, 1.0)
-            mixed = np.maximum(c - discount, 0) / safe + discount * n_follow / safe * prob
-            prob = np.where(seen, mixed, prob)
-        if k == order:
-            break
-        prefix_h, whole_prefix = train_h, whole_h
-        train_h, next_train_h = next_train_h, _extend(next_train_h, train, k + 2)
-        whole_h = _extend(whole_h, ids, k + 1)
-    return float(-np.log(prob).mean())
+            total = _lookup(self.context_keys, self.context_totals, context)
+            mass = _lookup(self.context_keys, self.context_mass, context)
+        seen = total > 0
+        safe = np.where(seen, total, 1.0)
+        return np.where(seen, np.maximum(c - discount, 0.0) / safe + mass / safe * lower, lower)
 
 
-SMOOTHING = "interpolated Kneser-Ney, one discount per order"
+class Rows:
+    """Equal-length rows of vocabulary indices, flat, with each k-gram's hash at its first byte."""
+
+    def __init__(self, rows: np.ndarray):
+        rows = np.asarray(rows)
+        self.length = rows.shape[1]
+        self.ids = rows.reshape(-1).astype(np.int64)
+        self.column = np.arange(len(self.ids)) % self.length  # each byte's place in its row
+        self.hashes = self.ids.astype(np.uint64)  # of the k-grams, k = self.k
+        self.previous: np.ndarray | None = None  # of the (k-1)-grams
+        self.k = 1
+
+    def grow(self) -> None:
+        self.previous, self.hashes = self.hashes, _extend(self.hashes, self.ids, self.k + 1)
+        self.k += 1
+
+    def starts(self) -> np.ndarray:
+        """The positions where a whole k-gram lies inside one row."""
+        return np.flatnonzero(self.column[: len(self.hashes)] <= self.length - self.k)
 
 
-def run_baseline(corpus, order: int) -> dict:
-    """Count an order-`order` model on the corpus's train split and score its test split; the
-    stored record (kind "baseline") of it, with the time and peak memory it took."""
+def ngram_losses(train: np.ndarray, evaluate: dict[str, np.ndarray], max_order: int, vocab_size: int,
+                 smoothings: tuple[str, ...] = tuple(SMOOTHINGS)) -> dict[str, dict[str, list[float]]]:
+    """{smoothing: {split: [mean loss in nats of the order-1 model, ..., of the order-max_order
+    model]}}: counted on the rows of `train` (shape (rows, length)), scored on the rows of each
+    array of `evaluate` (every byte but a row's first)."""
+    if max_order < 1:
+        raise ValueError("max_order must be at least 1")
+    t = Rows(train)
+    scored = {name: Rows(rows) for name, rows in evaluate.items()}
+    targets = {name: np.flatnonzero(r.column >= 1) for name, r in scored.items()}
+    # Per smoothing and split: each target's probability under the continuation chain so far, and
+    # under the highest-order model that its row's history reaches.
+    chain = {(s, name): np.full(len(targets[name]), 1.0 / vocab_size) for s in smoothings for name in scored}
+    best = {key: value.copy() for key, value in chain.items()}
+    out = {s: {name: [] for name in scored} for s in smoothings}
+    starts = t.starts()
+    grams, first, raw = np.unique(t.hashes[starts], return_index=True, return_counts=True)
+    first = starts[first]
+    for k in range(1, max_order + 1):
+        contexts = None if k == 1 else t.previous[first]  # each distinct k-gram's first k - 1 bytes
+        # Level k + 1's distinct n-grams give level k its continuation counts (and come next).
+        t.grow()
+        starts = t.starts()
+        longer, longer_first, longer_raw = np.unique(t.hashes[starts], return_index=True, return_counts=True)
+        longer_first = starts[longer_first]
+        suffixes, preceded = np.unique(t.previous[longer_first + 1], return_counts=True)
+        continuation = _lookup(suffixes, preceded, grams)
+        queries = {}
+        for name, r in scored.items():
+            at = targets[name]
+            valid = np.flatnonzero(r.column[at] >= k - 1)  # the byte has k - 1 bytes before it in its row
+            begin = at[valid] - (k - 1)
+            queries[name] = (valid, r.hashes[begin], None if k == 1 else r.previous[begin])
+        for s in smoothings:
+            top, lower_level = Level.count(grams, raw, contexts, s), Level.count(grams, continuation, contexts, s)
+            for name in scored:
+                valid, gram, context = queries[name]
+                lower = chain[(s, name)][valid]
+                best[(s, name)][valid] = top.prob(gram, context, lower)
+                chain[(s, name)][valid] = lower_level.prob(gram, context, lower)
+                out[s][name].append(float(-np.log(best[(s, name)]).mean()))
+        for r in scored.values():
+            r.grow()
+        grams, first, raw = longer, longer_first, longer_raw
+    return out
+
+
+def run_baseline(corpus, layout, max_order: int, smoothings: tuple[str, ...] = tuple(SMOOTHINGS)) -> list[dict]:
+    """Count every order 1..max_order on the corpus's train streams under `layout` (data.Layout)
+    and score its validation and test streams; one stored record (kind "baseline") per smoothing
+    and order, each with the time and peak memory of the whole pass."""
     import resource
     import time
 
     from rnnbench import results
     from rnnbench.config import content_id
     from rnnbench.devices import environment, hardware
+    from rnnbench.errors import UsageError
 
-    if order < 1:
-        from rnnbench.errors import UsageError
-
-        raise UsageError(f"--order must be at least 1, got {order}")
+    if max_order < 1:
+        raise UsageError(f"--order must be at least 1, got {max_order}")
+    unknown = sorted(set(smoothings) - set(SMOOTHINGS))
+    if unknown:
+        raise UsageError(f"unknown smoothing {', '.join(unknown)}: choose from {', '.join(SMOOTHINGS)}")
+    layout.check_fits(corpus.name, corpus.n_bytes)
     start = time.perf_counter()
-    ids = corpus.encode().numpy().astype(np.int64)
-    n_train, n_val, _ = corpus.split_sizes
-    loss = kneser_ney_loss(ids, n_train, n_train + n_val, len(ids), order, corpus.vocab_size)
+    parts = {name: part.numpy() for name, part in layout.streams(corpus.encode()).items()}
+    losses = ngram_losses(parts["train"], {"val": parts["val"], "test": parts["test"]}, max_order,
+                          corpus.vocab_size, smoothings)
     seconds = time.perf_counter() - start
-    config = {"model": "ngram", "order": order, "smoothing": SMOOTHING, "dataset": corpus.name,
-              "dataset_sha256": corpus.sha256, "hardware": hardware("cpu", 1).as_dict()}  # counted in one thread
-    metrics = {"test_loss_nats": loss, "test_bpc": loss / np.log(2), "vocab_size": corpus.vocab_size,
-               "seconds": seconds,
-               # The process's high-water mark (Linux reports kB): what counting needed at most.
-               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    # The process's high-water mark (Linux reports kB): what counting needed at most.
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     env = environment("cpu") | {"corpus_source": corpus.source}
-    return results.make_record("baseline", content_id(config), "ok", config, env, metrics)
+    sizes = dict(zip(("train_split_bytes", "val_split_bytes", "test_split_bytes"), layout.sizes(corpus.n_bytes)))
+    records = []
+    for s in smoothings:
+        for order in range(1, max_order + 1):
+            config = {"model": "ngram", "order": order, "smoothing": SMOOTHINGS[s], "dataset": corpus.name,
+                      "dataset_sha256": corpus.sha256, "split": layout.split, "train_fraction": layout.train_fraction,
+                      "val_fraction": layout.val_fraction, "batch_size": layout.batch_size, "seq_len": layout.seq_len,
+                      "hardware": hardware("cpu", 1).as_dict()}  # counted in one thread
+            val, test = losses[s]["val"][order - 1], losses[s]["test"][order - 1]
+            metrics = {"val_loss_nats": val, "test_loss_nats": test, "test_bpc": test / np.log(2),
+                       "vocab_size": corpus.vocab_size, **sizes, "max_order": max_order,
+                       "seconds": seconds, "peak_rss_mb": peak_mb}  # of the pass that made every order and smoothing
+            records.append(results.make_record("baseline", content_id(config), "ok", config, env, metrics))
+    return records

@@ -272,6 +272,32 @@ def versus_table(table, title: str):
     return out
 
 
+def ngram_table(records: list[dict], title: str):
+    """`rnnbench baseline ngram`: one row per order, validation and test loss of each smoothing; the
+    order validation picks for a smoothing is starred."""
+    from rich.table import Table
+
+    from rnnbench.ngram import SMOOTHINGS
+
+    by = {(r["config"]["smoothing"], r["config"]["order"]): r["metrics"] for r in records}
+    smoothings = list(dict.fromkeys(r["config"]["smoothing"] for r in records))
+    picked = {s: min((o for t, o in by if t == s), key=lambda o: by[(s, o)]["val_loss_nats"]) for s in smoothings}
+    table = Table(title=escape(title), caption="* the order with the lowest validation loss")
+    table.add_column("order", justify="right")
+    for smoothing in smoothings:
+        short = {text: key for key, text in SMOOTHINGS.items()}.get(smoothing, smoothing)
+        table.add_column(f"{short} val", justify="right")
+        table.add_column("test", justify="right")
+    for order in sorted({o for _, o in by}):
+        cells = []
+        for smoothing in smoothings:
+            m = by[(smoothing, order)]
+            star = "*" if picked[smoothing] == order else ""
+            cells += [f"{m['val_loss_nats']:.4f}{star}", f"{m['test_loss_nats']:.4f}"]
+        table.add_row(str(order), *cells)
+    return table
+
+
 def show(table) -> None:
     """A table on stdout."""
     stdout.print(table)

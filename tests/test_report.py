@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from rnnbench import report, results
 from rnnbench.cli import app
-from rnnbench.config import Grid
+from rnnbench.config import Grid, content_id
 
 GOLDEN = Path(__file__).parent / "golden" / "report.md"
 REPO = Path(__file__).resolve().parents[1]
@@ -216,3 +216,58 @@ def test_findings_head_the_report(fixed_results):
     assert text.index("## Findings") < text.index("## What was run")
     row = next(line for line in text.splitlines() if line.startswith("| War and Peace on cpu"))
     assert "| 4 |" in row and "no baseline stored" in row  # 4 cells beside the paper's; no n-gram row here
+
+
+def paper_record(cell, layers, seed=0, dropout=0.0, loss=1.45, **settings):
+    """A row of the `paper` preset's War and Peace grid at size 64, as a sweep on a CPU stores it."""
+    from rnnbench.config import load_preset
+
+    grid = load_preset("paper").replace(cells=(cell,), layers=(layers,), sizes=(64,), devices=("cpu",), seeds=(seed,),
+                                        dropout=(dropout,), **settings)
+    record = run_record(cell, layers, 64, seed=seed, loss=loss)
+    record["config"] = grid.expand("f" * 64)[0].as_dict()
+    record["run_id"] = content_id(record["config"])
+    record["metrics"] |= {"train_split_bytes": 2_600_000, "val_split_bytes": 320_000, "test_split_bytes": 330_000,
+                          "stop_reason": "epochs", "epochs_trained": 50.0}
+    return record
+
+
+@pytest.fixture
+def paper_results(tmp_path) -> Path:
+    records = [paper_record("lstm", 1, seed=s, loss=1.46 + 0.01 * s) for s in (0, 1, 2)]
+    records += [paper_record("lstm", 1, dropout=0.25, loss=1.50), paper_record("gru", 2, loss=1.40),
+                paper_record("rnn", 3, loss=1.47)]
+    for r in records:
+        results.write_run(tmp_path, r)
+    return tmp_path
+
+
+def test_the_protocol_checklist_is_read_from_the_rows(paper_results):
+    from rnnbench.report.grids import experiments
+    from rnnbench.report.protocol import checklist
+
+    (exp,) = experiments(results.load(paper_results))
+    verdicts = {c.name: c.verdict for c in checklist(exp)}
+    assert verdicts["data layout"] == "same" and verdicts["LSTM forget-gate bias"] == "same"
+    assert verdicts["gradient clipping"] == "differs" and verdicts["GRU reset gate"] == "differs"
+    assert verdicts["dropout"] == "partly"  # one model of three had two values to choose from
+    assert verdicts["seeds"] == "partly" and verdicts["training length"] == "same"
+    ours = {c.name: c.ours for c in checklist(exp)}
+    assert ours["split fractions"] == "80/10/10 (2,600,000 / 320,000 / 330,000 bytes)"
+    assert ours["steps per epoch"].startswith("259: each stream's last 100 bytes are never an input")
+    assert "tried 0, 0.25; chosen on validation: 0 for 3 models" in ours["dropout"]
+    text = render(paper_results)
+    assert "### Protocol checklist" in text and "| data layout |" in text
+    # A different choice in the rows shows as a difference.
+    (exp,) = experiments(results.load(paper_results).assign(split="contiguous", lstm_forget_bias="1"))
+    verdicts = {c.name: c.verdict for c in checklist(exp)}
+    assert verdicts["data layout"] == "differs" and verdicts["LSTM forget-gate bias"] == "differs"
+
+
+def test_the_seed_spread_stands_beside_the_distance_to_the_paper(paper_results):
+    text = render(paper_results)
+    diff = text.split("### Ours minus the paper")[1].split("###")[0]
+    row64 = next(line for line in diff.splitlines() if line.startswith("| 64 |"))
+    # LSTM 1x64: mean of 1.46, 1.47, 1.48 is 1.470 against the paper's 1.449, sd 0.010.
+    assert "+0.021 ± 0.010" in row64
+    assert "Seed spread (standard deviation of the test loss over seeds" in text and "LSTM 1x64 0.010 (3 seeds)" in text

@@ -48,21 +48,6 @@ def paper_baselines() -> pd.DataFrame:
         return pd.read_csv(f)
 
 
-def baselines_markdown(df: pd.DataFrame) -> list[str]:
-    """Stored baseline rows beside the paper's n-gram figures."""
-    rows = df[df["kind"] == "baseline"] if "kind" in df else df.iloc[0:0]
-    if rows.empty:
-        return []
-    paper = paper_baselines().set_index(["dataset", "order"]).test_loss_nats
-    body = [[DATASET_TITLES.get(r.dataset, r.dataset), f"{int(r.order)}-gram", r.smoothing, f"{r.test_loss_nats:.3f}",
-             f"{paper[(r.dataset, r.order)]:.3f}" if (r.dataset, r.order) in paper.index else "-",
-             f"{r.seconds:.0f} s, {r.peak_rss_mb:,.0f} MB"] for r in rows.sort_values(["dataset", "order"]).itertuples()]
-    return ["## Baselines", "", "Character n-gram models counted on the same train split, scored on the same test "
-            "split, in nats per character (`rnnbench baseline ngram`).", "",
-            table(["dataset", "model", "smoothing", "test loss", "the paper's", "took"], body, ["l", "l", "l", "r", "r", "r"]),
-            ""]
-
-
 def paper_table() -> pd.DataFrame:
     """Table 1 of Karpathy, Johnson & Fei-Fei (2015), as published (test loss in nats)."""
     with resources.files("rnnbench").joinpath("karpathy2015_table1.csv").open() as f:
@@ -259,7 +244,7 @@ def grid_markdown(values: pd.DataFrame, column: str, fmt: str, mark_lowest: bool
             else:
                 text = format(numbers[col], fmt)
                 if std_column and not _is_missing(getattr(r, std_column)):
-                    text += f" ± {format(getattr(r, std_column), fmt)}"
+                    text += f" ± {format(getattr(r, std_column), fmt.replace('+', ''))}"  # a spread has no sign
                 cells.append(f"**{text}**" if numbers[col] == lowest else text)
         body.append(cells)
     header = ["size"] + [f"{c.upper()} {n}" for c, n in columns]
@@ -288,15 +273,6 @@ def paper_comparison(exp: Experiment, values: pd.DataFrame) -> tuple[pd.DataFram
     return joined, stats
 
 
-def stored_baseline(df: pd.DataFrame, dataset: str) -> tuple[int, float] | None:
-    """(order, test loss) of the highest-order n-gram baseline stored for `dataset`, if any."""
-    rows = df[(df["kind"] == "baseline") & (df["dataset"] == dataset)] if "kind" in df else df.iloc[0:0]
-    if rows.empty:
-        return None
-    best = rows.sort_values("order").iloc[-1]
-    return int(best.order), float(best.test_loss_nats)
-
-
 def depth_helps(values: pd.DataFrame) -> tuple[int, int]:
     """(pairs where the better of 2 and 3 layers beats 1 layer, pairs), over cells and sizes."""
     depth = values.dropna(subset=["test_loss_nats"]).pivot_table(index=["cell", "size"], columns="num_layers",
@@ -323,8 +299,9 @@ def verdict(hits: int, n: int) -> str:
     return "-" if n == 0 else f"{'yes' if hits > n / 2 else 'no'} ({hits} of {n})"
 
 
-def findings_summary(df: pd.DataFrame) -> list[str]:
-    """Per experiment: the distance to the paper and whether each of the paper's findings holds."""
+def findings_summary(df: pd.DataFrame, baseline_of) -> list[str]:
+    """Per experiment: the distance to the paper and whether each of the paper's findings holds.
+    `baseline_of(exp)`: the (order, test loss, smoothing) of the n-gram baseline it is held against, or None."""
     body = []
     for exp in experiments(df):
         values = cell_values(exp)
@@ -337,7 +314,7 @@ def findings_summary(df: pd.DataFrame) -> list[str]:
         else:
             paper = ["-"] * 4
         ok = values.dropna(subset=["test_loss_nats"])
-        baseline = stored_baseline(df, exp.first["dataset"])
+        baseline = baseline_of(exp)
         if ok.empty or baseline is None:
             beats = "-" if ok.empty else "no baseline stored"
         else:
@@ -351,13 +328,14 @@ def findings_summary(df: pd.DataFrame) -> list[str]:
             "difference (MAD, nats), Spearman rank correlation, and the share of cells within 0.05 nats. The "
             "paper's findings, each tested on these rows: depth helps (the better of 2 and 3 layers has the "
             "lower loss than 1 layer, per cell and size), LSTM and GRU both beat the vanilla RNN (per depth and "
-            "size), and the best model beats the highest-order n-gram baseline stored for the corpus. "
+            "size), and the best model beats the n-gram baseline stored for the corpus and layout (the 20-gram, "
+            "with the better of the smoothings stored). "
             "'yes' means in most of the comparisons made.", "",
             table(["experiment", "cells", "MAD", "Spearman", "within 0.05", "depth >= 2 helps",
                    "LSTM and GRU beat RNN", "best beats the n-gram"], body, ["l"] + ["r"] * 4 + ["l"] * 3), ""]
 
 
-def findings(values: pd.DataFrame, comparison, baseline: tuple[int, float] | None = None) -> list[str]:
+def findings(values: pd.DataFrame, comparison, baseline: tuple[int, float, str] | None = None) -> list[str]:
     """What stands out, as measured facts with their numbers."""
     ok = values.dropna(subset=["test_loss_nats"])
     lines = []
@@ -391,11 +369,12 @@ def findings(values: pd.DataFrame, comparison, baseline: tuple[int, float] | Non
         lines.append(f"{len(not_ok)} grid cell(s) have no test loss: "
                      + ", ".join(f"{r.cell.upper()} {r.num_layers}x{r.size} ({r.status})" for r in not_ok.itertuples()) + ".")
     if baseline is not None:
-        order, loss = baseline
+        order, loss, smoothing = baseline
         best = ok.loc[ok.test_loss_nats.idxmin()]
         verdict = "beats" if best.test_loss_nats < loss else "does not beat"
         lines.append(f"The best model here, {best.cell.upper()} {best.num_layers}x{best['size']} "
-                     f"({best.test_loss_nats:.3f} nats), {verdict} the stored {order}-gram baseline ({loss:.3f} nats).")
+                     f"({best.test_loss_nats:.3f} nats), {verdict} the stored {order}-gram baseline ({loss:.3f} nats, "
+                     f"{smoothing}, same layout).")
     if comparison is not None:
         _, stats = comparison
         if stats["n"]:

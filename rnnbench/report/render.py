@@ -19,10 +19,11 @@ from rnnbench.files import write_atomic
 from rnnbench.report.devices import device_comparison_markdown, speedup_bars
 from rnnbench.report.figures import (FigureFn, curves_figure, device_speedup_figure, loss_vs_params_figure,
                                      loss_vs_time_figure, paper_scatter_figure, throughput_figure)
-from rnnbench.report.grids import (BUSY_CORES, DATASET_TITLES, PAPER_SIZES, baselines_markdown, budget_text, cell_values,
+from rnnbench.report.baselines import baselines_markdown, stored_baseline
+from rnnbench.report.grids import (BUSY_CORES, DATASET_TITLES, PAPER_SIZES, budget_text, cell_values,
                                    concurrent_runs, dropout_values, experiments, findings, grid_markdown,
-                                   is_paper_protocol,
-                                   findings_summary, paper_comparison, paper_table, protocol_text, stored_baseline)
+                                   is_paper_protocol, findings_summary, paper_comparison, paper_table, protocol_text)
+from rnnbench.report.protocol import checklist_markdown
 from rnnbench.report.speed import default_targets, hardware_markdown, time_to_target_markdown
 from rnnbench.report.tables import is_missing as _is_missing
 from rnnbench.report.tables import table, when
@@ -36,12 +37,23 @@ def protocol_cell(exp) -> str:
     return text + (f"; **up to {exp.most_at_once} runs at once on one device**" if exp.most_at_once > 1 else "")
 
 
+def baseline_of(df: pd.DataFrame):
+    """The n-gram baseline an experiment is held against: its corpus's, under its layout."""
+    return lambda exp: stored_baseline(df, exp.first["dataset"], exp.first["split"])
+
+
+def layout_text(row) -> str:
+    """How a run's text was split, in words: 'chunked 80/10/10'."""
+    t, v = float(row["train_fraction"]), float(row["val_fraction"])
+    return f"{row['split']} {100 * t:g}/{100 * v:g}/{100 * (1 - t - v):g}"
+
+
 def header_markdown(df: pd.DataFrame) -> list[str]:
     sweeps = df[df.kind == "sweep"]
     out = ["# rnnbench report", "",
            f"Rendered by `rnnbench report` from {len(df)} stored rows ({len(sweeps)} sweep runs, "
            f"{int((df.kind == 'compare').sum())} device measurements). Every number below is a stored "
-           "measurement or arithmetic on stored measurements.", ""] + findings_summary(df) + ["## What was run", ""]
+           "measurement or arithmetic on stored measurements.", ""] + findings_summary(df, baseline_of(df)) + ["## What was run", ""]
     body = []
     for exp in experiments(df):
         f = exp.first
@@ -50,14 +62,14 @@ def header_markdown(df: pd.DataFrame) -> list[str]:
         commits = sorted({str(c)[:12] + ("-dirty" if str(c).endswith("-dirty") else "")
                           for c in exp.rows.git_commit.dropna()}) if "git_commit" in exp.rows else []
         body.append([DATASET_TITLES.get(f["dataset"], f["dataset"]), f"{f['device']}: {f['hardware']}", str(len(exp.rows)),
-                     protocol_cell(exp), budget_text(f),
+                     protocol_cell(exp), budget_text(f), layout_text(f),
                      f"{int(f['batch_size'])} x {int(f['seq_len'])}", f"{f['lr']:g}", ", ".join(f"{d:g}" for d in dropout_values(exp)),
                      f"{f['size_mode']}", ", ".join(map(str, seeds)),
                      f"{when(exp.rows.started_at.min())[:10]} to {when(exp.rows.finished_at.max())[:10]}",
                      ", ".join(commits) or "-"])
     if body:
-        out += [table(["dataset", "hardware", "runs", "protocol", "budget", "batch x seq", "lr", "dropout",
-                       "sizes", "seeds", "when", "git commit"], body, ["l"] * 12), ""]
+        out += [table(["dataset", "hardware", "runs", "protocol", "budget", "layout", "batch x seq", "lr", "dropout",
+                       "sizes", "seeds", "when", "git commit"], body, ["l"] * 13), ""]
         out += [f"The paper's protocol is {protocol_text()} with early stopping on "
                 "validation loss. A **budget** run stops far earlier: its losses say what that budget buys, "
                 "not what the paper's models reach.", ""]
@@ -80,6 +92,18 @@ def shared_note(exp) -> str:
     return (f"† Not a solo figure: every run of this cell was timed while other work shared its machine (up to "
             f"{most} runs at once on the device, or other processes keeping {BUSY_CORES:g} or more CPU cores "
             "busy). Such throughput says what the machine gave under that load, not what the model runs at alone.")
+
+
+def seed_spread_markdown(values: pd.DataFrame) -> list[str]:
+    """How far seeds alone move a cell's test loss: the yardstick for a difference from the paper."""
+    spread = values.dropna(subset=["test_loss_std"])
+    if spread.empty:
+        return []
+    cells = ", ".join(f"{r.cell.upper()} {r.num_layers}x{r.size} {r.test_loss_std:.3f} ({r.n_seeds} seeds)"
+                      for r in spread.itertuples())
+    return [f"Seed spread (standard deviation of the test loss over seeds, same model and settings): {cells}. "
+            f"A difference from the paper within about twice a cell's spread is not distinguishable from the choice "
+            "of seed (the paper reports one run per cell).", ""]
 
 
 def dropout_markdown(exp, values: pd.DataFrame, sizes) -> list[str]:
@@ -106,8 +130,8 @@ def render_markdown(df: pd.DataFrame, curves: pd.DataFrame, figures_prefix: str 
     targets = default_targets() | (targets or {})
     if df.empty:
         return "# rnnbench report\n\nNo runs are stored yet: run `rnnbench sweep` (and `rnnbench compare-devices`).\n", {}
-    figures: dict[str, FigureFn] = {}
-    out = header_markdown(df) + baselines_markdown(df)
+    baseline_lines, figures = baselines_markdown(df, figures_prefix)
+    out = header_markdown(df) + baseline_lines
     for exp in experiments(df):
         values = cell_values(exp)
         comparison = paper_comparison(exp, values)
@@ -120,6 +144,8 @@ def render_markdown(df: pd.DataFrame, curves: pd.DataFrame, figures_prefix: str 
                 "### Test loss, nats per character" + (" (mean ± standard deviation over seeds)" if multi_seed else ""),
                 "", "The lowest loss in each row is in bold.", "",
                 grid_markdown(values, "test_loss_nats", ".3f", True, sizes, "test_loss_std" if multi_seed else None), ""]
+        if comparison is not None and exp.protocol != "budget":
+            out += checklist_markdown(exp)
         out += dropout_markdown(exp, values, sizes)
         if comparison is not None:
             joined, stats = comparison
@@ -128,8 +154,10 @@ def render_markdown(df: pd.DataFrame, curves: pd.DataFrame, figures_prefix: str 
             paper_values["status"] = ["ok" if pd.notna(v) else "not published" for v in paper_values.test_loss_nats]
             out += ["### The paper (Karpathy, Johnson & Fei-Fei 2015, Table 1)", "",
                     grid_markdown(paper_values, "test_loss_nats", ".3f", True, sizes), "",
-                    "### Ours minus the paper", "",
-                    grid_markdown(joined.assign(status="ok"), "diff_nats", "+.3f", False, sizes), ""]
+                    "### Ours minus the paper" + (" (± the standard deviation of ours over seeds)" if multi_seed else ""),
+                    "", grid_markdown(joined.assign(status="ok"), "diff_nats", "+.3f", False, sizes,
+                                      "test_loss_std" if multi_seed else None), ""]
+            out += seed_spread_markdown(values)
             if stats["n"]:
                 worst = "; ".join(f"{r.cell.upper()} {r.num_layers}x{r.size} {r.diff_nats:+.3f}" for r in stats["worst"].itertuples())
                 out += [f"Over the {stats['n']} cells with both values: mean absolute difference **{stats['mad']:.3f} nats**, "
@@ -144,7 +172,7 @@ def render_markdown(df: pd.DataFrame, curves: pd.DataFrame, figures_prefix: str 
             out += [shared_note(exp), ""]
         ttt, target = time_to_target_markdown(exp, curves, targets, sizes)
         out += ttt
-        baseline = stored_baseline(df, exp.first["dataset"])
+        baseline = baseline_of(df)(exp)
         out += ["### What stands out", ""] + [f"- {line}" for line in findings(values, comparison, baseline)] + [""]
         if values.test_loss_nats.notna().any():  # an experiment whose runs all failed has nothing to plot
             curves_name, params_name = f"{exp.slug}-val-curves.png", f"{exp.slug}-loss-vs-params.png"
