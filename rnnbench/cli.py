@@ -475,11 +475,19 @@ def results_compare(
 
 
 @data_app.command("list")
-def data_list(data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP)) -> None:
-    """Show each corpus: where it is, its size, vocabulary and split sizes."""
+@with_settings({name: s for name, s in LAYOUT_SETTINGS.items() if name != "dataset"})
+def data_list(
+    settings,
+    preset: Optional[str] = typer.Option(None, help="Show the split sizes of this sweep preset's layout (e.g. paper)."),
+    data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP),
+) -> None:
+    """Show each corpus: where it is, its size, vocabulary and split sizes under a layout (contiguous 80/10/10 unless
+    told otherwise)."""
     from rnnbench import data
+    from rnnbench.config import Grid, load_preset
 
-    terminal.show(terminal.corpora_table(data.list_corpora(data_dir)))
+    layout = data.Layout.of((load_preset(preset) if preset else Grid()).replace(**settings).train)
+    terminal.show(terminal.corpora_table(data.list_corpora(data_dir, layout), layout))
 
 
 @data_app.command("fetch")

@@ -387,8 +387,10 @@ class CorpusInfo:
     problem: str | None = None  # a file that is there but is not the corpus
 
 
-def list_corpora(data_dir: str | Path | None = None) -> list[CorpusInfo]:
-    """Every registered corpus and `synthetic`, as found from `data_dir`; nothing is downloaded."""
+def list_corpora(data_dir: str | Path | None = None, layout: Layout | None = None) -> list[CorpusInfo]:
+    """Every registered corpus and `synthetic`, as found from `data_dir`, with its split sizes under
+    `layout` (contiguous 80/10/10 by default); nothing is downloaded."""
+    layout = layout or Layout()
     entries = [(spec.name, spec) for spec in REGISTRY.values()] + [(SYNTHETIC_NAME, None)]
     out = []
     for name, spec in entries:
@@ -402,7 +404,8 @@ def list_corpora(data_dir: str | Path | None = None) -> list[CorpusInfo]:
         except UsageError as exc:
             out.append(CorpusInfo(name, description, spec.n_bytes, problem=str(exc)))
             continue
-        out.append(CorpusInfo(name, description, corpus.n_bytes, corpus.source, corpus.vocab_size, corpus.split_sizes))
+        out.append(CorpusInfo(name, description, corpus.n_bytes, corpus.source, corpus.vocab_size,
+                              layout.sizes(corpus.n_bytes)))
     return out
 
 

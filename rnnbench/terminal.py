@@ -303,11 +303,13 @@ def show(table) -> None:
     stdout.print(table)
 
 
-def corpora_table(corpora):
-    """`rnnbench data list`: one row per rnnbench.data.CorpusInfo."""
+def corpora_table(corpora, layout):
+    """`rnnbench data list`: one row per rnnbench.data.CorpusInfo, its splits cut by `layout`."""
     from rich.table import Table
 
-    table = Table(title="corpora (bytes; splits are contiguous 80/10/10)")
+    t, v = layout.train_fraction, layout.val_fraction
+    chunked = f" at {layout.batch_size} x {layout.seq_len}" if layout.split == "chunked" else ""
+    table = Table(title=f"corpora (bytes; splits {layout.split}{chunked}, {100 * t:g}/{100 * v:g}/{100 * (1 - t - v):g})")
     for name in ("name", "present", "bytes", "vocab", "train", "val", "test", "description"):
         table.add_column(name, justify="right" if name in ("bytes", "vocab", "train", "val", "test") else "left")
     for c in corpora:

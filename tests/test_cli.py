@@ -147,6 +147,18 @@ def test_data_list_shows_every_corpus(monkeypatch, tmp_path):
         assert name in result.output
 
 
+def test_data_list_shows_the_split_sizes_of_a_layout(monkeypatch, tmp_path):
+    monkeypatch.delenv("RNNBENCH_DATA_DIR", raising=False)
+    # synthetic: 500,000 bytes, 50 chunks of 100 x 100 per row: 40 / 5 / 5 of them.
+    for args, title, sizes in ((["--preset", "paper"], "chunked at 100 x 100, 80/10/10", "400,000"),
+                               (["--split", "chunked", "--batch-size", "50", "--train-fraction", "0.9",
+                                 "--val-fraction", "0.05"], "chunked at 50 x 100, 90/5/5", "450,000"),
+                               ([], "contiguous, 80/10/10", "400,000")):
+        result = invoke(["data", "list", "--data-dir", str(tmp_path), *args])
+        assert result.exit_code == 0 and title in result.output and sizes in result.output, (args, result.output)
+    assert invoke(["data", "list", "--split", "striped"]).exit_code == 2
+
+
 def test_build_linux_refuses_a_tarball_of_other_sources(tmp_path):
     from test_data import _tarball
 
