@@ -10,8 +10,8 @@ The library is importable without torch being loaded; the modules that need it
     from rnnbench.config import load_preset
     from rnnbench.sweep import run_sweep
     from rnnbench.results import load
-    run_sweep(load_preset("smoke"), results_dir="results")
-    df = load("results")
+    run_sweep(load_preset("smoke"), results_dir="my-results")   # None: files.default_results_dir()
+    df = load("my-results")
 """
 
 __version__ = "0.1.0"

@@ -26,7 +26,7 @@ from typer.core import TyperGroup
 from rnnbench import __version__, terminal
 from rnnbench.config import COMPARE_SETTINGS, GRID_SETTINGS, Setting
 from rnnbench.errors import StopRequested, UsageError
-from rnnbench.files import check_writable
+from rnnbench.files import check_writable, default_results_dir
 
 EXIT_USAGE = 2
 EXIT_STOPPED = 75  # EX_TEMPFAIL: stopped on request (--stop-after, SIGTERM); the same command resumes
@@ -54,8 +54,18 @@ app.add_typer(data_app, name="data")
 app.add_typer(results_app, name="results")
 app.add_typer(baseline_app, name="baseline")
 
-RESULTS_DIR_HELP = "Folder of stored results (runs are files under RESULTS_DIR/runs); $RNNBENCH_RESULTS_DIR sets the default for every command."
+RESULTS_DIR_HELP = ("Folder of stored results (runs are files under RESULTS_DIR/runs). Default: $RNNBENCH_RESULTS_DIR, "
+                    "else the user data folder (~/.local/share/rnnbench/results on Linux). A checkout's results/ "
+                    "holds the published rows: name it to add to them.")
 DATA_DIR_HELP = "Folder searched first for named corpora (then $RNNBENCH_DATA_DIR, then the cache)."
+
+
+def _results_dir(value: Path | None) -> Path:
+    return value if value is not None else default_results_dir()
+
+
+RESULTS_DIR_OPTION = typer.Option(None, callback=_results_dir, help=RESULTS_DIR_HELP, show_default=False,
+                                  metavar="FOLDER")
 
 
 def _version(value: bool) -> None:
@@ -143,7 +153,7 @@ def sweep(
     preset: Optional[str] = typer.Option(None, help="Preset name (benchmarks/presets/NAME.toml) or a .toml path; options given here override it."),
     settings: dict = None,
     data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP),
-    results_dir: Path = typer.Option(Path("results"), envvar="RNNBENCH_RESULTS_DIR", help=RESULTS_DIR_HELP),
+    results_dir: Optional[Path] = RESULTS_DIR_OPTION,
     force: bool = typer.Option(False, "--force", help="Run again runs that are already finished (their files are replaced)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the live progress display on stderr."),
     save_checkpoints: bool = typer.Option(True, "--save-checkpoints/--no-save-checkpoints", help="Keep each run's best weights and, while it runs, its latest state under RESULTS_DIR/checkpoints/RUN_ID/, so an interrupted run resumes exactly and `rnnbench sample` can use it."),
@@ -207,7 +217,7 @@ def sweep(
 def compare_devices(
     settings: dict = None,
     data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP),
-    results_dir: Path = typer.Option(Path("results"), envvar="RNNBENCH_RESULTS_DIR", help=RESULTS_DIR_HELP),
+    results_dir: Optional[Path] = RESULTS_DIR_OPTION,
     out: Optional[Path] = typer.Option(None, help="Also write the markdown report to this file."),
 ) -> None:
     """Time the same models on every device: training, inference and generation, against each device's measured limits."""
@@ -233,7 +243,7 @@ def compare_devices(
 @app.command()
 def sample(
     run: str = typer.Argument(..., help="A run id (its RESULTS_DIR/checkpoints/RUN_ID/best.pt) or the path of a checkpoint file."),
-    results_dir: Path = typer.Option(Path("results"), envvar="RNNBENCH_RESULTS_DIR", help=RESULTS_DIR_HELP),
+    results_dir: Optional[Path] = RESULTS_DIR_OPTION,
     length: int = typer.Option(500, help="Characters (bytes) to generate after the priming text."),
     temperature: float = typer.Option(1.0, help="Divides the logits: below 1 sharpens the distribution, above 1 flattens it; must be above 0."),
     prime: str = typer.Option("", show_default="a newline", help="Text fed to the model first; generation continues it."),
@@ -272,7 +282,7 @@ REPORT_FORMATS = ("markdown", "html", "csv")
 
 @app.command()
 def report(
-    results_dir: Path = typer.Option(Path("results"), envvar="RNNBENCH_RESULTS_DIR", help=RESULTS_DIR_HELP),
+    results_dir: Optional[Path] = RESULTS_DIR_OPTION,
     out: Optional[Path] = typer.Option(None, show_default="RESULTS_DIR/REPORT.md or .html; csv goes to stdout", help="Report file."),
     figures_dir: Optional[Path] = typer.Option(None, show_default="figures/ beside the report", help="Where the markdown report's PNG figures go."),
     format: str = typer.Option("markdown", "--format", help="markdown (with PNG figures), html (one self-contained page) or csv (the loss grids, long form)."),
@@ -329,7 +339,7 @@ def baseline_ngram(
                                                     "(e.g. paper), so that the n-grams see the RNNs' splits; "
                                                     "the options above override it."),
     data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP),
-    results_dir: Path = typer.Option(Path("results"), envvar="RNNBENCH_RESULTS_DIR", help=RESULTS_DIR_HELP),
+    results_dir: Optional[Path] = RESULTS_DIR_OPTION,
 ) -> None:
     """Character n-gram models (Kneser-Ney) of every order up to --order on the same bytes, layout and streams as
     the RNNs: validation and test loss of each order, stored as rows."""
@@ -359,7 +369,7 @@ def baseline_ngram(
 @results_app.callback(invoke_without_command=True)
 def results_show(
     ctx: typer.Context,
-    results_dir: Path = typer.Option(Path("results"), envvar="RNNBENCH_RESULTS_DIR", help=RESULTS_DIR_HELP),
+    results_dir: Optional[Path] = RESULTS_DIR_OPTION,
 ) -> None:
     """Print the stored runs as a table."""
     if ctx.invoked_subcommand is not None:
@@ -385,7 +395,7 @@ def results_show(
 def results_export(
     format: str = typer.Option("csv", "--format", help="csv or jsonl: one row per run with every column."),
     out: Optional[Path] = typer.Option(None, help="Write to this file (atomically) instead of stdout."),
-    results_dir: Path = typer.Option(Path("results"), envvar="RNNBENCH_RESULTS_DIR", help=RESULTS_DIR_HELP),
+    results_dir: Optional[Path] = RESULTS_DIR_OPTION,
 ) -> None:
     """Export the stored runs as one tidy table."""
     from rnnbench import results

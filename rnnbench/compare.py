@@ -36,6 +36,7 @@ from rnnbench.data import Corpus, load_corpus, streams
 from rnnbench.devices import environment, hardware, resolve_devices
 from rnnbench.errors import one_line
 from rnnbench.events import CpuDtypes, Notice, OnEvent, RowMeasured, ignore
+from rnnbench.files import default_results_dir
 from rnnbench.models import CharRNN, flops_per_char, hidden_size_for, n_params
 from rnnbench.timing import rate, summarize, synchronize
 from rnnbench.train import detach, train_step
@@ -183,9 +184,10 @@ def default_corpus(data_dir: str | None, on_event: OnEvent = ignore) -> str:
     return SYNTHETIC_NAME
 
 
-def run_compare(spec: CompareSpec, results_dir: str = "results", data_dir: str | None = None,
+def run_compare(spec: CompareSpec, results_dir: str | Path | None = None, data_dir: str | None = None,
                 on_event: OnEvent = ignore) -> list[dict]:
     """Measure every row of `spec`, store each as it is measured (a RowMeasured event), return them all."""
+    results_dir = results_dir if results_dir is not None else default_results_dir()
     devices = resolve_devices(spec.devices)  # an absent device is an error before any measurement
     cpu_support = cpu_dtype_support() if "cpu" in devices else {}
     if cpu_support:

@@ -19,6 +19,19 @@ from pathlib import Path
 from rnnbench.errors import StorageError
 
 
+RESULTS_ENV = "RNNBENCH_RESULTS_DIR"
+
+
+def default_results_dir() -> Path:
+    """Where results go when no folder is named: $RNNBENCH_RESULTS_DIR, else the user's data folder
+    (~/.local/share/rnnbench/results on Linux). Never a folder of the working directory: in a
+    checkout of rnnbench, results/ holds the published rows, and a user's runs must not mix in."""
+    import platformdirs
+
+    override = os.environ.get(RESULTS_ENV)
+    return Path(override) if override else platformdirs.user_data_path("rnnbench") / "results"
+
+
 TMP_SUFFIX = ".tmp"
 HOST = socket.gethostname().replace(".", "-")  # as a temporary's name holds it (dots separate its parts)
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from rnnbench.config import Hardware, TrainConfig, complete_train, settings_of
-from rnnbench.files import write_atomic
+from rnnbench.files import default_results_dir, write_atomic
 from rnnbench.errors import UsageError
 
 SCHEMA_VERSION = 2
@@ -74,8 +74,9 @@ def make_record(kind: str, run_id: str, status: str, config: dict, env: dict, me
     return record
 
 
-def runs_dir(results_dir: str | Path) -> Path:
-    return Path(results_dir) / "runs"
+def runs_dir(results_dir: str | Path | None) -> Path:
+    """RESULTS_DIR/runs, of the default results folder when none is named (files.default_results_dir)."""
+    return (Path(results_dir) if results_dir is not None else default_results_dir()) / "runs"
 
 
 def _finite_or_none(value):
@@ -230,7 +231,7 @@ def frame(records: list[dict]) -> pd.DataFrame:
     return typed(df[ordered + [c for c in df.columns if c not in ordered]])
 
 
-def load(results_dir: str | Path = "results", warn: bool = True) -> pd.DataFrame:
+def load(results_dir: str | Path | None = None, warn: bool = True) -> pd.DataFrame:
     """One tidy row per stored run. Files that are not runs are named in df.attrs["problems"]
     (and in a warning, unless warn=False)."""
     records, problems = iter_records(results_dir)
@@ -242,7 +243,7 @@ def load(results_dir: str | Path = "results", warn: bool = True) -> pd.DataFrame
     return df
 
 
-def load_curves(results_dir: str | Path = "results") -> pd.DataFrame:
+def load_curves(results_dir: str | Path | None = None) -> pd.DataFrame:
     """The loss curves of all runs, long form: run_id, step, epoch, train_loss_nats, val_loss_nats,
     train_s and wall_s (missing in rows of schema 1, whose curves had no clock)."""
     records, _ = iter_records(results_dir)

@@ -2,7 +2,7 @@
 
     >>> from rnnbench.config import load_preset
     >>> from rnnbench.sweep import run_sweep
-    >>> records = run_sweep(load_preset("smoke"), results_dir="results")   # doctest: +SKIP
+    >>> records = run_sweep(load_preset("smoke"))          # doctest: +SKIP  (into files.default_results_dir())
 
 Every check that can fail for the whole sweep (devices, corpus, sizes) runs before any training.
 A failure inside one run (a bad config, CUDA out of memory, any exception) is stored as that run's
@@ -31,7 +31,7 @@ from rnnbench.devices import MachineLoad, environment, hardware, resolve_devices
 from rnnbench.errors import StopRequested, StorageError, UsageError, describe_error, is_out_of_memory, one_line
 from rnnbench.claims import Claims
 from rnnbench.events import Notice, OnEvent, RunFinished, RunProgress, RunSkipped, RunStarted, SweepPlanned, ignore
-from rnnbench.files import check_writable, remove_stray_temporaries, write_atomic
+from rnnbench.files import check_writable, default_results_dir, remove_stray_temporaries, write_atomic
 from rnnbench.train import Progress, train
 
 
@@ -292,7 +292,7 @@ def store(results_dir: str, done: Finished, folder: Path | None, executor_name: 
         (folder / "latest.pt").unlink(missing_ok=True)  # finished: only best.pt is kept
 
 
-def run_sweep(grid: Grid, results_dir: str = "results", data_dir: str | None = None, force: bool = False,
+def run_sweep(grid: Grid, results_dir: str | Path | None = None, data_dir: str | None = None, force: bool = False,
               on_event: OnEvent = ignore, save_checkpoints: bool = True, executor: Executor | None = None,
               shard: Shard | None = None, stopper: Stopper | None = None) -> list[dict]:
     """Run every run of the grid (or of its `shard`) not yet finished in `results_dir`; return their records.
@@ -303,7 +303,8 @@ def run_sweep(grid: Grid, results_dir: str = "results", data_dir: str | None = N
     (for sampling) and, while unfinished, latest.pt under RESULTS_DIR/checkpoints/RUN_ID/; an
     interrupted local run continues from latest.pt. When `stopper` (by default: the grid's
     stop_after_s) says stop, the runs in flight save their state and StopRequested is raised once
-    every finished run is stored."""
+    every finished run is stored. `results_dir` None: files.default_results_dir()."""
+    results_dir = str(results_dir) if results_dir is not None else str(default_results_dir())
     check_writable(results_dir, "results folder")  # before any work, not after the first run
     remove_stray_temporaries(results_dir)  # left by writes that a kill interrupted
     executor = executor or local_executor(grid.execution)

@@ -17,9 +17,9 @@ from rnnbench.data import Corpus, load_corpus, streams
 from rnnbench.errors import UsageError
 from rnnbench.synthetic import LINE_WIDTH, generate
 
-from conftest import real_corpus_dir
+from conftest import REAL_CORPORA_REASON, real_corpus_dir
 
-needs_real = pytest.mark.skipif(real_corpus_dir() is None, reason="set RNNBENCH_DATA_DIR to the folder with warpeace.txt and linux.txt")
+needs_real = pytest.mark.skipif(real_corpus_dir() is None, reason=REAL_CORPORA_REASON)
 
 
 @needs_real
