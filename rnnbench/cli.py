@@ -44,12 +44,15 @@ class OneLineErrors(TyperGroup):
             raise typer.Exit(EXIT_USAGE) from None
 
 
+# Plain Click help, not rich's panels: it wraps to any terminal (rich's cut option names at 80
+# columns) and takes text as written (rich markup ate "[tensorboard]" from an install hint).
+HELP = {"rich_markup_mode": None}
 app = typer.Typer(cls=OneLineErrors, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Benchmark character-level RNN, LSTM and GRU language models: loss and throughput "
-                       "over cells, depths, sizes and devices.")
-data_app = typer.Typer(no_args_is_help=True, help="List, download and build the corpora.")
-results_app = typer.Typer(help="Show or export the stored runs (run with no subcommand to show them).")
-baseline_app = typer.Typer(no_args_is_help=True, help="Baselines the RNNs are measured against, stored as rows.")
+                       "over cells, depths, sizes and devices.", **HELP)
+data_app = typer.Typer(no_args_is_help=True, help="List, download and build the corpora.", **HELP)
+results_app = typer.Typer(help="Show or export the stored runs (run with no subcommand to show them).", **HELP)
+baseline_app = typer.Typer(no_args_is_help=True, help="Baselines the RNNs are measured against, stored as rows.", **HELP)
 app.add_typer(data_app, name="data")
 app.add_typer(results_app, name="results")
 app.add_typer(baseline_app, name="baseline")
@@ -104,8 +107,9 @@ def _option(s: Setting) -> inspect.Parameter:
         help_text = "Comma-separated " + (help_text[0].lower() + help_text[1:] if help_text[1:2].islower() else help_text)
     default = s.default_text() if s.is_list and s.default is not None else s.default
     names = [f"{s.option}/--no-{s.option[2:]}"] if s.type is bool else [s.option, *s.aliases]
+    one = "|".join(s.choices) if s.choices else s.unit.upper() if s.unit else {int: "INT", float: "NUMBER"}.get(s.type, "TEXT")
     option = typer.Option(default, *names, help=help_text, show_default=s.shown_default or default is not None,
-                          metavar=s.unit.upper() if s.unit and not s.is_list else None)
+                          metavar=None if s.type is bool else f"{one},..." if s.is_list else one)
     annotation = Optional[str] if s.is_list else Optional[s.type]
     return inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation)
 
@@ -150,15 +154,15 @@ EXECUTORS = ("local", "ray")
 @app.command()
 @with_settings(GRID_SETTINGS)
 def sweep(
-    preset: Optional[str] = typer.Option(None, help="Preset name (benchmarks/presets/NAME.toml) or a .toml path; options given here override it."),
+    preset: Optional[str] = typer.Option(None, metavar="NAME|FILE", help="Preset name (benchmarks/presets/NAME.toml) or a .toml path; options given here override it."),
     settings: dict = None,
-    data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP),
+    data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP, metavar="FOLDER"),
     results_dir: Optional[Path] = RESULTS_DIR_OPTION,
     force: bool = typer.Option(False, "--force", help="Run again runs that are already finished (their files are replaced)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the live progress display on stderr."),
     save_checkpoints: bool = typer.Option(True, "--save-checkpoints/--no-save-checkpoints", help="Keep each run's best weights and, while it runs, its latest state under RESULTS_DIR/checkpoints/RUN_ID/, so an interrupted run resumes exactly and `rnnbench sample` can use it."),
-    shard: Optional[str] = typer.Option(None, help="Run only slice I of N of the grid (I/N, I from 1): every N-th run of the grid's fixed order, for spreading a sweep over the jobs of a batch scheduler. Merge their results with `rnnbench results merge`."),
-    executor: str = typer.Option("local", help="Where runs train: 'local' (one at a time, in this process) or 'ray' (one Ray task per run; needs pip install 'rnnbench\\[ray]')."),
+    shard: Optional[str] = typer.Option(None, metavar="I/N", help="Run only slice I of N of the grid (I/N, I from 1): every N-th run of the grid's fixed order, for spreading a sweep over the jobs of a batch scheduler. Merge their results with `rnnbench results merge`."),
+    executor: str = typer.Option("local", metavar="local|ray", help="Where runs train: 'local' (one at a time, in this process) or 'ray' (one Ray task per run; needs pip install 'rnnbench[ray]')."),
     ray_address: Optional[str] = typer.Option(None, show_default="a running cluster if there is one, else a local one started for the sweep", help="With --executor ray: the cluster to use, 'auto' (the running one), 'local' (a new one on this machine) or HOST:PORT (its GCS address, port 6379 unless `ray start --port` said otherwise)."),
     ray_cpus_per_run: Optional[int] = typer.Option(None, show_default="1", help="With --executor ray: CPUs each CPU run asks Ray for, and the torch threads it trains with (a CUDA run asks for one GPU and one CPU)."),
     ray_max_retries: Optional[int] = typer.Option(None, show_default="1", help="With --executor ray: times Ray retries a run whose worker or node died; an error inside training is recorded, not retried."),
@@ -180,6 +184,9 @@ def sweep(
     if executor == "ray" and grid.execution.jobs != 1:
         raise UsageError("--jobs is for the local executor; under Ray, --ray-cpus-per-run and --ray-gpus-per-run "
                          "decide how many runs share a machine")
+    if executor == "ray" and grid.execution.threads is not None:
+        raise UsageError("--threads is for the local executor; under Ray, --ray-cpus-per-run sets the torch threads "
+                         "of each CPU run")
     if executor == "ray" and grid.execution.stop_after_s is not None:
         raise UsageError("--stop-after is for the local executor: runs under Ray restart from their first step")
     stopper = Stopper(grid.execution.stop_after_s)
@@ -216,7 +223,7 @@ def sweep(
 @with_settings(COMPARE_SETTINGS)
 def compare_devices(
     settings: dict = None,
-    data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP),
+    data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP, metavar="FOLDER"),
     results_dir: Optional[Path] = RESULTS_DIR_OPTION,
     out: Optional[Path] = typer.Option(None, help="Also write the markdown report to this file."),
 ) -> None:
@@ -338,7 +345,7 @@ def baseline_ngram(
     preset: Optional[str] = typer.Option(None, help="Take the corpus and the data layout from this sweep preset "
                                                     "(e.g. paper), so that the n-grams see the RNNs' splits; "
                                                     "the options above override it."),
-    data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP),
+    data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP, metavar="FOLDER"),
     results_dir: Optional[Path] = RESULTS_DIR_OPTION,
 ) -> None:
     """Character n-gram models (Kneser-Ney) of every order up to --order on the same bytes, layout and streams as
@@ -489,7 +496,7 @@ def results_compare(
 def data_list(
     settings,
     preset: Optional[str] = typer.Option(None, help="Show the split sizes of this sweep preset's layout (e.g. paper)."),
-    data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP),
+    data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP, metavar="FOLDER"),
 ) -> None:
     """Show each corpus: where it is, its size, vocabulary and split sizes under a layout (contiguous 80/10/10 unless
     told otherwise)."""
@@ -503,7 +510,7 @@ def data_list(
 @data_app.command("fetch")
 def data_fetch(
     name: str = typer.Argument(..., help="A registered corpus with a download address (warpeace)."),
-    data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP),
+    data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP, metavar="FOLDER"),
 ) -> None:
     """Download a corpus into the cache now (sweeps also do it on first use), checking its sha256."""
     from rnnbench import data

@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import psutil
 import torch
 import torch.nn.functional as F
 import torch.utils.benchmark as tbench
@@ -33,7 +34,7 @@ from rnnbench import results
 from rnnbench.config import DTYPES as DTYPE_NAMES
 from rnnbench.config import CompareSpec, TrainConfig, content_id
 from rnnbench.data import Corpus, load_corpus, streams
-from rnnbench.devices import environment, hardware, resolve_devices
+from rnnbench.devices import environment, hardware, last_level_cache_bytes, resolve_devices
 from rnnbench.errors import one_line
 from rnnbench.events import CpuDtypes, Notice, OnEvent, RowMeasured, ignore
 from rnnbench.files import default_results_dir
@@ -163,8 +164,23 @@ def matmul_rate(device: str, dtype: torch.dtype, threads: int, min_time_s: float
     return best
 
 
-def _copy(device: str) -> tuple[Callable[[], object], float]:
-    n_bytes = (256 if torch.device(device).type == "cuda" else 64) * 2**20
+COPY_CACHE_MULTIPLE = 4  # a copy's buffers are this many times the largest cache: memory, not cache, is measured
+COPY_MIN_BYTES = 64 * 2**20
+COPY_UNKNOWN_CACHE_BYTES = 256 * 2**20  # the buffer when the cache size is unknown
+
+
+def copy_buffer_bytes(device: str) -> tuple[int, int | None]:
+    """(bytes of each copy buffer, the cache size it was sized from or None): several times the
+    device's largest cache, so that the copy streams from memory; on a CPU at most an eighth of the
+    memory available."""
+    cache = last_level_cache_bytes(device)
+    n_bytes = max(COPY_MIN_BYTES, COPY_CACHE_MULTIPLE * cache if cache else COPY_UNKNOWN_CACHE_BYTES)
+    if torch.device(device).type == "cpu":
+        n_bytes = min(n_bytes, psutil.virtual_memory().available // 8)
+    return n_bytes, cache
+
+
+def _copy(device: str, n_bytes: int) -> tuple[Callable[[], object], float]:
     src = torch.empty(n_bytes // 4, device=device)
     dst = torch.empty_like(src)
     return (lambda: dst.copy_(src)), 2.0 * n_bytes  # read and write
@@ -209,6 +225,10 @@ def run_compare(spec: CompareSpec, results_dir: str | Path | None = None, data_d
         records.append(record)
         on_event(RowMeasured(record))
 
+    for cell in spec.cells:  # every model's width, before anything is measured: bad input fails here
+        for layers in spec.layers:
+            for size in spec.sizes:
+                hidden_size_for(cell, layers, size, corpus.vocab_size, spec.size_mode)
     try:
         for device in devices:
             _measure_device(spec, corpus, device, cpu_support, default_threads, dtype, emit)
@@ -244,12 +264,15 @@ def _measure_limits(spec, device, threads, dtype, base, emit) -> dict[str, float
     if dtype != torch.float32:  # the float32 rate too, so the dtype's gain is on record
         float32 = matmul_rate(device, torch.float32, threads, spec.min_time_s, spec.warmup)
         emit(base | no_model | {"workload": "matmul", "dtype": "float32"}, "ok", float32)
-    copy_fn, copy_bytes = _copy(device)
+    buffer_bytes, cache = copy_buffer_bytes(device)
+    copy_fn, copy_bytes = _copy(device, buffer_bytes)
     s = measure(copy_fn, device, threads, spec.min_time_s, spec.warmup).stats
     bandwidth, bandwidth_iqr = rate(copy_bytes, s)
     emit(base | no_model | {"workload": "copy"}, "ok",
          {"time_ms_median": s["median"] * 1e3, "time_ms_iqr": s["iqr"] * 1e3, "n_samples": s["n"],
-          "gb_per_s": bandwidth / 1e9, "gb_per_s_iqr": bandwidth_iqr / 1e9})
+          "gb_per_s": bandwidth / 1e9, "gb_per_s_iqr": bandwidth_iqr / 1e9,
+          # What the copy streamed through: two buffers of buffer_mb, sized from cache_mb (None: unknown).
+          "buffer_mb": buffer_bytes / 2**20, "cache_mb": cache / 2**20 if cache else None})
     return {"matmul": matmul["gflops"]}
 
 

@@ -35,21 +35,70 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric setting may take: a lower and an upper bound (None: none), each
+    inclusive or not. Declared with the setting, checked wherever a value comes from (an option,
+    a preset, the Python API), so that a value out of range is one line before any work."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # True: the bound itself is out
+    high_open: bool = False
+
+    def __contains__(self, value) -> bool:
+        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
+            return False
+        return self.high is None or not (value > self.high or (self.high_open and value == self.high))
+
+    @property
+    def text(self) -> str:
+        if self.high is None:
+            return f"{'above' if self.low_open else 'at least'} {self.low:g}"
+        if self.low is None:
+            return f"{'below' if self.high_open else 'at most'} {self.high:g}"
+        return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+
+    def outside(self, integer: bool) -> list:
+        """Values just outside the range, for tests."""
+        step = 1 if integer else 0.5
+        out = []
+        if self.low is not None:
+            out.append(self.low if self.low_open else self.low - step)
+        if self.high is not None:
+            out.append(self.high if self.high_open else self.high + step)
+        return [int(v) if integer else float(v) for v in out]
+
+
+def at_least(low: float) -> Range:
+    return Range(low)
+
+
+def above(low: float) -> Range:
+    return Range(low, low_open=True)
+
+
+FRACTION = Range(0.0, 1.0, low_open=True, high_open=True)  # strictly between 0 and 1
+PROBABILITY = Range(0.0, 1.0, high_open=True)  # 0 up to, not including, 1
+
+
 def setting(default, help: str, unit: str = "", aliases: tuple[str, ...] = (), protocol: bool = False,
-            experiment: bool = True, shown_default: str | None = None, choices: tuple[str, ...] = ()):
+            experiment: bool = True, shown_default: str | None = None, choices: tuple[str, ...] = (),
+            valid: Range | None = None):
     """A dataclass field that is also a user-facing setting.
 
     unit: what one value counts (shown as the option's metavar); aliases: older option names that
     still work; protocol: the default is the paper's value, and a run that differs in it does not
     follow the paper's protocol; experiment: runs that differ in it belong to different experiments
     of the report (False for settings that change how a run is measured, not what it learns);
-    shown_default: what `--help` says of a default of None; choices: the values a text setting takes.
+    shown_default: what `--help` says of a default of None; choices: the values a text setting takes;
+    valid: the Range of a numeric setting (every one declares it; a list checks each item).
 
     A stored row that lacks a setting (written before it existed) trained with its default: a new
     setting's default is what the code did before it, and a default is never changed afterwards
     (a preset sets another value instead)."""
     metadata = {"help": help, "unit": unit, "aliases": aliases, "protocol": protocol, "experiment": experiment,
-                "shown_default": shown_default, "choices": choices}
+                "shown_default": shown_default, "choices": choices, "valid": valid}
     return field(default=default, metadata=metadata)
 
 
@@ -77,6 +126,7 @@ class Setting:
     experiment: bool
     shown_default: str | None = None
     choices: tuple[str, ...] = ()
+    valid: Range | None = None
 
     @property
     def option(self) -> str:
@@ -101,6 +151,11 @@ class Setting:
 
 
 def settings_of(cls: type) -> list[Setting]:
+    return list(_settings_of(cls))
+
+
+@functools.lru_cache(maxsize=None)
+def _settings_of(cls: type) -> tuple[Setting, ...]:
     """The settings of a dataclass in declaration order, those of nested dataclass fields inlined
     (but for a name the outer class declares itself: Grid's list of dropout values sets each run's
     TrainConfig.dropout)."""
@@ -121,8 +176,25 @@ def settings_of(cls: type) -> list[Setting]:
             one = args[0] if optional else hint
         out.append(Setting(f.name, one, bool(is_list), optional, f.default, f.metadata["help"], f.metadata["unit"],
                            f.metadata["aliases"], f.metadata["protocol"], f.metadata["experiment"],
-                           f.metadata["shown_default"], f.metadata.get("choices", ())))
-    return out
+                           f.metadata["shown_default"], f.metadata.get("choices", ()), f.metadata.get("valid")))
+    return tuple(out)
+
+
+def check_settings(obj) -> None:
+    """Every setting of a settings dataclass (its own fields, not nested ones) against its declared
+    choices and Range: one line naming the setting, its option and what it takes."""
+    for s in settings_of(type(obj)):
+        if s.name not in {f.name for f in fields(obj)}:
+            continue  # a nested dataclass's setting: checked by its own __post_init__
+        value = getattr(obj, s.name)
+        items = () if value is None else value if s.is_list else (value,)
+        for item in items:
+            if item is None:
+                continue
+            if s.choices and item not in s.choices:
+                raise UsageError(f"unknown {s.name} '{item}': choose from {', '.join(s.choices)}")
+            if s.valid is not None and item not in s.valid:
+                raise UsageError(f"{s.name} ({s.option}) must be {s.valid.text}, got {item:g}")
 
 
 BUDGETS = ("epochs", "max_steps", "max_chars", "time_budget_s")  # training stops at the first reached
@@ -132,8 +204,9 @@ BUDGETS = ("epochs", "max_steps", "max_chars", "time_budget_s")  # training stop
 class TrainConfig:
     """How every run of a sweep trains: optimisation, budgets and evaluation."""
 
-    batch_size: int = setting(100, "Parallel streams per step.", "streams", protocol=True)
-    seq_len: int = setting(100, "Characters per stream per step (BPTT length).", "chars", protocol=True)
+    batch_size: int = setting(100, "Parallel streams per step.", "streams", protocol=True, valid=at_least(1))
+    seq_len: int = setting(100, "Characters per stream per step (BPTT length).", "chars", protocol=True,
+                           valid=at_least(1))
     # The layout: contiguous by default, so that a run's test text is the same whatever its batch
     # and sequence length; the paper presets take char-rnn's chunked layout (rnnbench.data.Layout).
     split: str = setting("contiguous", "How the text is cut into train, validation and test: 'contiguous' (the "
@@ -142,14 +215,18 @@ class TrainConfig:
                                        "each row's first chunks train, the next validation, the rest test).",
                          choices=("contiguous", "chunked"))
     train_fraction: float = setting(0.8, "Share of the text (contiguous) or of every row's chunks (chunked) "
-                                         "for training.")
-    val_fraction: float = setting(0.1, "Share for validation; test is the rest.")
-    lr: float = setting(2e-3, "RMSProp learning rate.", protocol=True)
-    rmsprop_alpha: float = setting(0.95, "RMSProp smoothing constant of the mean squared gradient.")
-    lr_decay: float = setting(0.95, "Learning-rate factor per epoch once lr_decay_after_epochs have passed.")
-    lr_decay_after_epochs: int = setting(10, "Epochs at the full learning rate before it decays.", "epochs")
-    grad_clip: float = setting(5.0, "Clip the gradient norm at this value.")
-    dropout: float = setting(0.0, "Dropout between layers and before the output layer.")  # one of Grid.dropout
+                                         "for training.", valid=FRACTION)
+    val_fraction: float = setting(0.1, "Share for validation; test is the rest.", valid=FRACTION)
+    lr: float = setting(2e-3, "RMSProp learning rate.", protocol=True, valid=above(0))
+    rmsprop_alpha: float = setting(0.95, "RMSProp smoothing constant of the mean squared gradient.",
+                                   valid=PROBABILITY)
+    lr_decay: float = setting(0.95, "Learning-rate factor per epoch once lr_decay_after_epochs have passed.",
+                              valid=Range(0.0, 1.0, low_open=True))
+    lr_decay_after_epochs: int = setting(10, "Epochs at the full learning rate before it decays.", "epochs",
+                                         valid=at_least(0))
+    grad_clip: float = setting(5.0, "Clip the gradient norm at this value.", valid=above(0))
+    dropout: float = setting(0.0, "Dropout between layers and before the output layer.",  # one of Grid.dropout
+                             valid=PROBABILITY)
     # char-rnn set the LSTM's forget-gate bias to 1 from 2015-09-20, after the paper; before, it
     # was drawn uniform like every other parameter.
     lstm_forget_bias: str = setting("1", "The LSTM's forget-gate bias at the start: '1', or 'uniform' (drawn in "
@@ -159,34 +236,25 @@ class TrainConfig:
                                       "fused GRU, as cuDNN) or 'before' it, on the previous state (char-rnn's GRU; "
                                       "plain torch ops, slower).", choices=("after", "before"))
     # Budgets: training stops at whichever comes first; None means no limit of that kind.
-    epochs: int | None = setting(50, "Budget: passes over the train split.", "epochs", protocol=True)
-    max_steps: int | None = setting(None, "Budget: training steps per run.", "steps", protocol=True)
+    epochs: int | None = setting(50, "Budget: passes over the train split.", "epochs", protocol=True,
+                                 valid=at_least(1))
+    max_steps: int | None = setting(None, "Budget: training steps per run.", "steps", protocol=True,
+                                    valid=at_least(1), shown_default="none: no limit")
     max_chars: int | None = setting(None, "Budget: training characters per run (steps x batch x sequence length).",
-                                    "chars", protocol=True)
+                                    "chars", protocol=True, valid=at_least(1), shown_default="none: no limit")
     time_budget_s: float | None = setting(None, "Budget: seconds per run, evaluation included.", "seconds",
-                                          aliases=("--time-budget",), protocol=True)
+                                          aliases=("--time-budget",), protocol=True, valid=above(0),
+                                          shown_default="none: no limit")
     eval_every_steps: int = setting(1000, "Evaluate on the validation split every N steps (and at each epoch end).",
-                                    "steps", aliases=("--eval-every",))
+                                    "steps", aliases=("--eval-every",), valid=at_least(1))
     patience_evals: int = setting(5, "Early stopping: evaluations without a better validation loss.", "evals",
-                                  aliases=("--patience",))
-    warmup_steps: int = setting(5, "Steps left out of the throughput figures.", "steps", experiment=False)
+                                  aliases=("--patience",), valid=at_least(1))
+    warmup_steps: int = setting(5, "Steps left out of the throughput figures.", "steps", experiment=False,
+                                valid=at_least(0))
 
     def __post_init__(self):
-        for name in ("batch_size", "seq_len", "eval_every_steps", "patience_evals"):
-            if getattr(self, name) < 1:
-                raise UsageError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in BUDGETS:
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise UsageError(f"{name} must be positive, got {value}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise UsageError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.lr <= 0:
-            raise UsageError(f"learning rate must be positive, got {self.lr}")
-        for s in TRAIN_SETTINGS.values():
-            if s.choices and getattr(self, s.name) not in s.choices:
-                raise UsageError(f"unknown {s.name} '{getattr(self, s.name)}': choose from {', '.join(s.choices)}")
-        from rnnbench.data import Layout  # checks the fractions
+        check_settings(self)
+        from rnnbench.data import Layout  # checks that the fractions leave a test split
 
         Layout.of(self)
         if all(getattr(self, b) is None for b in BUDGETS):
@@ -205,7 +273,12 @@ class Execution:
     learns. They are not part of a run's identity (its id); each record says what ran."""
 
     jobs: int = setting(1, "Runs trained at once, each in a worker process of its own; on a CPU the torch threads "
-                           "are split between them, on a GPU they share the device.", "runs")
+                           "are split between them (see --threads), on a GPU they share the device.", "runs",
+                        valid=at_least(1))
+    threads: int | None = setting(None, "Torch threads of each run on a CPU (part of a CPU run's hardware identity). "
+                                        "Default: torch's count (every core) for one job; with --jobs N, the cores "
+                                        "split between the N jobs.", "threads", valid=at_least(1),
+                                  shown_default="every core, split between the jobs")
     cuda_graphs: bool = setting(True, "On CUDA, capture each run's training step in a CUDA graph after warm-up "
                                       "and replay it (a run whose capture fails trains eagerly, and says so).")
     tensorboard: str | None = setting(None, "Also write each run's curves (training and validation loss in nats and "
@@ -216,13 +289,10 @@ class Execution:
     stop_after_s: float | None = setting(None, "End the sweep gracefully after this many seconds: the runs in flight "
                                                "save their state and stop, finished runs are stored, and the exit code "
                                                "(75) says 'stopped, resumable'. SIGTERM does the same at once.", "seconds",
-                                         aliases=("--stop-after",))
+                                         aliases=("--stop-after",), valid=above(0), shown_default="none: no deadline")
 
     def __post_init__(self):
-        if self.jobs < 1:
-            raise UsageError(f"jobs must be at least 1, got {self.jobs}")
-        if self.stop_after_s is not None and self.stop_after_s <= 0:
-            raise UsageError(f"stop_after_s must be positive, got {self.stop_after_s}")
+        check_settings(self)
 
 
 @dataclass(frozen=True)
@@ -305,15 +375,16 @@ class Grid:
 
     dataset: str = setting("warpeace", "Corpus: warpeace, linux, synthetic, or a path to a text file.")
     cells: tuple[str, ...] = setting(("lstm", "rnn", "gru"), "Cell types from rnn, lstm, gru.")
-    layers: tuple[int, ...] = setting((1, 2, 3), "Layer counts.", "layers")
-    sizes: tuple[int, ...] = setting((64, 128, 256, 512), "Sizes (see --size-mode).")
+    layers: tuple[int, ...] = setting((1, 2, 3), "Layer counts.", "layers", valid=at_least(1))
+    sizes: tuple[int, ...] = setting((64, 128, 256, 512), "Sizes (see --size-mode).", valid=at_least(1))
     size_mode: str = setting("params", "'params': a size is the parameter budget of a 1-layer LSTM that wide, "
                                        "as in the paper; 'hidden': a size is the hidden width.")
     devices: tuple[str, ...] = setting(("auto",), "Devices (cpu, cuda, cuda:N, mps) or 'auto' for every device present.")
-    seeds: tuple[int, ...] = setting((0,), "Random seeds; each grid cell runs once per seed.")
+    seeds: tuple[int, ...] = setting((0,), "Random seeds; each grid cell runs once per seed.", valid=at_least(0))
     dropout: tuple[float, ...] = setting((0.0,), "Dropout values, between layers and before the output layer; each "
                                                  "value is a run of its own, and the report takes, per model, the "
-                                                 "one with the lowest validation loss (as the paper chose).")
+                                                 "one with the lowest validation loss (as the paper chose).",
+                                        valid=PROBABILITY)
     train: TrainConfig = field(default_factory=TrainConfig)
     execution: Execution = field(default_factory=Execution)
 
@@ -323,16 +394,10 @@ class Grid:
         for cell in self.cells:
             check_cell(cell)
         check_size_mode(self.size_mode)
-        for name in ("layers", "sizes"):
-            values = getattr(self, name)
-            if not values or any(not isinstance(v, int) or v < 1 for v in values):
-                raise UsageError(f"{name} must be positive whole numbers, got {list(values)}")
-        for name in ("cells", "devices", "seeds", "dropout"):
+        for name in ("cells", "layers", "sizes", "devices", "seeds", "dropout"):
             if not getattr(self, name):
                 raise UsageError(f"{name} must name at least one value")
-        for value in self.dropout:
-            if not 0.0 <= value < 1.0:
-                raise UsageError(f"dropout must be in [0, 1), got {value}")
+        check_settings(self)
 
     @classmethod
     def from_settings(cls, **values) -> Grid:
@@ -394,12 +459,13 @@ class CompareSpec:
     size_mode: str = same_as(Grid, "size_mode")
     batch_size: int = same_as(TrainConfig, "batch_size", help="Sequences per batch for the training and inference workloads.")
     seq_len: int = same_as(TrainConfig, "seq_len")
-    dtype: str = setting("float32", "float32, bfloat16 or float16 (reduced precision runs under torch.autocast).")
+    dtype: str = setting("float32", "float32, bfloat16 or float16 (reduced precision runs under torch.autocast).",
+                         choices=DTYPES)
     threads: tuple[int, ...] | None = setting(None, "CPU thread counts to measure at.", "threads",
-                                              shown_default="torch's count")
+                                              shown_default="torch's count", valid=at_least(1))
     min_time_s: float = setting(1.0, "Seconds of timed blocks per figure (warm-up excluded).", "seconds",
-                                aliases=("--min-time",))
-    warmup: int = setting(3, "Calls before the timed blocks, not kept.", "calls")
+                                aliases=("--min-time",), valid=above(0))
+    warmup: int = setting(3, "Calls before the timed blocks, not kept.", "calls", valid=at_least(0))
 
     def __post_init__(self):
         from rnnbench.models import check_cell, check_size_mode
@@ -407,12 +473,10 @@ class CompareSpec:
         for cell in self.cells:
             check_cell(cell)
         check_size_mode(self.size_mode)
-        if self.dtype not in DTYPES:
-            raise UsageError(f"unknown dtype '{self.dtype}': choose from {', '.join(DTYPES)}")
-        if any(t < 1 for t in self.threads or ()):
-            raise UsageError(f"thread counts must be at least 1, got {list(self.threads)}")
-        if self.batch_size < 1 or self.seq_len < 1 or self.min_time_s <= 0:
-            raise UsageError("batch size, sequence length and --min-time must be positive")
+        for name in ("cells", "layers", "sizes", "devices"):
+            if not getattr(self, name):
+                raise UsageError(f"{name} must name at least one value")
+        check_settings(self)
 
 
 TRAIN_SETTINGS = {s.name: s for s in settings_of(TrainConfig)}

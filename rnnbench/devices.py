@@ -152,6 +152,32 @@ def _own_cpu_s() -> float:
     return t.user + t.system
 
 
+def last_level_cache_bytes(device: str) -> int | None:
+    """The size of the device's largest cache, where the platform tells it: the CPU's from Linux's
+    sysfs (the largest cache of cpu0), a GPU's L2 from torch; None when unknown."""
+    if torch.device(device).type == "cuda":
+        return getattr(torch.cuda.get_device_properties(torch.device(device)), "L2_cache_size", None) or None
+    sizes = []
+    for entry in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
+        text = entry.read_text().strip().upper()
+        units = {"K": 2**10, "M": 2**20, "G": 2**30}
+        try:
+            sizes.append(int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text))
+        except (ValueError, IndexError):
+            continue
+    return max(sizes) if sizes else None
+
+
+BUSY_CORES = 0.5  # other processes' mean CPU use, in cores, above which a CPU timing is not clean
+
+
+def busy_cores(seconds: float = 0.25) -> float:
+    """The mean number of cores other processes keep busy, over `seconds` from now."""
+    load = MachineLoad()
+    time.sleep(seconds)
+    return load.stop()["other_cpu_cores"] or 0.0
+
+
 class MachineLoad:
     """How busy the machine was around a measurement, by anything but this process: a run timed
     while other work ran is not a clean measurement (on 2 cores a second torch process slows a

@@ -27,7 +27,7 @@ import torch
 from rnnbench import checkpoint, results
 from rnnbench.config import Execution, Grid, Hardware, RunConfig
 from rnnbench.data import Corpus, Layout, load_corpus
-from rnnbench.devices import MachineLoad, environment, hardware, resolve_devices
+from rnnbench.devices import BUSY_CORES, MachineLoad, busy_cores, environment, hardware, resolve_devices
 from rnnbench.errors import StopRequested, StorageError, UsageError, describe_error, is_out_of_memory, one_line
 from rnnbench.claims import Claims
 from rnnbench.events import Notice, OnEvent, RunFinished, RunProgress, RunSkipped, RunStarted, SweepPlanned, ignore
@@ -147,24 +147,35 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """Runs one run at a time in this process, on this machine's devices."""
+    """Runs one run at a time in this process, on this machine's devices, with `threads` torch
+    threads on a CPU (None: torch's count, every core)."""
 
     name = "local"
 
+    def __init__(self, threads: int | None = None):
+        self.threads = threads
+        self.previous_threads: int | None = None
+
     def __enter__(self) -> LocalExecutor:
+        if self.threads is not None:
+            self.previous_threads = torch.get_num_threads()
+            torch.set_num_threads(self.threads)
         return self
 
     def __exit__(self, *exc) -> None:
-        return None
+        if self.previous_threads is not None:
+            torch.set_num_threads(self.previous_threads)  # as the caller had it
+            self.previous_threads = None
 
     def resolve_devices(self, requested: tuple[str, ...]) -> list[str]:
         return resolve_devices(requested)
 
     def hardware(self, device: str) -> Hardware:
-        return hardware(device)
+        return hardware(device, self.threads)
 
     def summary(self) -> str:
-        return "local executor, one run at a time"
+        threads = self.threads or torch.get_num_threads()
+        return f"local executor, one run at a time, {threads} torch thread{'s' if threads != 1 else ''} on a CPU"
 
     def execute(self, todo: list[RunConfig], corpus: Corpus, checkpoint_dirs: dict[str, Path | None],
                 on_event: OnEvent, execution: Execution = Execution(), stopper: Stopper | None = None,
@@ -182,12 +193,32 @@ class LocalExecutor:
 
 
 def local_executor(execution: Execution) -> Executor:
-    """This machine's executor for `execution.jobs`: in this process, or in worker processes."""
+    """This machine's executor for `execution.jobs` and `execution.threads`: in this process, or in
+    worker processes, each with `threads` torch threads on a CPU (by default the cores split between
+    the jobs)."""
     if execution.jobs == 1:
-        return LocalExecutor()
+        return LocalExecutor(execution.threads)
     from rnnbench.jobs import ProcessExecutor
 
-    return ProcessExecutor(execution.jobs)
+    return ProcessExecutor(execution.jobs, execution.threads)
+
+
+def machine_notices(grid: Grid, executor: Executor) -> list[str]:
+    """What a user should know before trusting this sweep's timings: the machine is already busy
+    (other processes keep BUSY_CORES or more busy, measured over a quarter of a second), or the CPU runs'
+    threads outnumber the cores."""
+    out = []
+    busy = busy_cores()
+    if busy >= BUSY_CORES:
+        out.append(f"this machine is busy: other processes keep {busy:.1f} of its {os.cpu_count()} cores busy (load "
+                   f"average {os.getloadavg()[0]:.1f}); these runs' timings will not be solo figures, and their rows "
+                   "say so (other_cpu_cores)")
+    threads = getattr(executor, "threads", None)
+    cores = os.cpu_count() or 1
+    if "cpu" in {d.split(":")[0] for d in grid.devices} and threads is not None and grid.execution.jobs * threads > cores:
+        out.append(f"{grid.execution.jobs} jobs x {threads} torch threads = {grid.execution.jobs * threads} threads on "
+                   f"{cores} cores: CPU runs will slow each other down; use --threads {max(1, cores // grid.execution.jobs)}")
+    return out
 
 
 class DeviceSharing:
@@ -338,6 +369,8 @@ def run_sweep(grid: Grid, results_dir: str | Path | None = None, data_dir: str |
         folders = {cfg.run_id: results.checkpoints_dir(results_dir, cfg.run_id) if save_checkpoints else None for cfg in todo}
         on_event(SweepPlanned(corpus.name, corpus.n_bytes, corpus.vocab_size, grid_runs, len(runs),
                               len(runs) - len(todo), executor.summary(), str(shard) if shard else None))
+        for notice in machine_notices(grid, executor):
+            on_event(Notice(notice))
         claims = stack.enter_context(Claims(results_dir))  # after the checks: bad input leaves no folder
         if len(todo) > BIG_SWEEP_RUNS:
             on_event(Notice(big_sweep_notice(grid, todo, results_dir)))

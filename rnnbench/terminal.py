@@ -13,7 +13,9 @@ and hands what comes back to the functions here.
 
 from __future__ import annotations
 
+import os
 import sys
+from dataclasses import dataclass
 from typing import Iterable
 
 from rich.console import Console
@@ -23,9 +25,11 @@ from rnnbench.events import (CpuDtypes, DownloadEnded, DownloadProgress, Downloa
                              Notice, RunFinished, RunProgress, RunSkipped, RunStarted,
                              SweepPlanned)
 
-# Piped output gets wide tables rather than rich's 80-column default for non-terminals.
-stderr = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
-stdout = Console(width=None if sys.stdout.isatty() else 160)
+# Piped output gets wide tables (160 columns, or $COLUMNS) rather than rich's 80-column default
+# for non-terminals.
+PIPED_WIDTH = int(os.environ.get("COLUMNS", "0") or 0) or 160
+stderr = Console(stderr=True, width=None if sys.stderr.isatty() else PIPED_WIDTH)
+stdout = Console(width=None if sys.stdout.isatty() else PIPED_WIDTH)
 
 
 # --- one-line messages ----------------------------------------------------------------------------
@@ -227,31 +231,103 @@ class CompareDisplay:
 # --- tables -----------------------------------------------------------------------------------------
 
 
-def runs_table(records: list[dict], title: str):
-    """Sweep runs as a rich table, one row per run."""
+@dataclass(frozen=True)
+class Column:
+    """A column of a table that fits the terminal: columns of a higher `drop` go first when it is too
+    narrow (0: never dropped); a `wrap` column folds its text instead of claiming its full width."""
+
+    name: str
+    drop: int = 0
+    right: bool = False
+    wrap: bool = False
+
+
+def fitted_table(title: str, columns: list[Column], rows: list[list[str]], width: int):
+    """A rich table of the columns that fit in `width` characters, dropping by priority; a column
+    kept is never cut, and what was left out is said in the caption."""
     from rich.table import Table
 
-    table = Table(title=escape(title))
-    for name in ("run", "status", "dataset", "cell", "layers", "size", "hidden", "params", "device", "seed",
-                 "test nats", "val nats", "chars/s (IQR)", "step ms"):
-        table.add_column(name, justify="left" if name in ("run", "status", "dataset", "cell", "device") else "right",
-                         # a run id is what `rnnbench sample` takes: never cut it
-                         no_wrap=name == "run", min_width=12 if name == "run" else None)
+    def natural(col: int) -> int:
+        """A column's width: its longest cell, or for a wrapping column its longest word."""
+        cells = [columns[col].name] + [r[col] for r in rows]
+        if columns[col].wrap:
+            return max(len(word) for cell in cells for word in cell.split())
+        return max(len(cell) for cell in cells)
 
+    kept = list(range(len(columns)))
+    dropped = []
+    while sum(natural(c) + 3 for c in kept) + 1 > width and any(columns[c].drop for c in kept):
+        worst = max((c for c in kept if columns[c].drop), key=lambda c: columns[c].drop)
+        kept.remove(worst)
+        dropped.append(columns[worst].name)
+    caption = f"left out at {width} columns: {', '.join(reversed(dropped))}" if dropped else None
+    table = Table(title=escape(title), caption=caption)
+    for c in kept:
+        col = columns[c]
+        table.add_column(col.name, justify="right" if col.right else "left", no_wrap=not col.wrap,
+                         overflow="fold" if col.wrap else "ellipsis", min_width=natural(c))
+    for r in rows:
+        table.add_row(*[r[c] for c in kept])
+    return table
+
+
+def short_hardware(hardware: dict | None) -> str:
+    """A run's hardware in few characters: 'Intel Xeon, 2 threads, torch 2.13.0+cpu', 'H200, torch 2.11.0+cu130'."""
+    if not hardware:
+        return "-"
+    model = str(hardware.get("model", "?"))
+    for noise in ("(R)", "(TM)", " Processor", " CPU", "NVIDIA "):
+        model = model.replace(noise, "")
+    threads = hardware.get("threads")
+    return " ".join(model.split()) + (f", {threads} thr" if threads else "") + f", torch {hardware.get('torch', '?')}"
+
+
+def budget_short(train: dict) -> str:
+    """What bounded a run, and its layout where it is not the default: '50 ep, chunked', '1 ep', '90 s'."""
+    parts = []
+    if train.get("epochs") is not None:
+        parts.append(f"{train['epochs']} ep")
+    if train.get("max_steps") is not None:
+        parts.append(f"{train['max_steps']:,} steps")
+    if train.get("max_chars") is not None:
+        parts.append(f"{train['max_chars'] / 1e6:g}M chars")
+    if train.get("time_budget_s") is not None:
+        parts.append(f"{train['time_budget_s']:g} s")
+    if train.get("split", "contiguous") != "contiguous":
+        parts.append(train["split"])
+    return ", ".join(parts) or "-"
+
+
+# Dropped first at a narrow terminal: the highest `drop`. The test loss column says a run's status
+# where it has no loss, so the status column can go before what tells runs apart.
+RUN_COLUMNS = [Column("run"), Column("status", drop=6), Column("dataset", drop=3), Column("model"),
+               Column("hidden", drop=11, right=True), Column("params", drop=12, right=True), Column("device", drop=4),
+               Column("hardware", drop=2, wrap=True), Column("budget", drop=1, wrap=True),
+               Column("seed", drop=5, right=True), Column("test", right=True), Column("val", drop=7, right=True),
+               Column("chars/s (IQR)", drop=8, right=True), Column("step ms", drop=9, right=True)]
+
+
+def runs_table(records: list[dict], title: str, width: int | None = None):
+    """Sweep runs as a table, one row per run, with what tells rows apart (hardware, budget and
+    layout); at a narrow terminal the least needed columns are left out, never the run id or the loss."""
     def num(value, spec):
         return "-" if value is None else format(value, spec)
 
+    from rnnbench.results import hardware_of
+
+    rows = []
     for r in records:
         c, m = r["config"], r["metrics"]
-        rate = "-" if m.get("train_chars_per_s") is None else f"{m['train_chars_per_s']:,.0f} ({m['train_chars_per_s_iqr']:,.0f})"
-        table.add_row(
-            r["run_id"], r["status"] if r["status"] == "ok" else f"[red]{r['status']}[/]",
-            escape(c["dataset"]), c["cell"], str(c["num_layers"]), str(c["size"]), num(m.get("hidden_size"), "d"),
-            num(m.get("n_params"), ","), c["device"], str(c["seed"]),
-            num(m.get("test_loss_nats"), ".3f"), num(m.get("val_loss_nats"), ".3f"), rate,
-            num(m.get("step_ms_median"), ".1f"),
-        )
-    return table
+        rate = "-" if m.get("train_chars_per_s") is None else (
+            f"{m['train_chars_per_s']:,.0f} ({num(m.get('train_chars_per_s_iqr'), ',.0f')})")
+        # a run id is what `rnnbench sample` takes: it is never cut
+        rows.append([r["run_id"], r["status"], c["dataset"], f"{c['cell']} {c['num_layers']}x{c['size']}",
+                     num(m.get("hidden_size"), "d"), num(m.get("n_params"), ","), c["device"],
+                     short_hardware(hardware_of(r).as_dict()), budget_short(c.get("train", {})), str(c["seed"]),
+                     num(m.get("test_loss_nats"), ".3f") if m.get("test_loss_nats") is not None else r["status"],
+                     num(m.get("val_loss_nats"), ".3f"), rate,
+                     num(m.get("step_ms_median"), ".1f")])
+    return fitted_table(f"{title} (losses in nats per character)", RUN_COLUMNS, rows, width or stdout.width)
 
 
 def versus_table(table, title: str):

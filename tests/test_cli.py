@@ -230,3 +230,54 @@ def test_results_lists_rows_of_every_kind_beside_old_sweep_rows(tiny_text, tmp_p
                                                {}, {"test_loss_nats": 1.0}))
     shown = invoke(["results", "--results-dir", str(out)])
     assert shown.exit_code == 0 and "1 sweep runs" in shown.output and "and 1 baseline rows" in shown.output
+
+
+def test_threads_are_a_setting_of_a_sweep_and_combine_with_jobs(tiny_text, tmp_path):
+    import os
+
+    import torch
+
+    from rnnbench import results
+
+    before = torch.get_num_threads()
+    for args, expected in ((["--threads", "1"], 1), (["--jobs", "2", "--threads", "1"], 1),
+                           (["--jobs", "2"], max(1, before // 2))):
+        out = tmp_path / "-".join(args)
+        result = invoke(tiny_args(tiny_text, out, cells="gru") + args)
+        assert result.exit_code == 0, result.output
+        assert set(results.load(out).torch_num_threads) == {expected}, args
+        assert {r["config"]["hardware"]["threads"] for r in results.iter_records(out)[0]} == {expected}
+    assert torch.get_num_threads() == before  # the caller's process keeps its own count
+    crowded = invoke(tiny_args(tiny_text, tmp_path / "crowded", cells="gru") + ["--jobs", "2", "--threads",
+                                                                               str(os.cpu_count())])
+    assert "CPU runs will slow each other down" in crowded.output
+    ray = invoke(tiny_args(tiny_text, tmp_path / "ray") + ["--executor", "ray", "--threads", "1"])
+    assert ray.exit_code == 2 and "--ray-cpus-per-run" in ray.output
+
+
+def test_a_busy_machine_is_said_once_before_the_runs(tiny_text, tmp_path, monkeypatch):
+    from rnnbench import sweep
+
+    monkeypatch.setattr(sweep, "busy_cores", lambda: 1.5)
+    result = invoke(tiny_args(tiny_text, tmp_path / "r", cells="gru"))
+    assert result.exit_code == 0 and result.output.count("this machine is busy: other processes keep 1.5") == 1
+
+
+def test_the_runs_table_reads_at_80_columns_and_tells_rows_apart(tmp_path):
+    from rich.console import Console
+
+    from rnnbench import results, terminal
+    from test_results import record
+    from rnnbench.config import Hardware
+
+    records = [record("lstm"), record("lstm", hardware=Hardware("cuda", "NVIDIA H200", None, "2.11.0+cu130"))]
+    for width in (80, 100, 200):
+        console = Console(width=width, record=True)
+        console.print(terminal.runs_table(records, "runs", width=width))
+        text = console.export_text()
+        assert max(len(line) for line in text.splitlines()) <= width
+        for r in records:
+            assert r["run_id"] in text and f"{r['metrics']['test_loss_nats']:.3f}" in text  # never cut
+        assert "H200," in text and "Test," in text and "2.11.0+cu130" in text  # what tells the two apart, whole
+        assert "…" not in text
+        assert ("left out at" in text) == (width < 200)  # it says what it left out, and at 200 nothing is

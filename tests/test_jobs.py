@@ -108,7 +108,7 @@ def test_ctrl_c_stops_every_job_and_the_same_command_resumes(tiny_text, tmp_path
 
 
 def test_jobs_must_be_positive_and_local(tiny_text, tmp_path):
-    assert "jobs must be at least 1" in invoke(tiny_args(tiny_text, tmp_path) + ["--jobs", "0"]).output
+    assert "jobs (--jobs) must be at least 1" in invoke(tiny_args(tiny_text, tmp_path) + ["--jobs", "0"]).output
     result = invoke(tiny_args(tiny_text, tmp_path) + ["--jobs", "2", "--executor", "ray"])
     assert result.exit_code == 2 and "--jobs is for the local executor" in result.output
 

@@ -105,8 +105,9 @@ def orders_figure(rows: pd.DataFrame) -> FigureFn:
                     ax.plot(points.order, points.val_loss_nats, "--", color=colour, label=f"{label}: val")
             if dataset in paper.index:
                 ax.plot([PAPER_ORDER], [paper[dataset]], "*", color="black", markersize=10, label="the paper's 20-gram")
-            low = mine.test_loss_nats.min()
-            ax.set_ylim(low - 0.05, min(mine.test_loss_nats.max(), low + 0.6))  # orders 1-3 are far above
+            low = min(mine.test_loss_nats.min(), paper.get(dataset, float("inf")))
+            ax.set_ylim(low - 0.04, min(mine.test_loss_nats.max(), low + 0.6))  # orders 1-3 are far above
+            ax.set_xticks(sorted({1, *range(5, int(mine.order.max()) + 1, 5)}))
             ax.set_title(DATASET_TITLES.get(dataset, dataset), fontsize=9)
             ax.set_xlabel("order n")
             ax.set_ylabel("loss, nats per character")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from rnnbench.report.tables import table, when
+from rnnbench.report.tables import is_missing, table, when
 
 MODEL_WORKLOADS = ("train", "infer", "generate")
 
@@ -90,8 +90,18 @@ def _limits(limits: pd.DataFrame) -> list[str]:
         cp = group[group.workload == "copy"].iloc[0] if (group.workload == "copy").any() else None
         body.append([label,
                      "-" if mm is None else f"{mm['gflops']:,.1f} ({mm['gflops_iqr']:,.1f}) at n={int(mm['matmul_n'])}",
-                     "-" if cp is None else f"{cp['gb_per_s']:,.1f} ({cp['gb_per_s_iqr']:,.1f})"])
-    return ["## Device limits", "", table(["device", "matmul GFLOP/s (IQR)", "copy GB/s (IQR)"], body), ""]
+                     "-" if cp is None else f"{cp['gb_per_s']:,.1f} ({cp['gb_per_s_iqr']:,.1f})",
+                     "-" if cp is None else copy_buffer_text(cp)])
+    return ["## Device limits", "", table(["device", "matmul GFLOP/s (IQR)", "copy GB/s (IQR)", "copy buffers"], body), ""]
+
+
+def copy_buffer_text(row) -> str:
+    """What a copy row streamed through: its buffers against the cache they were sized from
+    (rows written before copies recorded it used 64 MiB on a CPU, 256 MiB on a GPU)."""
+    if "buffer_mb" not in row or is_missing(row["buffer_mb"]):
+        return "not recorded (64 MiB on a CPU: possibly inside its cache)"
+    cache = "unknown cache" if is_missing(row.get("cache_mb")) else f"largest cache {row['cache_mb']:,.0f} MiB"
+    return f"2 x {row['buffer_mb']:,.0f} MiB ({cache})"
 
 
 def _labelled(df: pd.DataFrame) -> pd.DataFrame:

@@ -50,17 +50,19 @@ def _fit_losses(ax, values: pd.Series, uniform: float | None, extra: float | Non
     high = min(values.quantile(0.98), uniform * 1.05 if uniform is not None else math.inf)
     pad = 0.06 * (high - low) + 0.01
     ax.set_ylim(low - pad, high + pad)
+    notes = []  # drawn as one block, so that two notes never overlap
     if values.max() > high + pad:
-        ax.text(0.99, 0.99, "higher values (runs that diverged or lag) cut off", transform=ax.transAxes, fontsize=6,
-                ha="right", va="top", color="grey")
+        notes.append("higher values (runs that diverged or lag) cut off")
     if uniform is not None:
         if uniform <= high + pad:
             ax.axhline(uniform, color="grey", linestyle="--", linewidth=0.8)
             ax.text(0.01, uniform, " uniform guess", transform=ax.get_yaxis_transform(), fontsize=6, color="grey",
                     va="bottom")
         else:
-            ax.text(0.01, 0.98, f"uniform guess ({uniform:.2f} nats) above the axis", transform=ax.transAxes,
-                    fontsize=6, va="top", color="grey")
+            notes.append(f"uniform guess ({uniform:.2f} nats) above the axis")
+    if notes:
+        ax.text(0.99, 0.99, "\n".join(notes), transform=ax.transAxes, fontsize=6, ha="right", va="top",
+                color="grey", linespacing=1.3)
 
 
 def curves_figure(exp: Experiment, curves: pd.DataFrame) -> FigureFn:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from rnnbench.config import GRID_AXES, TRAIN_SETTINGS
+from rnnbench.devices import BUSY_CORES
 from rnnbench.report.tables import is_missing as _is_missing
 from rnnbench.report.tables import table
 
@@ -154,7 +155,6 @@ def experiments(df: pd.DataFrame) -> list[Experiment]:
     return [Experiment(tuple(key), rows) for key, rows in groups]
 
 
-BUSY_CORES = 0.5  # other processes' mean CPU use, in cores, above which a CPU row is not clean
 
 
 def not_solo(rows: pd.DataFrame) -> pd.Series:
