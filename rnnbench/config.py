@@ -197,6 +197,13 @@ def check_settings(obj) -> None:
                 raise UsageError(f"{s.name} ({s.option}) must be {s.valid.text}, got {item:g}")
 
 
+def check_fractions(train: float, val: float) -> None:
+    """Train and validation shares that leave a test split (data.Layout's)."""
+    if not (0 < train < 1 and 0 < val < 1 and train + val < 1):
+        raise UsageError("train_fraction and val_fraction must be above 0 and add up to less than 1 (test is the "
+                         f"rest), got {train:g} and {val:g}")
+
+
 BUDGETS = ("epochs", "max_steps", "max_chars", "time_budget_s")  # training stops at the first reached
 
 
@@ -254,9 +261,7 @@ class TrainConfig:
 
     def __post_init__(self):
         check_settings(self)
-        from rnnbench.data import Layout  # checks that the fractions leave a test split
-
-        Layout.of(self)
+        check_fractions(self.train_fraction, self.val_fraction)
         if all(getattr(self, b) is None for b in BUDGETS):
             raise UsageError("no training budget: give at least one of epochs, max_steps, max_chars, time_budget_s")
 

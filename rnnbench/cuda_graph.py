@@ -2,7 +2,7 @@
 hundreds, so that small models keep a GPU busy.
 
     >>> from rnnbench.cuda_graph import GraphedStep
-    >>> trainer.step_fn = GraphedStep()          # doctest: +SKIP  (what Trainer does on CUDA)
+    >>> trainer.step_fn = GraphedStep(train_step)    # doctest: +SKIP  (what Trainer does on CUDA)
 
 GraphedStep has train_step's signature and does the same work: forward, loss, backward, gradient
 clipping, the optimizer step, and carrying the hidden state to the next step. Its first `warmup`
@@ -21,6 +21,8 @@ this step and all later ones run eagerly and `failure` says why.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -33,7 +35,8 @@ WARMUP_CALLS = 3  # eager steps before the capture; within the steps left out of
 class GraphedStep:
     """train_step, captured in a CUDA graph after `warmup` eager calls, then replayed."""
 
-    def __init__(self, warmup: int = WARMUP_CALLS):
+    def __init__(self, step: Callable, warmup: int = WARMUP_CALLS):
+        self.step = step  # the eager step (train.train_step): warm-up, and the fallback when capture fails
         self.warmup = warmup
         self.calls = 0
         self.graph: torch.cuda.CUDAGraph | None = None
@@ -47,16 +50,14 @@ class GraphedStep:
 
     def __call__(self, model: CharRNN, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
                  state, grad_clip: float):
-        from rnnbench.train import train_step
-
         if self.failure is not None:
-            return train_step(model, optimizer, x, y, state, grad_clip)
+            return self.step(model, optimizer, x, y, state, grad_clip)
         if self.graph is None and self.calls < self.warmup:
             self.calls += 1
             side = torch.cuda.Stream()
             side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(side):
-                out = train_step(model, optimizer, x, y, state, grad_clip)
+                out = self.step(model, optimizer, x, y, state, grad_clip)
             torch.cuda.current_stream().wait_stream(side)
             return out
         if self.graph is None:
@@ -66,7 +67,7 @@ class GraphedStep:
                 self.failure = one_line(exc)
                 self.graph = None
                 torch.cuda.synchronize()
-                return train_step(model, optimizer, x, y, state, grad_clip)
+                return self.step(model, optimizer, x, y, state, grad_clip)
         self.x.copy_(x)
         self.y.copy_(y)
         self._load_state(state)

@@ -46,6 +46,7 @@ import numpy as np
 import platformdirs
 import torch
 
+from rnnbench.config import check_fractions
 from rnnbench.errors import UsageError
 from rnnbench.events import DownloadEnded, DownloadProgress, DownloadStarted, OnEvent, ignore
 from rnnbench.files import write_atomic
@@ -72,10 +73,7 @@ class Layout:
     def __post_init__(self):
         if self.split not in SPLITS:
             raise UsageError(f"unknown split '{self.split}': choose from {', '.join(SPLITS)}")
-        if not (0 < self.train_fraction < 1 and 0 < self.val_fraction < 1
-                and self.train_fraction + self.val_fraction < 1):
-            raise UsageError("train_fraction and val_fraction must be above 0 and add up to less than 1 (test "
-                             f"is the rest), got {self.train_fraction:g} and {self.val_fraction:g}")
+        check_fractions(self.train_fraction, self.val_fraction)
 
     @classmethod
     def of(cls, train) -> Layout:

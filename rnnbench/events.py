@@ -19,9 +19,21 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Union
 
-if TYPE_CHECKING:  # data.py emits events and train.py imports data: no import cycle at run time
+if TYPE_CHECKING:
     from rnnbench.config import RunConfig
-    from rnnbench.train import Progress
+
+
+@dataclass
+class Progress:
+    """What a progress display is told every LOG_EVERY_STEPS steps."""
+
+    step: int
+    planned_steps: int | None  # None when only a time budget bounds the run
+    train_loss_nats: float  # the mean over the steps since the last report
+    chars_per_s: float  # training only: evaluation and checkpoint time left out
+    val_loss_nats: float | None = None  # of the last evaluation, if any yet
+    val_step: int | None = None  # the step of that evaluation
+    lr: float | None = None  # the learning rate now
 
 
 @dataclass(frozen=True)

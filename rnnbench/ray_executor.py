@@ -41,7 +41,7 @@ from rnnbench.errors import UsageError
 from rnnbench.events import OnEvent, RunProgress, RunStarted, throttled
 from rnnbench.results import utc_now
 from rnnbench.sweep import Finished, run_one, run_record
-from rnnbench.train import Progress
+from rnnbench.events import Progress
 
 INSTALL_HINT = "pip install 'rnnbench[ray]' (in a checkout: pip install -e '.[ray]')"
 POLL_S = 0.5  # how long the driver waits for a finished task before refreshing the display

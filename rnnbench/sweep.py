@@ -32,7 +32,8 @@ from rnnbench.errors import StopRequested, StorageError, UsageError, describe_er
 from rnnbench.claims import Claims
 from rnnbench.events import Notice, OnEvent, RunFinished, RunProgress, RunSkipped, RunStarted, SweepPlanned, ignore
 from rnnbench.files import check_writable, default_results_dir, remove_stray_temporaries, write_atomic
-from rnnbench.train import Progress, train
+from rnnbench.train import train
+from rnnbench.events import Progress
 
 
 def run_record(cfg: RunConfig, status: str, error: str | None, started_at: str, env: dict,

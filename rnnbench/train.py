@@ -43,23 +43,11 @@ from rnnbench.config import RunConfig
 from rnnbench.cuda_graph import GraphedStep
 from rnnbench.data import SPLIT_NAMES, Corpus, Layout
 from rnnbench.errors import StopRequested, UsageError
+from rnnbench.events import Progress
 from rnnbench.models import CharRNN, flops_per_char, hidden_size_for, n_params
 from rnnbench.timing import StepTimer, rate, summarize, synchronize
 
 LOG_EVERY_STEPS = 10  # how often the loss is read back from the device (a sync on CUDA)
-
-
-@dataclass
-class Progress:
-    """What a progress display is told every LOG_EVERY_STEPS steps."""
-
-    step: int
-    planned_steps: int | None  # None when only a time budget bounds the run
-    train_loss_nats: float  # the mean over the steps since the last report
-    chars_per_s: float  # training only: evaluation and checkpoint time left out
-    val_loss_nats: float | None = None  # of the last evaluation, if any yet
-    val_step: int | None = None  # the step of that evaluation
-    lr: float | None = None  # the learning rate now
 
 
 @dataclass
@@ -209,7 +197,7 @@ class Trainer:
         self.lr_tensor = torch.tensor(t.lr, device=device) if graphs else None
         self.optimizer = torch.optim.RMSprop(self.model.parameters(), lr=self.lr_tensor if graphs else t.lr,
                                              alpha=t.rmsprop_alpha, capturable=graphs)
-        self.step_fn = GraphedStep() if graphs else train_step
+        self.step_fn = GraphedStep(train_step) if graphs else train_step
         # The corpus lives on the device as one tensor; a batch is a slice of it, never a copy.
         self.data = self.layout.streams(corpus.encode().to(device))
         self.steps_per_epoch = (self.data["train"].size(1) - 1) // t.seq_len

@@ -112,7 +112,7 @@ def test_a_sweep_reports_what_it_does_as_events(tiny_text, tmp_path):
 
 def test_the_sweep_display_shows_every_run_in_flight():
     from rnnbench.terminal import SweepDisplay
-    from rnnbench.train import Progress
+    from rnnbench.events import Progress
 
     runs = Grid.from_settings(cells=("lstm", "gru"), layers=(1,), sizes=(64,), devices=("cpu",)).expand("0" * 64)
     console = Console(record=True, width=160, force_terminal=True)
