@@ -36,7 +36,9 @@ def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
             base = node.module or ""
             if node.level:
                 base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
-            targets = [base] + [f"{base}.{a.name}" for a in node.names]
+            # `from package import module` takes the module (the package's face is already running)
+            submodules = [f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in known]
+            targets = submodules if len(submodules) == len(node.names) else [base] + submodules
         else:
             continue
         out |= {t for t in targets if t in known and t != name}
@@ -77,9 +79,7 @@ def circles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def import_graph() -> dict[str, set[str]]:
     found = modules()
-    # A package's face (__init__) that re-exports its modules is not an edge of a circle.
-    return {name: {t for t in imports_of(name, path, set(found)) if not name.startswith(t + ".")}
-            for name, path in found.items()}
+    return {name: imports_of(name, path, set(found)) for name, path in found.items()}
 
 
 def main() -> None:

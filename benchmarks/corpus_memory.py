@@ -18,7 +18,7 @@ from pathlib import Path
 
 
 def measure(path: str) -> None:
-    from rnnbench.data import load_corpus
+    from rnnbench.core.data import load_corpus
 
     start = time.perf_counter()
     corpus = load_corpus(path)

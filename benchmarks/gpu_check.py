@@ -31,10 +31,10 @@ import torch
 
 from rnnbench import results
 from rnnbench.config import Grid, content_id
-from rnnbench.data import Corpus, load_corpus
-from rnnbench.devices import environment, hardware
-from rnnbench.timing import summarize, synchronize
-from rnnbench.train import Trainer, train
+from rnnbench.core.data import Corpus, load_corpus
+from rnnbench.core.devices import environment, hardware
+from rnnbench.core.timing import summarize, synchronize
+from rnnbench.core.train import Trainer, train
 
 PAPER_EPOCHS = 50
 JOB_MODELS = [("lstm", 1, 128), ("lstm", 3, 512)]

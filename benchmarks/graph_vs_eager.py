@@ -13,9 +13,9 @@ import sys
 import torch
 
 from rnnbench.config import Grid
-from rnnbench.data import Corpus
-from rnnbench.synthetic import generate
-from rnnbench.train import Trainer, train_step
+from rnnbench.core.data import Corpus
+from rnnbench.core.synthetic import generate
+from rnnbench.core.train import Trainer, train_step
 
 
 def losses(cfg, corpus, graphs: bool, eager_step: bool = False) -> list[float]:

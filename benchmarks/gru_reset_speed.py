@@ -17,9 +17,9 @@ import time
 
 import torch
 
-from rnnbench.models import CharRNN, hidden_size_for
-from rnnbench.timing import synchronize
-from rnnbench.train import train_step
+from rnnbench.core.models import CharRNN, hidden_size_for
+from rnnbench.core.timing import synchronize
+from rnnbench.core.train import train_step
 
 VOCAB = 87
 

@@ -22,11 +22,11 @@ import time
 import torch
 import torch.nn.functional as F
 
-from rnnbench.compare import matmul_rate
+from rnnbench.measure.device_speed import matmul_rate
 from rnnbench.config import Grid
-from rnnbench.data import Corpus, load_corpus, streams
-from rnnbench.models import CharRNN, flops_per_char
-from rnnbench.train import train
+from rnnbench.core.data import Corpus, load_corpus, streams
+from rnnbench.core.models import CharRNN, flops_per_char
+from rnnbench.core.train import train
 
 MODELS = [("lstm", 1, 128), ("lstm", 2, 256), ("lstm", 1, 512)]
 BATCH, SEQ = 100, 100

@@ -29,12 +29,12 @@ import time
 
 
 from rnnbench.config import load_preset
-from rnnbench.ray_executor import RayExecutor, local_head
+from rnnbench.sweep.ray_executor import RayExecutor, local_head
 from rnnbench.sweep import LocalExecutor, run_sweep
 
 START_LOCAL = """
 import time
-from rnnbench.ray_executor import RayExecutor
+from rnnbench.sweep.ray_executor import RayExecutor
 start = time.perf_counter()
 with RayExecutor("local"):
     pass
@@ -46,7 +46,7 @@ def stamped_task(cfg, corpus, board, threads, keep_checkpoint, cuda_graphs=True)
     """rnnbench's task body, with the wall-clock times it started and ended in its metrics."""
     import time
 
-    from rnnbench.ray_executor import run_task
+    from rnnbench.sweep.ray_executor import run_task
 
     started = time.time()
     record, best = run_task(cfg, corpus, board, threads, keep_checkpoint, cuda_graphs)

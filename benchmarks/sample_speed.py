@@ -17,11 +17,11 @@ import time
 import torch
 import torch.nn.functional as F
 
-from rnnbench.compare import GENERATE_CHARS, ModelWorkloads
-from rnnbench.data import load_corpus
-from rnnbench.models import CharRNN, hidden_size_for
-from rnnbench.sample import stream
-from rnnbench.timing import synchronize
+from rnnbench.measure.device_speed import GENERATE_CHARS, ModelWorkloads
+from rnnbench.core.data import load_corpus
+from rnnbench.core.models import CharRNN, hidden_size_for
+from rnnbench.measure.sample import stream
+from rnnbench.core.timing import synchronize
 
 MODELS = [("rnn", 2, 64, "hidden"), ("lstm", 1, 128, "hidden"), ("gru", 2, 128, "hidden"), ("lstm", 2, 512, "params")]
 

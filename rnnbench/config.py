@@ -215,7 +215,7 @@ class TrainConfig:
     seq_len: int = setting(100, "Characters per stream per step (BPTT length).", "chars", protocol=True,
                            valid=at_least(1))
     # The layout: contiguous by default, so that a run's test text is the same whatever its batch
-    # and sequence length; the paper presets take char-rnn's chunked layout (rnnbench.data.Layout).
+    # and sequence length; the paper presets take char-rnn's chunked layout (rnnbench.core.data.Layout).
     split: str = setting("contiguous", "How the text is cut into train, validation and test: 'contiguous' (the "
                                        "first train_fraction of the bytes, then val_fraction, then the rest) or "
                                        "'chunked' (char-rnn's loader: batch_size rows cut into chunks of seq_len, "
@@ -394,7 +394,7 @@ class Grid:
     execution: Execution = field(default_factory=Execution)
 
     def __post_init__(self):
-        from rnnbench.models import check_cell, check_size_mode  # imports torch: not for `rnnbench --help`
+        from rnnbench.core.models import check_cell, check_size_mode  # imports torch: not for `rnnbench --help`
 
         for cell in self.cells:
             check_cell(cell)
@@ -451,7 +451,7 @@ DTYPES = ("float32", "bfloat16", "float16")
 
 @dataclass(frozen=True)
 class CompareSpec:
-    """What compare-devices measures: the models, the devices and how (see rnnbench.compare)."""
+    """What compare-devices measures: the models, the devices and how (see rnnbench.measure.device_speed)."""
 
     dataset: str | None = setting(None, "Corpus whose vocabulary and text feed the models: warpeace, linux, "
                                         "synthetic or a path. compare-devices never downloads: by default it takes "
@@ -473,7 +473,7 @@ class CompareSpec:
     warmup: int = setting(3, "Calls before the timed blocks, not kept.", "calls", valid=at_least(0))
 
     def __post_init__(self):
-        from rnnbench.models import check_cell, check_size_mode
+        from rnnbench.core.models import check_cell, check_size_mode
 
         for cell in self.cells:
             check_cell(cell)

@@ -8,7 +8,7 @@
     6
 
 The library (data, sweep, the executors, compare) never draws anything: it emits these, and
-whoever called it decides what to show. rnnbench.terminal turns them into rich progress bars and
+whoever called it decides what to show. rnnbench.cli.terminal turns them into rich progress bars and
 lines; a test or a notebook may collect them in a list, or pass no callback at all.
 """
 

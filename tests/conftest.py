@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rnnbench.synthetic import generate
+from rnnbench.core.synthetic import generate
 
 # The real corpora, for the tests of their exact sizes: wherever $RNNBENCH_DATA_DIR says (those
 # tests are skipped, and say how to run them, when it is not set).

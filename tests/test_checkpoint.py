@@ -9,13 +9,14 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from rnnbench import checkpoint, files
+from rnnbench import files
+from rnnbench.core import checkpoint
 from rnnbench.cli import app
 from rnnbench.config import Grid
-from rnnbench.data import Corpus
+from rnnbench.core.data import Corpus
 from rnnbench.errors import UsageError
-from rnnbench.synthetic import generate
-from rnnbench.train import train
+from rnnbench.core.synthetic import generate
+from rnnbench.core.train import train
 
 from conftest import tiny_args, without_clock
 
@@ -162,10 +163,11 @@ def test_no_save_checkpoints_writes_none(tiny_text, tmp_path):
 
 
 def test_a_sweep_interrupted_mid_run_continues_that_run(tiny_text, tmp_path, monkeypatch):
-    from rnnbench import results, sweep
+    from rnnbench import results
+    from rnnbench.sweep import runs
 
     out = tmp_path / "results"
-    real_train = sweep.train
+    real_train = runs.train
 
     def interrupted_at_step_20(cfg, corpus, on_progress, folder, *args):
         def hook(progress):
@@ -173,10 +175,10 @@ def test_a_sweep_interrupted_mid_run_continues_that_run(tiny_text, tmp_path, mon
                 raise KeyboardInterrupt
         return real_train(cfg, corpus, hook, folder, *args)
 
-    monkeypatch.setattr(sweep, "train", interrupted_at_step_20)
+    monkeypatch.setattr(runs, "train", interrupted_at_step_20)
     args = tiny_args(tiny_text, out, cells="gru", max_steps=30, eval_every=5)
     assert runner.invoke(app, args).exit_code == 130
-    monkeypatch.setattr(sweep, "train", real_train)
+    monkeypatch.setattr(runs, "train", real_train)
     assert runner.invoke(app, args).exit_code == 0
     (record,) = results.iter_records(out)[0]
     assert record["metrics"]["resumed_at_steps"] == [15] and record["metrics"]["steps"] == 30
@@ -197,8 +199,8 @@ def test_a_unique_prefix_names_a_run_and_the_results_folder_comes_from_the_envir
 
 
 def test_the_fast_sampler_steps_as_the_fused_module_does():
-    from rnnbench.models import CharRNN
-    from rnnbench.sample import Stepper, layer_states
+    from rnnbench.core.models import CharRNN
+    from rnnbench.measure.sample import Stepper, layer_states
 
     torch.manual_seed(0)
     for cell, gru_reset in (("lstm", "after"), ("gru", "after"), ("rnn", "after"), ("gru", "before")):

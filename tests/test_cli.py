@@ -9,7 +9,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from rnnbench import results, sweep
+from rnnbench import results
+from rnnbench.sweep import driver, runs
 from rnnbench.cli import app
 
 from conftest import tiny_args
@@ -48,7 +49,7 @@ def test_sweep_stores_one_file_per_run_and_resume_skips_them(tiny_text, tmp_path
 
 def test_interrupted_sweep_keeps_finished_runs_and_continues(tiny_text, tmp_path, monkeypatch):
     out = tmp_path / "results"
-    real_train = sweep.train
+    real_train = runs.train
     calls = []
 
     def train_then_interrupt(cfg, corpus, *args):
@@ -57,12 +58,12 @@ def test_interrupted_sweep_keeps_finished_runs_and_continues(tiny_text, tmp_path
             raise KeyboardInterrupt
         return real_train(cfg, corpus, *args)
 
-    monkeypatch.setattr(sweep, "train", train_then_interrupt)
+    monkeypatch.setattr(runs, "train", train_then_interrupt)
     interrupted = invoke(tiny_args(tiny_text, out))
     assert interrupted.exit_code == 130 and "interrupted" in interrupted.output
     assert [r["config"]["cell"] for r in stored(out).values()] == ["rnn"]
 
-    monkeypatch.setattr(sweep, "train", real_train)
+    monkeypatch.setattr(runs, "train", real_train)
     resumed = invoke(tiny_args(tiny_text, out))
     assert resumed.exit_code == 0 and "1 already finished, 2 to run" in resumed.output
     assert len(stored(out)) == 3
@@ -70,21 +71,21 @@ def test_interrupted_sweep_keeps_finished_runs_and_continues(tiny_text, tmp_path
 
 def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tiny_text, tmp_path, monkeypatch):
     out = tmp_path / "results"
-    real_train = sweep.train
+    real_train = runs.train
 
     def failing_lstm(cfg, corpus, *args):
         if cfg.cell == "lstm":
             raise RuntimeError("simulated kernel failure")
         return real_train(cfg, corpus, *args)
 
-    monkeypatch.setattr(sweep, "train", failing_lstm)
+    monkeypatch.setattr(runs, "train", failing_lstm)
     result = invoke(tiny_args(tiny_text, out))
     assert result.exit_code == 0
     by_cell = {r["config"]["cell"]: r for r in stored(out).values()}
     assert by_cell["lstm"]["status"] == "failed" and "simulated kernel failure" in by_cell["lstm"]["error"]
     assert by_cell["rnn"]["status"] == by_cell["gru"]["status"] == "ok"
     # A failed run is tried again by the next invocation.
-    monkeypatch.setattr(sweep, "train", real_train)
+    monkeypatch.setattr(runs, "train", real_train)
     assert "1 to run" in invoke(tiny_args(tiny_text, out)).output
 
 
@@ -256,9 +257,7 @@ def test_threads_are_a_setting_of_a_sweep_and_combine_with_jobs(tiny_text, tmp_p
 
 
 def test_a_busy_machine_is_said_once_before_the_runs(tiny_text, tmp_path, monkeypatch):
-    from rnnbench import sweep
-
-    monkeypatch.setattr(sweep, "busy_cores", lambda: 1.5)
+    monkeypatch.setattr(driver, "busy_cores", lambda: 1.5)
     result = invoke(tiny_args(tiny_text, tmp_path / "r", cells="gru"))
     assert result.exit_code == 0 and result.output.count("this machine is busy: other processes keep 1.5") == 1
 
@@ -266,7 +265,7 @@ def test_a_busy_machine_is_said_once_before_the_runs(tiny_text, tmp_path, monkey
 def test_the_runs_table_reads_at_80_columns_and_tells_rows_apart(tmp_path):
     from rich.console import Console
 
-    from rnnbench import results, terminal
+    from rnnbench.cli import terminal
     from test_results import record
     from rnnbench.config import Hardware
 

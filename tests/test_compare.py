@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from rnnbench import results
 from rnnbench.cli import app
-from rnnbench.compare import CompareSpec, cpu_dtype_support
+from rnnbench.measure.device_speed import CompareSpec, cpu_dtype_support
 
 runner = CliRunner()
 TINY = ["--cells", "lstm,rnn", "--layers", "1", "--sizes", "16", "--size-mode", "hidden", "--batch-size", "4",
@@ -65,16 +65,16 @@ def test_spec_defaults_are_the_issue_grid():
 
 
 def test_out_of_memory_is_a_row_status_and_the_rest_go_on(tiny_text, tmp_path, monkeypatch):
-    from rnnbench import compare
+    from rnnbench.measure import device_speed
 
-    real = compare.ModelWorkloads
+    real = device_speed.ModelWorkloads
 
     def bench(corpus, cell, *args, **kwargs):
         if cell == "rnn":
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return real(corpus, cell, *args, **kwargs)
 
-    monkeypatch.setattr(compare, "ModelWorkloads", bench)
+    monkeypatch.setattr(device_speed, "ModelWorkloads", bench)
     out = tmp_path / "results"
     result = runner.invoke(app, ["compare-devices", *TINY, "--dataset", str(tiny_text), "--results-dir", str(out)])
     assert result.exit_code == 0, result.output
@@ -84,9 +84,9 @@ def test_out_of_memory_is_a_row_status_and_the_rest_go_on(tiny_text, tmp_path, m
 
 
 def test_unsupported_cpu_dtype_is_said_not_crashed(tiny_text, tmp_path, monkeypatch):
-    from rnnbench import compare
+    from rnnbench.measure import device_speed
 
-    monkeypatch.setattr(compare, "cpu_dtype_support", lambda: {"float32": None, "bfloat16": "RuntimeError: no bf16 here",
+    monkeypatch.setattr(device_speed, "cpu_dtype_support", lambda: {"float32": None, "bfloat16": "RuntimeError: no bf16 here",
                                                                "float16": None})
     out = tmp_path / "results"
     result = runner.invoke(app, ["compare-devices", *TINY, "--dtype", "bfloat16", "--dataset", str(tiny_text),

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from rnnbench import data
-from rnnbench.data import Corpus, load_corpus, streams
+from rnnbench.core import data
+from rnnbench.core.data import Corpus, load_corpus, streams
 from rnnbench.errors import UsageError
-from rnnbench.synthetic import LINE_WIDTH, generate
+from rnnbench.core.synthetic import LINE_WIDTH, generate
 
 from conftest import REAL_CORPORA_REASON, real_corpus_dir
 
@@ -46,7 +46,7 @@ def test_split_sizes_follow_the_rule():
 
 
 def test_chunked_layout_cuts_rows_into_chunks_as_char_rnns_loader():
-    from rnnbench.data import Layout
+    from rnnbench.core.data import Layout
 
     encoded = torch.arange(50)  # 50 bytes, batch 2 x seq 3: 8 chunks per row, 48 bytes kept
     layout = Layout("chunked", train_fraction=0.5, val_fraction=0.25, batch_size=2, seq_len=3)
@@ -64,7 +64,7 @@ def test_chunked_layout_cuts_rows_into_chunks_as_char_rnns_loader():
 
 
 def test_contiguous_layout_is_the_old_split():
-    from rnnbench.data import Layout
+    from rnnbench.core.data import Layout
 
     corpus = Corpus("x", bytes(range(256)) * 41, "test")
     parts = Layout(batch_size=4, seq_len=8).streams(corpus.encode())
@@ -75,7 +75,7 @@ def test_contiguous_layout_is_the_old_split():
 
 @pytest.mark.parametrize("train, val", [(0.9, 0.1), (0.0, 0.5), (0.5, 0.0), (1.2, 0.1)])
 def test_fractions_that_leave_a_split_empty_are_refused(train, val):
-    from rnnbench.data import Layout
+    from rnnbench.core.data import Layout
 
     with pytest.raises(UsageError, match="add up to less than 1"):
         Layout(train_fraction=train, val_fraction=val)
@@ -83,7 +83,7 @@ def test_fractions_that_leave_a_split_empty_are_refused(train, val):
 
 @needs_real
 def test_war_and_peace_chunked_as_char_rnn_at_100_x_100():
-    from rnnbench.data import Layout
+    from rnnbench.core.data import Layout
 
     corpus = load_corpus("warpeace", real_corpus_dir())
     layout = Layout("chunked", batch_size=100, seq_len=100)

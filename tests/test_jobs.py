@@ -15,9 +15,9 @@ import torch
 
 from rnnbench import report, results
 from rnnbench.config import Grid
-from rnnbench.data import Corpus
+from rnnbench.core.data import Corpus
 from rnnbench.events import RunStarted
-from rnnbench.synthetic import generate
+from rnnbench.core.synthetic import generate
 
 from conftest import tiny_args
 from test_cli import invoke, stored
@@ -61,7 +61,7 @@ def test_a_failing_run_among_jobs_is_recorded_and_the_rest_go_on(tiny_text, tmp_
 
 
 def test_a_worker_that_dies_fails_its_run_only(tiny_text, tmp_path):
-    from rnnbench.jobs import ProcessExecutor
+    from rnnbench.sweep.processes import ProcessExecutor
     from rnnbench.sweep import run_sweep
 
     grid = Grid.from_settings(dataset=str(tiny_text), cells=("rnn", "lstm", "gru"), layers=(1,), sizes=(16,),
@@ -162,7 +162,7 @@ def test_graph_replays_give_the_losses_of_the_same_step_run_eagerly(cell):
     eagerly: equal (bitwise on an H200). Plain eager training uses the non-capturable optimizer,
     whose trajectory parts from it by rounding (1e-2 to 9e-2 relative after 200 steps there;
     benchmarks/graph_vs_eager.py), so it is not what a replay is checked against."""
-    from rnnbench.train import Trainer, train_step
+    from rnnbench.core.train import Trainer, train_step
 
     eager = Trainer(cuda_config(cell), CORPUS, cuda_graphs=True)
     eager.step_fn = train_step
@@ -175,8 +175,8 @@ def test_graph_replays_give_the_losses_of_the_same_step_run_eagerly(cell):
 
 @needs_cuda
 def test_dropout_draws_new_masks_at_every_replay():
-    from rnnbench.cuda_graph import GraphedStep
-    from rnnbench.train import Trainer
+    from rnnbench.core.graphed import GraphedStep
+    from rnnbench.core.train import Trainer
 
     trainer = Trainer(cuda_config(dropout=0.5, steps=10), CORPUS)
     step = trainer.step_fn

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rnnbench.errors import UsageError
-from rnnbench.models import CELLS, CharRNN, flops_per_char, hidden_size_for, matmul_shapes, n_params
+from rnnbench.core.models import CELLS, CharRNN, flops_per_char, hidden_size_for, matmul_shapes, n_params
 
 VOCAB = 87  # War and Peace
 
@@ -60,7 +60,7 @@ def reset_before_reference(x, h, w_ih, w_hh, b_ih, b_hh):
 
 
 def test_reset_before_gru_is_char_rnns_equation_with_torchs_parameters():
-    from rnnbench.models import ResetBeforeGRU
+    from rnnbench.core.models import ResetBeforeGRU
 
     torch.manual_seed(0)
     fused = CharRNN(VOCAB, "gru", 16, 2)

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from rnnbench import report, results
 from rnnbench.cli import app
-from rnnbench.ngram import SMOOTHINGS, discounts, ngram_losses
+from rnnbench.measure.ngram import SMOOTHINGS, discounts, ngram_losses
 
 runner = CliRunner()
 
@@ -64,7 +64,7 @@ def test_counts_stay_inside_a_row_and_scoring_starts_each_row_afresh():
 
 
 def test_higher_orders_predict_structured_text_better_and_modified_kn_is_better_still():
-    from rnnbench.data import Layout, load_corpus
+    from rnnbench.core.data import Layout, load_corpus
 
     corpus = load_corpus("synthetic")
     parts = {k: v.numpy() for k, v in Layout("chunked").streams(corpus.encode()).items()}

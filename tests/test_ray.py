@@ -1,7 +1,7 @@
 """`sweep --executor ray` on a real Ray cluster that these tests start on 127.0.0.1 with 2 CPUs.
 
 Marked `ray`: `pytest -m ray` runs only these, `pytest -m "not ray"` leaves them out. The cluster
-is started once for the module (rnnbench.ray_executor.local_head) and stopped with it.
+is started once for the module (rnnbench.sweep.ray_executor.local_head) and stopped with it.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch
 
 from rnnbench import results
 from rnnbench.config import Grid, Hardware
-from rnnbench.ray_executor import local_head
+from rnnbench.sweep.ray_executor import local_head
 from rnnbench.sweep import run_sweep
 
 from conftest import tiny_args
@@ -76,13 +76,13 @@ def test_ray_sweep_gives_the_runs_of_a_local_sweep(tiny_text, tmp_path, ray_addr
 
 
 def test_a_task_that_raises_or_dies_is_recorded_and_the_sweep_goes_on(tiny_text, tmp_path, ray_address):
-    from rnnbench.ray_executor import RayExecutor
+    from rnnbench.sweep.ray_executor import RayExecutor
 
     def flaky_task(cfg, corpus, board, threads, keep_checkpoint, cuda_graphs=True):
         # Defined here, so Ray ships it by value; the real task body is imported on the worker.
         import os
 
-        from rnnbench.ray_executor import run_task
+        from rnnbench.sweep.ray_executor import run_task
 
         if cfg.cell == "lstm":
             raise RuntimeError("task blew up outside training")
@@ -108,12 +108,12 @@ def test_a_task_that_raises_or_dies_is_recorded_and_the_sweep_goes_on(tiny_text,
 
 
 def test_runs_go_on_when_the_progress_actor_is_lost(tiny_text, tmp_path, ray_address):
-    from rnnbench.ray_executor import RayExecutor
+    from rnnbench.sweep.ray_executor import RayExecutor
 
     def board_killing_task(cfg, corpus, board, threads, keep_checkpoint, cuda_graphs=True):
         import ray
 
-        from rnnbench.ray_executor import run_task
+        from rnnbench.sweep.ray_executor import run_task
 
         ray.kill(board)
         return run_task(cfg, corpus, board, threads, keep_checkpoint, cuda_graphs)
@@ -148,7 +148,7 @@ def two_node_cluster():
 
 @pytest.mark.parametrize("retries, statuses", [(0, ["failed", "ok"]), (1, ["ok", "ok"])])
 def test_a_run_whose_node_dies_is_retried_then_recorded(tiny_text, tmp_path, two_node_cluster, retries, statuses):
-    from rnnbench.ray_executor import RayExecutor
+    from rnnbench.sweep.ray_executor import RayExecutor
 
     def node_killing_task(cfg, corpus, board, threads, keep_checkpoint, cuda_graphs=True):
         import os
@@ -157,7 +157,7 @@ def test_a_run_whose_node_dies_is_retried_then_recorded(tiny_text, tmp_path, two
         import psutil
         import ray
 
-        from rnnbench.ray_executor import run_task
+        from rnnbench.sweep.ray_executor import run_task
 
         node_id = ray.get_runtime_context().get_node_id()
         head = next(n["NodeID"] for n in ray.nodes() if "node:__internal_head__" in n["Resources"])
@@ -204,7 +204,7 @@ def test_a_record_of_a_stopped_cluster_starts_a_local_one_only_when_no_address_w
     """`ray start` leaves the address of the cluster it started in RAY_TMPDIR/ray/ray_current_cluster,
     and nothing removes it when that cluster dies; ray.init would try to reach it for minutes."""
     from rnnbench.errors import UsageError
-    from rnnbench.ray_executor import _cluster_address
+    from rnnbench.sweep.ray_executor import _cluster_address
 
     monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))
     monkeypatch.delenv("RAY_ADDRESS", raising=False)

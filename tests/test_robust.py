@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from rnnbench import files, results
-from rnnbench.claims import Claims
+from rnnbench.results.claims import Claims
 from rnnbench.config import Grid, Hardware
-from rnnbench.data import Corpus, load_corpus
+from rnnbench.core.data import Corpus, load_corpus
 from rnnbench.errors import StorageError, UsageError, is_out_of_memory
 
 from conftest import tiny_args
@@ -185,7 +185,7 @@ def test_a_cpu_allocation_failure_is_stored_as_oom(tiny_text, tmp_path):
 
 
 def test_a_big_sweep_says_its_size_and_duration_first(tmp_path):
-    from rnnbench.sweep import big_sweep_notice
+    from rnnbench.sweep.driver import big_sweep_notice
 
     grid = Grid.from_settings(cells=("lstm",), layers=(1,), sizes=(64,), devices=("cpu",), seeds=tuple(range(1500)),
                               time_budget_s=60.0, jobs=2)
@@ -226,7 +226,7 @@ _COMPARE_ROWS: list[dict] = []
 def compare_row() -> dict:
     """A real compare-devices row (measured once, tiny)."""
     if not _COMPARE_ROWS:
-        from rnnbench.compare import run_compare
+        from rnnbench.measure.device_speed import run_compare
         from rnnbench.config import CompareSpec
 
         import tempfile

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from rnnbench import compare
-from rnnbench.timing import StepTimer, summarize
+from rnnbench.measure import device_speed
+from rnnbench.core.timing import StepTimer, summarize
 
 
 def test_summarize_is_median_and_iqr_of_the_raw_samples():
@@ -31,14 +31,14 @@ def test_step_timer_leaves_out_warmup():
 
 def test_measure_discards_warmup_and_synchronises(monkeypatch):
     synced = []
-    monkeypatch.setattr(compare, "synchronize", lambda device: synced.append(device))
+    monkeypatch.setattr(device_speed, "synchronize", lambda device: synced.append(device))
     calls = []
 
     def fn():
         calls.append(1)
         time.sleep(0.05 if len(calls) <= 2 else 0.001)  # the first two calls are slow: warm-up
 
-    sample = compare.measure(fn, "cpu", threads=1, min_time_s=0.05, warmup=2)
+    sample = device_speed.measure(fn, "cpu", threads=1, min_time_s=0.05, warmup=2)
     assert len(sample.times_s) >= 5
     assert sample.stats["median"] < 0.01
     assert synced == ["cpu", "cpu"]  # after warm-up and after the timed blocks

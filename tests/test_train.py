@@ -7,10 +7,10 @@ import math
 import pytest
 
 from rnnbench.config import Grid
-from rnnbench.data import Corpus
-from rnnbench.models import CELLS
-from rnnbench.synthetic import generate
-from rnnbench.train import evaluate, train
+from rnnbench.core.data import Corpus
+from rnnbench.core.models import CELLS
+from rnnbench.core.synthetic import generate
+from rnnbench.core.train import evaluate, train
 
 CORPUS = Corpus("tiny", generate(40_000, seed=2), "test")
 
@@ -78,8 +78,8 @@ def test_divergence_is_a_status_not_an_exception():
 
 
 def test_evaluate_scores_every_character_but_the_last_of_each_stream():
-    from rnnbench.data import streams
-    from rnnbench.models import CharRNN
+    from rnnbench.core.data import streams
+    from rnnbench.core.models import CharRNN
 
     model = CharRNN(CORPUS.vocab_size, "gru", 8, 1)
     data = streams(CORPUS.splits()["val"], 4)
@@ -91,7 +91,7 @@ def test_evaluate_scores_every_character_but_the_last_of_each_stream():
 def test_synthetic_corpus_separates_gated_cells_from_the_vanilla_rnn():
     """The smoke preset's claim, at its settings for one layer: memory pays on `synthetic`."""
     from rnnbench.config import load_preset
-    from rnnbench.data import load_corpus
+    from rnnbench.core.data import load_corpus
 
     corpus = load_corpus("synthetic")
     grid = load_preset("smoke").replace(cells=("rnn", "lstm"), layers=(1,))

@@ -1,11 +1,12 @@
-"""Hardware in the identity of runs, and `rnnbench results compare` (rnnbench.versus)."""
+"""Hardware in the identity of runs, and `rnnbench results compare` (rnnbench.report.run_pairs)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from rnnbench import results, versus
+from rnnbench import results
+from rnnbench.report import run_pairs
 from rnnbench.config import Grid, Hardware
 from rnnbench.errors import UsageError
 
@@ -40,32 +41,32 @@ def test_runs_match_across_hardware_and_noise_decides_the_verdict(tmp_path):
     new = folder(tmp_path, "new", [row("lstm", GPU, (1, 1, 1), loss=1.4),   # far faster: quartiles apart
                                    row("gru", GPU, (10, 10.5, 12)),         # quartiles overlap: same
                                    row("rnn", GPU, (20, 21, 22))])          # slower
-    table = versus.compare_runs(base, new).set_index("cell")
+    table = run_pairs.compare_runs(base, new).set_index("cell")
     assert table.loc["lstm", "verdict"] == "faster" and table.loc["lstm", "speedup"] == pytest.approx(10)
     assert table.loc["lstm", "test_loss_change_nats"] == pytest.approx(-0.1)
     assert table.loc["gru", "verdict"] == "same" and table.loc["rnn", "verdict"] == "slower"
     assert table.loc["lstm", "base"] == "cpu: Test CPU, 2 threads, torch 2.13.0+cpu"
-    assert list(versus.slowdowns(table.reset_index(), 0.05).cell) == ["rnn"]
-    assert versus.slowdowns(table.reset_index(), 1.5).empty  # 2.1x slower is within a 150% allowance
+    assert list(run_pairs.slowdowns(table.reset_index(), 0.05).cell) == ["rnn"]
+    assert run_pairs.slowdowns(table.reset_index(), 1.5).empty  # 2.1x slower is within a 150% allowance
 
 
 def test_a_run_measured_beside_others_is_shared_and_never_slower(tmp_path):
     base = folder(tmp_path, "base", [row("lstm", CPU2, (9, 10, 11))])
     new = folder(tmp_path, "new", [row("lstm", GPU, (20, 21, 22), shared=8)])
-    assert list(versus.compare_runs(base, new).verdict) == ["shared"]
+    assert list(run_pairs.compare_runs(base, new).verdict) == ["shared"]
 
 
 def test_one_folder_split_by_filters_and_bad_filters_are_usage_errors(tmp_path):
     df = folder(tmp_path, "both", [row("lstm", CPU2, (9, 10, 11)), row("lstm", GPU, (1, 1, 1))])
     with pytest.raises(UsageError, match="more than one machine"):
-        versus.compare_runs(df, df)
-    table = versus.compare_runs(df, df, [versus.Filter.parse("device=cpu")], [versus.Filter.parse("hardware~Test GPU")])
+        run_pairs.compare_runs(df, df)
+    table = run_pairs.compare_runs(df, df, [run_pairs.Filter.parse("device=cpu")], [run_pairs.Filter.parse("hardware~Test GPU")])
     assert list(table.verdict) == ["faster"]
     with pytest.raises(UsageError, match="no such column"):
-        versus.compare_runs(df, df, [versus.Filter.parse("colour=red")])
+        run_pairs.compare_runs(df, df, [run_pairs.Filter.parse("colour=red")])
     with pytest.raises(UsageError, match="KEY=VALUE"):
-        versus.Filter.parse("device")
-    assert versus.parse_percent("5%") == pytest.approx(0.05) and versus.parse_percent("0.1") == 0.1
+        run_pairs.Filter.parse("device")
+    assert run_pairs.parse_percent("5%") == pytest.approx(0.05) and run_pairs.parse_percent("0.1") == 0.1
 
 
 def test_compare_command_prints_writes_markdown_and_fails_if_slower(tmp_path):

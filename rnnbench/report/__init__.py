@@ -15,7 +15,7 @@ such values (a mean, a difference, a ratio, a rank correlation). By concern:
     tables    markdown building blocks
 """
 
-from rnnbench.report.devices import device_comparison_markdown, device_label
+from rnnbench.report.device_speed import device_comparison_markdown, device_label
 from rnnbench.report.grids import (cell_values, experiments, findings, grid_markdown, paper_comparison, paper_table,
                                    spearman)
 from rnnbench.report.render import render_csv, render_html, render_markdown, write_html, write_markdown

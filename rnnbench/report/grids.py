@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from rnnbench.config import GRID_AXES, TRAIN_SETTINGS
-from rnnbench.devices import BUSY_CORES
+from rnnbench.core.devices import BUSY_CORES
 from rnnbench.report.tables import is_missing as _is_missing
 from rnnbench.report.tables import table
 

@@ -20,8 +20,8 @@ from typing import Callable
 
 import pandas as pd
 
-from rnnbench.data import REGISTRY, Layout
-from rnnbench.models import INIT_RANGE
+from rnnbench.core.data import REGISTRY, Layout
+from rnnbench.core.models import INIT_RANGE
 from rnnbench.report.grids import Experiment, cell_values
 from rnnbench.report.tables import is_missing, table
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from rnnbench.files import write_atomic
-from rnnbench.report.devices import device_comparison_markdown, speedup_bars
+from rnnbench.report.device_speed import device_comparison_markdown, speedup_bars
 from rnnbench.report.figures import (FigureFn, curves_figure, device_speedup_figure, loss_vs_params_figure,
                                      loss_vs_time_figure, paper_scatter_figure, throughput_figure)
 from rnnbench.report.baselines import baselines_markdown, stored_baseline

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from rnnbench.errors import UsageError
 from rnnbench.events import Event, RunFinished, RunProgress, RunStarted
-from rnnbench.train import bits
+from rnnbench.core.train import bits
 
 def _writer_class():
     try:

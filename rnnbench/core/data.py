@@ -1,6 +1,6 @@
 """Corpora: a registry of named texts, fetch + verify + cache, bytes -> tensors, splits, streams.
 
-    >>> from rnnbench.data import load_corpus
+    >>> from rnnbench.core.data import load_corpus
     >>> corpus = load_corpus("synthetic")
     >>> corpus.n_bytes, corpus.vocab_size, corpus.split_sizes
     (500000, 39, (400000, 50000, 50000))
@@ -9,7 +9,7 @@ A corpus is read as bytes, as char-rnn read it: the vocabulary is the sorted set
 in the whole file and the paper's character counts are byte counts. A Layout cuts it into train,
 validation and test, each as `batch_size` parallel streams:
 
-    >>> from rnnbench.data import Layout
+    >>> from rnnbench.core.data import Layout
     >>> Layout("chunked", batch_size=100, seq_len=100).sizes(3_258_246)   # War and Peace as char-rnn cut it
     (2600000, 320000, 330000)
 
@@ -50,7 +50,7 @@ from rnnbench.config import check_fractions
 from rnnbench.errors import UsageError
 from rnnbench.events import DownloadEnded, DownloadProgress, DownloadStarted, OnEvent, ignore
 from rnnbench.files import write_atomic
-from rnnbench.synthetic import generate
+from rnnbench.core.synthetic import generate
 
 TRAIN_FRACTION = 0.8
 VAL_FRACTION = 0.1
@@ -392,7 +392,7 @@ def list_corpora(data_dir: str | Path | None = None, layout: Layout | None = Non
     entries = [(spec.name, spec) for spec in REGISTRY.values()] + [(SYNTHETIC_NAME, None)]
     out = []
     for name, spec in entries:
-        description = spec.description if spec else "generated; long-range structure (see rnnbench.synthetic)"
+        description = spec.description if spec else "generated; long-range structure (see rnnbench.core.synthetic)"
         if spec is not None and find(spec, data_dir) is None:
             out.append(CorpusInfo(name, description, spec.n_bytes,
                                   how_to_get="downloads on first use" if spec.url else spec.how_to_get))

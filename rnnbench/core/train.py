@@ -1,8 +1,8 @@
 """Training and evaluation of one run: train(cfg, corpus) -> RunResult, done by a Trainer.
 
     >>> from rnnbench.config import Grid
-    >>> from rnnbench.data import load_corpus
-    >>> from rnnbench.train import train
+    >>> from rnnbench.core.data import load_corpus
+    >>> from rnnbench.core.train import train
     >>> corpus = load_corpus("synthetic")
     >>> grid = Grid.from_settings(dataset="synthetic", cells=("gru",), layers=(1,), sizes=(32,), size_mode="hidden",
     ...                           devices=("cpu",), batch_size=16, seq_len=32, max_steps=20, eval_every_steps=10)
@@ -38,14 +38,14 @@ import psutil
 import torch
 import torch.nn.functional as F
 
-from rnnbench import checkpoint
+from rnnbench.core import checkpoint
 from rnnbench.config import RunConfig
-from rnnbench.cuda_graph import GraphedStep
-from rnnbench.data import SPLIT_NAMES, Corpus, Layout
+from rnnbench.core.graphed import GraphedStep
+from rnnbench.core.data import SPLIT_NAMES, Corpus, Layout
 from rnnbench.errors import StopRequested, UsageError
 from rnnbench.events import Progress
-from rnnbench.models import CharRNN, flops_per_char, hidden_size_for, n_params
-from rnnbench.timing import StepTimer, rate, summarize, synchronize
+from rnnbench.core.models import CharRNN, flops_per_char, hidden_size_for, n_params
+from rnnbench.core.timing import StepTimer, rate, summarize, synchronize
 
 LOG_EVERY_STEPS = 10  # how often the loss is read back from the device (a sync on CUDA)
 
@@ -165,7 +165,7 @@ def train(cfg: RunConfig, corpus: Corpus, on_progress: Callable[[Progress], None
     whole training state to latest.pt at every evaluation; a run that finds a latest.pt of its own
     run id there continues from it, and reaches the same losses as a run never interrupted.
     With `cuda_graphs`, a run on CUDA replays its training step from a CUDA graph
-    (rnnbench.cuda_graph); the metrics say whether it did. When `should_stop()` turns true, the run
+    (rnnbench.core.graphed); the metrics say whether it did. When `should_stop()` turns true, the run
     saves its whole state after the step in progress and raises StopRequested.
     """
     return Trainer(cfg, corpus, on_progress, checkpoint_dir, cuda_graphs, should_stop).run()

@@ -1,6 +1,6 @@
 """Everything rnnbench draws on a terminal: progress displays, tables and one-line messages.
 
-    >>> from rnnbench.terminal import SweepDisplay
+    >>> from rnnbench.cli.terminal import SweepDisplay
     >>> from rnnbench.sweep import run_sweep                                # doctest: +SKIP
     >>> with SweepDisplay(enabled=True) as display:                        # doctest: +SKIP
     ...     records = run_sweep(grid, on_event=display.handle)
@@ -331,7 +331,7 @@ def runs_table(records: list[dict], title: str, width: int | None = None):
 
 
 def versus_table(table, title: str):
-    """`rnnbench results compare`: one row per run in both folders (rnnbench.versus.compare_runs)."""
+    """`rnnbench results compare`: one row per run in both folders (rnnbench.report.run_pairs.compare_runs)."""
     from rich.table import Table
 
     colours = {"faster": "green", "slower": "red", "shared": "yellow"}
@@ -353,7 +353,7 @@ def ngram_table(records: list[dict], title: str):
     order validation picks for a smoothing is starred."""
     from rich.table import Table
 
-    from rnnbench.ngram import SMOOTHINGS
+    from rnnbench.measure.ngram import SMOOTHINGS
 
     by = {(r["config"]["smoothing"], r["config"]["order"]): r["metrics"] for r in records}
     smoothings = list(dict.fromkeys(r["config"]["smoothing"] for r in records))
@@ -380,7 +380,7 @@ def show(table) -> None:
 
 
 def corpora_table(corpora, layout):
-    """`rnnbench data list`: one row per rnnbench.data.CorpusInfo, its splits cut by `layout`."""
+    """`rnnbench data list`: one row per rnnbench.core.data.CorpusInfo, its splits cut by `layout`."""
     from rich.table import Table
 
     t, v = layout.train_fraction, layout.val_fraction

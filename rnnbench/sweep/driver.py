@@ -16,75 +16,20 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
 
-import torch
-
-from rnnbench import checkpoint, results
-from rnnbench.config import Execution, Grid, Hardware, RunConfig
-from rnnbench.data import Corpus, Layout, load_corpus
-from rnnbench.devices import BUSY_CORES, MachineLoad, busy_cores, environment, hardware, resolve_devices
-from rnnbench.errors import StopRequested, StorageError, UsageError, describe_error, is_out_of_memory, one_line
-from rnnbench.claims import Claims
-from rnnbench.events import Notice, OnEvent, RunFinished, RunProgress, RunSkipped, RunStarted, SweepPlanned, ignore
+from rnnbench import results
+from rnnbench.config import Execution, Grid, RunConfig
+from rnnbench.core import checkpoint
+from rnnbench.core.data import Corpus, Layout, load_corpus
+from rnnbench.core.devices import BUSY_CORES, busy_cores
+from rnnbench.errors import UsageError
+from rnnbench.events import Notice, OnEvent, RunFinished, RunSkipped, RunStarted, SweepPlanned, ignore
 from rnnbench.files import check_writable, default_results_dir, remove_stray_temporaries, write_atomic
-from rnnbench.train import train
-from rnnbench.events import Progress
-
-
-def run_record(cfg: RunConfig, status: str, error: str | None, started_at: str, env: dict,
-               metrics: dict | None = None, curve: list | None = None) -> dict:
-    """A sweep run's stored record (see rnnbench.results for the layout)."""
-    return results.make_record("sweep", cfg.run_id, status, cfg.as_dict(), env, metrics, error, started_at, curve or [])
-
-
-class Stopper:
-    """When a sweep should stop gracefully: at its deadline (--stop-after), or once asked (SIGTERM).
-    Runs in flight check it after every step; no run starts once it says stop."""
-
-    def __init__(self, after_s: float | None = None):
-        self.deadline = time.time() + after_s if after_s is not None else None
-        self.asked = False
-
-    def ask(self) -> None:
-        self.asked = True
-
-    def __call__(self) -> bool:
-        return self.asked or (self.deadline is not None and time.time() >= self.deadline)
-
-
-def run_one(cfg: RunConfig, corpus: Corpus, on_progress: Callable[[Progress], None] | None = None,
-            checkpoint_dir: Path | None = None, cuda_graphs: bool = True,
-            should_stop: Callable[[], bool] | None = None) -> dict:
-    """Train one run and return its record; an exception becomes the record's status and error
-    (but StopRequested, like Ctrl-C, ends the sweep). The record says how busy the machine was
-    meanwhile (devices.MachineLoad)."""
-    started = results.utc_now()
-    load = MachineLoad()
-    error = None
-    metrics: dict = {}
-    curve: list = []
-    try:
-        here = hardware(cfg.device)
-        if cfg.hardware is not None and here != cfg.hardware:
-            # The run's identity names its hardware: a figure from other hardware would lie.
-            raise RuntimeError(f"planned for {cfg.hardware.label} but this worker is {here.label} "
-                               "(a cluster of mixed machines?); not trained")
-        result = train(cfg, corpus, on_progress, checkpoint_dir, cuda_graphs, should_stop)
-        status, metrics, curve = result.status, result.metrics, result.curve
-    except StorageError:
-        raise  # a write that failed ends the sweep: every later write would fail too
-    except Exception as exc:  # one run's failure must not end the sweep
-        status, error = ("oom", one_line(exc)) if is_out_of_memory(exc) else ("failed", describe_error(exc))
-    finally:
-        if torch.device(cfg.device).type == "cuda":
-            torch.cuda.empty_cache()
-    env = {**environment(cfg.device), "corpus_source": corpus.source, **load.stop()}
-    return run_record(cfg, status, error, started, env, metrics, curve)
+from rnnbench.results.claims import Claims
+from rnnbench.sweep.runs import Executor, Finished, LocalExecutor, Stopper
 
 
 @dataclass(frozen=True)
@@ -109,97 +54,13 @@ class Shard:
         return f"{self.index}/{self.count}"
 
 
-@dataclass
-class Finished:
-    """What an executor hands back for one run: its record and, where the run trained away from
-    the results directory, the bytes of its best checkpoint for the driver to store."""
-
-    cfg: RunConfig
-    record: dict
-    best_checkpoint: bytes | None = None
-
-
-class Executor(Protocol):
-    """Where a sweep's runs train. run_sweep enters it (connect, start), resolves the grid's
-    devices through it, then stores each Finished that execute() yields, in the order they come;
-    execute() reports each run's start and training progress as RunStarted and RunProgress events,
-    and carries out the runs as `execution` says (CUDA graphs or not)."""
-
-    name: str  # stored as the runs' env.executor
-
-    def __enter__(self) -> Executor: ...
-
-    def __exit__(self, *exc) -> None: ...
-
-    def resolve_devices(self, requested: tuple[str, ...]) -> list[str]: ...
-
-    def hardware(self, device: str) -> Hardware:
-        """The hardware the executor's runs on `device` will train on (part of their identity)."""
-
-    def summary(self) -> str:
-        """Where the runs train, in words, for the sweep's first line."""
-
-    def execute(self, todo: list[RunConfig], corpus: Corpus, checkpoint_dirs: dict[str, Path | None],
-                on_event: OnEvent, execution: Execution, stopper: Stopper,
-                claim: Callable[[RunConfig], bool]) -> Iterator[Finished]:
-        """... and raises StopRequested, after handing back every run finished, once `stopper` says
-        stop. A run starts only if `claim(cfg)` says it is this sweep's (another sweep on the same
-        folder may hold it); one it refuses is left out."""
-
-
-class LocalExecutor:
-    """Runs one run at a time in this process, on this machine's devices, with `threads` torch
-    threads on a CPU (None: torch's count, every core)."""
-
-    name = "local"
-
-    def __init__(self, threads: int | None = None):
-        self.threads = threads
-        self.previous_threads: int | None = None
-
-    def __enter__(self) -> LocalExecutor:
-        if self.threads is not None:
-            self.previous_threads = torch.get_num_threads()
-            torch.set_num_threads(self.threads)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.previous_threads is not None:
-            torch.set_num_threads(self.previous_threads)  # as the caller had it
-            self.previous_threads = None
-
-    def resolve_devices(self, requested: tuple[str, ...]) -> list[str]:
-        return resolve_devices(requested)
-
-    def hardware(self, device: str) -> Hardware:
-        return hardware(device, self.threads)
-
-    def summary(self) -> str:
-        threads = self.threads or torch.get_num_threads()
-        return f"local executor, one run at a time, {threads} torch thread{'s' if threads != 1 else ''} on a CPU"
-
-    def execute(self, todo: list[RunConfig], corpus: Corpus, checkpoint_dirs: dict[str, Path | None],
-                on_event: OnEvent, execution: Execution = Execution(), stopper: Stopper | None = None,
-                claim: Callable[[RunConfig], bool] = lambda cfg: True) -> Iterator[Finished]:
-        stopper = stopper or Stopper()
-        for cfg in todo:
-            if stopper():
-                raise StopRequested("stopped before the next run")
-            if not claim(cfg):
-                continue
-            on_event(RunStarted(cfg))
-            record = run_one(cfg, corpus, lambda p, cfg=cfg: on_event(RunProgress(cfg, p)), checkpoint_dirs[cfg.run_id],
-                             execution.cuda_graphs, stopper)
-            yield Finished(cfg, record)
-
-
 def local_executor(execution: Execution) -> Executor:
     """This machine's executor for `execution.jobs` and `execution.threads`: in this process, or in
     worker processes, each with `threads` torch threads on a CPU (by default the cores split between
     the jobs)."""
     if execution.jobs == 1:
         return LocalExecutor(execution.threads)
-    from rnnbench.jobs import ProcessExecutor
+    from rnnbench.sweep.processes import ProcessExecutor
 
     return ProcessExecutor(execution.jobs, execution.threads)
 
@@ -329,7 +190,7 @@ def run_sweep(grid: Grid, results_dir: str | Path | None = None, data_dir: str |
               shard: Shard | None = None, stopper: Stopper | None = None) -> list[dict]:
     """Run every run of the grid (or of its `shard`) not yet finished in `results_dir`; return their records.
 
-    `executor` decides where runs train (LocalExecutor by default; see rnnbench.ray_executor).
+    `executor` decides where runs train (LocalExecutor by default; see rnnbench.sweep.ray_executor).
     This process stays the only writer of `results_dir`: each record, and its best checkpoint,
     is written here atomically as its run finishes. With save_checkpoints, each run keeps best.pt
     (for sampling) and, while unfinished, latest.pt under RESULTS_DIR/checkpoints/RUN_ID/; an
@@ -357,7 +218,7 @@ def run_sweep(grid: Grid, results_dir: str | Path | None = None, data_dir: str |
     on_event = tell
     with executor, contextlib.ExitStack() as stack:
         if grid.execution.tensorboard:
-            from rnnbench.tensorboard import TensorBoardLog
+            from rnnbench.sweep.tensorboard import TensorBoardLog
 
             listeners.append(stack.enter_context(TensorBoardLog(grid.execution.tensorboard)).handle)
         corpus, runs = plan(grid, data_dir, executor, on_event)

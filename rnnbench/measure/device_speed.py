@@ -1,7 +1,7 @@
 """Compare devices on the same models: training, inference and generation speed, against each
 device's own measured limits (matmul rate, copy bandwidth) and its input data path.
 
-    >>> from rnnbench.compare import CompareSpec, run_compare
+    >>> from rnnbench.measure.device_speed import CompareSpec, run_compare
     >>> spec = CompareSpec(devices=("cpu",), cells=("lstm",), layers=(1,), sizes=(128,))
     >>> records = run_compare(spec, results_dir="results", on_event=print)   # doctest: +SKIP
 
@@ -23,6 +23,7 @@ results store as sweep runs:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import psutil
@@ -33,14 +34,14 @@ import torch.utils.benchmark as tbench
 from rnnbench import results
 from rnnbench.config import DTYPES as DTYPE_NAMES
 from rnnbench.config import CompareSpec, TrainConfig, content_id
-from rnnbench.data import Corpus, load_corpus, streams
-from rnnbench.devices import environment, hardware, last_level_cache_bytes, resolve_devices
+from rnnbench.core.data import Corpus, load_corpus, streams
+from rnnbench.core.devices import environment, hardware, last_level_cache_bytes, resolve_devices
 from rnnbench.errors import one_line
 from rnnbench.events import CpuDtypes, Notice, OnEvent, RowMeasured, ignore
 from rnnbench.files import default_results_dir
-from rnnbench.models import CharRNN, flops_per_char, hidden_size_for, n_params
-from rnnbench.timing import rate, summarize, synchronize
-from rnnbench.train import detach, train_step
+from rnnbench.core.models import CharRNN, flops_per_char, hidden_size_for, n_params
+from rnnbench.core.timing import rate, summarize, synchronize
+from rnnbench.core.train import detach, train_step
 
 DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
 WORKLOADS = ("train", "infer", "generate")
@@ -189,7 +190,7 @@ def _copy(device: str, n_bytes: int) -> tuple[Callable[[], object], float]:
 def default_corpus(data_dir: str | None, on_event: OnEvent = ignore) -> str:
     """compare-devices' corpus when none is named: War and Peace where it is at hand, else the
     generated corpus (speed hardly depends on the text; a download would make it need a network)."""
-    from rnnbench.data import REGISTRY, SYNTHETIC_NAME, find
+    from rnnbench.core.data import REGISTRY, SYNTHETIC_NAME, find
 
     where = find(REGISTRY["warpeace"], data_dir)
     if where is not None:

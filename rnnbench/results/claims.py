@@ -1,7 +1,7 @@
 """Claims on runs, so that several sweeps on one results folder (two shells, a Slurm array, hosts
 sharing a filesystem) split the grid instead of each training all of it.
 
-    >>> from rnnbench.claims import Claims
+    >>> from rnnbench.results.claims import Claims
     >>> with Claims("results") as claims:                                  # doctest: +SKIP
     ...     if claims.take("0a1b2c3d4e5f"):
     ...         ...                                                        # train it, store it

@@ -1,6 +1,6 @@
 """A generated corpus whose next character can often be predicted only by remembering.
 
-    >>> from rnnbench.synthetic import generate
+    >>> from rnnbench.core.synthetic import generate
     >>> text = generate(n_bytes=2_000, seed=0)
     >>> len(text), text == generate(n_bytes=2_000, seed=0)
     (2000, True)

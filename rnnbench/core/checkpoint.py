@@ -1,6 +1,6 @@
 """Checkpoints: a plain dict saved atomically, loaded with a clear error when it is not one.
 
-    >>> from rnnbench.checkpoint import load, save        # doctest: +SKIP
+    >>> from rnnbench.core.checkpoint import load, save        # doctest: +SKIP
     >>> save("results/checkpoints/ab12cd34ef56/best.pt", {"model": model.state_dict(), ...})
     >>> ckpt = load("results/checkpoints/ab12cd34ef56/best.pt")
 
@@ -10,7 +10,7 @@ A run keeps two under `<results-dir>/checkpoints/<run_id>/`:
     latest.pt  everything needed to continue exactly: the best.pt keys (with "kind": "latest" and
                "model" the current weights) plus "optimizer", "state" (the carried hidden state),
                "best_weights", "loss_sum" (training loss summed since it was last read), "loop"
-               (rnnbench.train.LoopState as a dict: step, epoch, position in the epoch, best
+               (rnnbench.core.train.LoopState as a dict: step, epoch, position in the epoch, best
                validation so far, loss curve, timing samples) and "rng" (torch, Python and, on
                CUDA, the GPU's RNG states); removed when the run finishes
 Tensors are stored on the CPU, so a model trained on a GPU loads anywhere.

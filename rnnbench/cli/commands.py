@@ -5,7 +5,7 @@
     $ rnnbench data list
 
 Each command parses, calls the library and hands what it gets back (events, records, tables) to
-rnnbench.terminal, which draws them. Bad input raises UsageError anywhere below; the group catches
+rnnbench.cli.terminal, which draws them. Bad input raises UsageError anywhere below; the group catches
 it and prints one line, exit code 2. The options of `sweep` and `compare-devices` that set up runs
 are made from the settings declared in rnnbench.config, so an option is named as its preset key.
 torch and pandas are imported inside the commands so that `rnnbench --help` stays fast.
@@ -23,7 +23,8 @@ from typing import Optional
 import typer
 from typer.core import TyperGroup
 
-from rnnbench import __version__, terminal
+from rnnbench import __version__
+from rnnbench.cli import terminal
 from rnnbench.config import COMPARE_SETTINGS, GRID_SETTINGS, Setting
 from rnnbench.errors import StopRequested, UsageError
 from rnnbench.files import check_writable, default_results_dir
@@ -194,7 +195,7 @@ def sweep(
     previous = signal.signal(signal.SIGTERM, _raise_interrupt if executor == "ray" else lambda *_: stopper.ask())
     try:
         if executor == "ray":
-            from rnnbench.ray_executor import RayExecutor
+            from rnnbench.sweep.ray_executor import RayExecutor
 
             runner = RayExecutor(**{name: ray_options[name] for name in given})
         else:
@@ -228,7 +229,7 @@ def compare_devices(
     out: Optional[Path] = typer.Option(None, help="Also write the markdown report to this file."),
 ) -> None:
     """Time the same models on every device: training, inference and generation, against each device's measured limits."""
-    from rnnbench.compare import CompareSpec, run_compare
+    from rnnbench.measure.device_speed import CompareSpec, run_compare
     from rnnbench.files import write_atomic
     from rnnbench.report import device_comparison_markdown
     from rnnbench.results import frame
@@ -261,11 +262,11 @@ def sample(
     """Generate text from a trained run, one character at a time, each fed back as the next input."""
     import time
 
-    from rnnbench import checkpoint
-    from rnnbench.devices import resolve_devices
+    from rnnbench.core import checkpoint
+    from rnnbench.core.devices import resolve_devices
     import codecs
 
-    from rnnbench.sample import find_checkpoint, load_model, stream
+    from rnnbench.measure.sample import find_checkpoint, load_model, stream
 
     path = find_checkpoint(run, results_dir)
     ckpt = checkpoint.load(path)
@@ -352,8 +353,8 @@ def baseline_ngram(
     the RNNs: validation and test loss of each order, stored as rows."""
     from rnnbench import results
     from rnnbench.config import Grid, load_preset
-    from rnnbench.data import Layout, load_corpus
-    from rnnbench.ngram import run_baseline
+    from rnnbench.core.data import Layout, load_corpus
+    from rnnbench.measure.ngram import run_baseline
 
     grid = (load_preset(preset) if preset else Grid()).replace(**settings)
     layout = Layout.of(grid.train)
@@ -464,10 +465,11 @@ def results_compare(
 
     Runs match on corpus, cell, depth, size, seed and every training setting (not on device or hardware).
     Faster or slower only where the step-time interquartile ranges do not overlap; else same."""
-    from rnnbench import results, versus
+    from rnnbench import results
+    from rnnbench.report import run_pairs
     from rnnbench.files import write_atomic
 
-    limit = versus.parse_percent(fail_if_slower) if fail_if_slower is not None else None
+    limit = run_pairs.parse_percent(fail_if_slower) if fail_if_slower is not None else None
     sides = []
     for folder in (base, new):
         if not results.runs_dir(folder).is_dir():
@@ -475,16 +477,16 @@ def results_compare(
         df = results.load(folder, warn=False)
         terminal.skipped(df.attrs["problems"])
         sides.append(df)
-    table = versus.compare_runs(*sides, [versus.Filter.parse(f) for f in base_filter],
-                                [versus.Filter.parse(f) for f in new_filter], min_change)
+    table = run_pairs.compare_runs(*sides, [run_pairs.Filter.parse(f) for f in base_filter],
+                                [run_pairs.Filter.parse(f) for f in new_filter], min_change)
     terminal.show(terminal.versus_table(table, f"{base} (BASE) against {new} (NEW)"))
-    terminal.info(versus.summary(table), terminal.stdout)
-    terminal.info(versus.method_text(min_change))
+    terminal.info(run_pairs.summary(table), terminal.stdout)
+    terminal.info(run_pairs.method_text(min_change))
     if out is not None:
-        write_atomic(out, versus.markdown(table, versus.method_text(min_change)).encode())
+        write_atomic(out, run_pairs.markdown(table, run_pairs.method_text(min_change)).encode())
         terminal.info(f"wrote {out}")
     if limit is not None:
-        slow = versus.slowdowns(table, limit)
+        slow = run_pairs.slowdowns(table, limit)
         if not slow.empty:
             terminal.error(f"{len(slow)} run(s) slower by more than {limit:.0%}: "
                            + ", ".join(f"{r.cell} {r.num_layers}x{r.size} x{r.speedup:.2f}" for r in slow.itertuples()))
@@ -500,7 +502,7 @@ def data_list(
 ) -> None:
     """Show each corpus: where it is, its size, vocabulary and split sizes under a layout (contiguous 80/10/10 unless
     told otherwise)."""
-    from rnnbench import data
+    from rnnbench.core import data
     from rnnbench.config import Grid, load_preset
 
     layout = data.Layout.of((load_preset(preset) if preset else Grid()).replace(**settings).train)
@@ -513,7 +515,7 @@ def data_fetch(
     data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP, metavar="FOLDER"),
 ) -> None:
     """Download a corpus into the cache now (sweeps also do it on first use), checking its sha256."""
-    from rnnbench import data
+    from rnnbench.core import data
 
     if name not in data.REGISTRY:
         raise UsageError(f"unknown corpus '{name}': choose from {', '.join(data.REGISTRY)}")
@@ -528,7 +530,7 @@ def data_build_linux(
     out: Optional[Path] = typer.Option(None, show_default="the cache folder", help="Where to write linux.txt."),
 ) -> None:
     """Rebuild the Linux corpus from kernel source by its documented recipe, and verify its sha256."""
-    from rnnbench import data
+    from rnnbench.core import data
     from rnnbench.files import write_atomic
 
     if not tarball.is_file():
@@ -547,7 +549,7 @@ def data_build_linux(
 @app.command("devices")
 def devices_list() -> None:
     """List the devices torch can use on this machine."""
-    from rnnbench.devices import available_devices, environment
+    from rnnbench.core.devices import available_devices, environment
 
     for device in available_devices():
         env = environment(device)

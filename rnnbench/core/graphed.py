@@ -1,7 +1,7 @@
 """The training step captured once in a CUDA graph and replayed: one launch per step instead of
 hundreds, so that small models keep a GPU busy.
 
-    >>> from rnnbench.cuda_graph import GraphedStep
+    >>> from rnnbench.core.graphed import GraphedStep
     >>> trainer.step_fn = GraphedStep(train_step)    # doctest: +SKIP  (what Trainer does on CUDA)
 
 GraphedStep has train_step's signature and does the same work: forward, loss, backward, gradient
@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from rnnbench.errors import one_line
-from rnnbench.models import CharRNN
+from rnnbench.core.models import CharRNN
 
 WARMUP_CALLS = 3  # eager steps before the capture; within the steps left out of the timings
 

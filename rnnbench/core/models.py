@@ -1,6 +1,6 @@
 """CharRNN over the fused torch recurrent modules, parameter counting, size matching and FLOPs.
 
-    >>> from rnnbench.models import CharRNN, hidden_size_for, n_params
+    >>> from rnnbench.core.models import CharRNN, hidden_size_for, n_params
     >>> hidden = hidden_size_for("gru", num_layers=2, size=128, vocab_size=87, size_mode="params")
     >>> model = CharRNN(vocab_size=87, cell="gru", hidden_size=hidden, num_layers=2)
     >>> sum(p.numel() for p in model.parameters()) == n_params("gru", 87, hidden, 2)

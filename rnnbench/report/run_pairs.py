@@ -3,7 +3,7 @@ speed, with the noise of the step times taken into account (as `pytest-benchmark
 `asv continuous` do).
 
     >>> from rnnbench.results import load
-    >>> from rnnbench.versus import compare_runs
+    >>> from rnnbench.report.run_pairs import compare_runs
     >>> table = compare_runs(load("results-cpu"), load("results-gpu"))    # doctest: +SKIP
 
 A run of BASE and a run of NEW are the same run when everything that determines what it learns is

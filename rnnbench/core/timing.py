@@ -1,6 +1,6 @@
 """Device-aware timing of repeated steps: warm-up left out, median and IQR from the raw samples.
 
-    >>> from rnnbench.timing import StepTimer, summarize
+    >>> from rnnbench.core.timing import StepTimer, summarize
     >>> timer = StepTimer("cpu", warmup=1)
     >>> for _ in range(4):
     ...     with timer:

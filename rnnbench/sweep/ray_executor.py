@@ -1,7 +1,7 @@
 """Run a sweep's runs as Ray tasks, on an existing Ray cluster or on one started for the sweep.
 
     >>> from rnnbench.config import load_preset
-    >>> from rnnbench.ray_executor import RayExecutor
+    >>> from rnnbench.sweep.ray_executor import RayExecutor
     >>> from rnnbench.sweep import run_sweep
     >>> run_sweep(load_preset("smoke"), executor=RayExecutor(address="auto"))   # doctest: +SKIP
 
@@ -35,12 +35,12 @@ from typing import Callable, Iterator
 import torch
 
 from rnnbench.config import Execution, Hardware, RunConfig
-from rnnbench.data import Corpus
-from rnnbench.devices import hardware
+from rnnbench.core.data import Corpus
+from rnnbench.core.devices import hardware
 from rnnbench.errors import UsageError
 from rnnbench.events import OnEvent, RunProgress, RunStarted, throttled
 from rnnbench.results import utc_now
-from rnnbench.sweep import Finished, run_one, run_record
+from rnnbench.sweep.runs import Finished, run_one, run_record
 from rnnbench.events import Progress
 
 INSTALL_HINT = "pip install 'rnnbench[ray]' (in a checkout: pip install -e '.[ray]')"

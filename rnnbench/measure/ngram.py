@@ -1,8 +1,8 @@
 """Character n-gram baselines: Kneser-Ney models of every order up to N, counted and scored in one
 pass over the same streams as the RNNs.
 
-    >>> from rnnbench.data import Layout, load_corpus
-    >>> from rnnbench.ngram import ngram_losses
+    >>> from rnnbench.core.data import Layout, load_corpus
+    >>> from rnnbench.measure.ngram import ngram_losses
     >>> corpus = load_corpus("synthetic")
     >>> parts = Layout("chunked", batch_size=100, seq_len=100).streams(corpus.encode())
     >>> losses = ngram_losses(parts["train"].numpy(), {"val": parts["val"].numpy()}, 5, corpus.vocab_size)
@@ -186,7 +186,7 @@ def run_baseline(corpus, layout, max_order: int, smoothings: tuple[str, ...] = t
 
     from rnnbench import results
     from rnnbench.config import content_id
-    from rnnbench.devices import environment, hardware
+    from rnnbench.core.devices import environment, hardware
     from rnnbench.errors import UsageError
 
     if max_order < 1:

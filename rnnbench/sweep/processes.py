@@ -1,13 +1,13 @@
 """`--jobs N`: a sweep's runs trained side by side in N worker processes on this machine.
 
-    >>> from rnnbench.jobs import ProcessExecutor
+    >>> from rnnbench.sweep.processes import ProcessExecutor
     >>> from rnnbench.sweep import run_sweep
     >>> run_sweep(grid, executor=ProcessExecutor(jobs=2))            # doctest: +SKIP
 
 Processes, not threads: a run's Python loop holds the GIL, so threads in one process add little
 (measured on an H200: 8 threads on 8 streams gave 3x one run's steps, 8 processes 5.4x). Workers are
 spawned (never forked: a forked torch with live OpenMP or CUDA state can hang) and each trains one
-run at a time, as `rnnbench.sweep.run_one` does in the driver for `--jobs 1`. On a CPU the torch
+run at a time, as `rnnbench.sweep.runs.run_one` does in the driver for `--jobs 1`. On a CPU the torch
 threads are split between the workers, so that N runs do not spin against each other; on a GPU
 the runs share the device.
 
@@ -29,11 +29,12 @@ from pathlib import Path
 from typing import Iterator
 
 from rnnbench.config import Execution, RunConfig
-from rnnbench.data import Corpus
-from rnnbench.devices import hardware, resolve_devices
+from rnnbench.core.data import Corpus
+from rnnbench.core.devices import hardware, resolve_devices
 from rnnbench.errors import StopRequested, StorageError
 from rnnbench.events import OnEvent, RunProgress, RunStarted, throttled
 from rnnbench.results import utc_now
+from rnnbench.sweep.runs import Finished, Stopper, run_one, run_record
 
 POLL_S = 0.5  # how long the driver waits for a message before checking that its workers live
 
@@ -43,7 +44,6 @@ def _work(conn, corpus_parts: tuple, threads: int, cuda_graphs: bool, stop) -> N
     the driver sets) is set, the run in progress saves its state and stops, and no other starts."""
     import torch
 
-    from rnnbench.sweep import run_one
 
     # Ctrl-C and SIGTERM are the driver's to handle: it kills us, or sets `stop`.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -112,7 +112,6 @@ class ProcessExecutor:
     def execute(self, todo: list[RunConfig], corpus: Corpus, checkpoint_dirs: dict[str, Path | None],
                 on_event: OnEvent, execution: Execution = Execution(), stopper=None,
                 claim=lambda cfg: True) -> Iterator:
-        from rnnbench.sweep import Finished, Stopper, run_record
 
         stopper = stopper or Stopper()
         stop = self.context.RawValue("b", 0)  # lock-free: a worker killed while reading it blocks nobody

@@ -1,6 +1,6 @@
 """Device discovery and checking, and a description of the machine for every result row.
 
-    >>> from rnnbench.devices import available_devices, resolve_devices
+    >>> from rnnbench.core.devices import available_devices, resolve_devices
     >>> "cpu" in available_devices()
     True
     >>> resolve_devices(["cpu"])

@@ -1,7 +1,7 @@
 """The compare-devices report: each device's limits, the three workloads with speedups against
 the CPU, and the data path.
 
-    >>> from rnnbench.report.devices import device_comparison_markdown
+    >>> from rnnbench.report.device_speed import device_comparison_markdown
     >>> from rnnbench.results import load
     >>> print(device_comparison_markdown(load("results")))        # doctest: +SKIP
 """
@@ -77,7 +77,7 @@ def _method(rows: pd.DataFrame) -> list[str]:
     return out + ["", f"Models: batch {int(first['batch_size'])} x {int(first['seq_len'])} characters of "
                   f"`{first['dataset']}`, sizes in {first['size_mode']} mode. Each figure is the median (IQR) of at least "
                   "5 blocks timed by torch.utils.benchmark after 3 warm-up calls that are not kept; CUDA is "
-                  "synchronised around every block. GFLOP/s count matrix products only (see rnnbench.models.flops_per_char); "
+                  "synchronised around every block. GFLOP/s count matrix products only (see rnnbench.core.models.flops_per_char); "
                   "'of peak' is that over the same device's measured matmul rate in the same dtype and thread count.", ""]
 
 

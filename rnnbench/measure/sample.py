@@ -1,6 +1,6 @@
 """Generate text from a trained run: one character at a time, each prediction fed back as input.
 
-    >>> from rnnbench.sample import find_checkpoint, load_model, generate      # doctest: +SKIP
+    >>> from rnnbench.measure.sample import find_checkpoint, load_model, generate      # doctest: +SKIP
     >>> ckpt = checkpoint.load(find_checkpoint("ab12cd34ef56", "results"))
     >>> model = load_model(ckpt, "cpu")
     >>> text = generate(model, ckpt["vocab"], length=200, temperature=0.8, prime=b"The ", seed=1)
@@ -18,7 +18,7 @@ import torch
 
 from rnnbench.errors import UsageError
 from rnnbench.results import checkpoints_dir
-from rnnbench.models import CharRNN, ResetBeforeGRU
+from rnnbench.core.models import CharRNN, ResetBeforeGRU
 
 
 def find_checkpoint(ref: str, results_dir: str | Path) -> Path:

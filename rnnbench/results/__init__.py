@@ -1,0 +1,19 @@
+"""The results store: what is stored about every run and measurement, and where.
+
+    >>> from rnnbench import results
+    >>> df = results.load("results")                           # doctest: +SKIP
+    >>> df.groupby("cell")["test_loss_nats"].min()             # doctest: +SKIP
+
+    records   one JSON record per run (schema, identity across schemas), written atomically;
+              loaded as one tidy DataFrame; export; merging folders
+    claims    the claim files that let several sweeps share one folder
+"""
+
+from rnnbench.results.records import (EXPORT_FORMATS, FINISHED, SCHEMA_VERSION, MergePlan, apply_merge,
+                                      checkpoints_dir, export, finished, flatten, frame, hardware_of, identity,
+                                      identity_of, iter_records, load, load_curves, make_record, plan_merge, runs_dir,
+                                      stored_identities, utc_now, write_run)
+
+__all__ = ["EXPORT_FORMATS", "FINISHED", "SCHEMA_VERSION", "MergePlan", "apply_merge", "checkpoints_dir", "export",
+           "finished", "flatten", "frame", "hardware_of", "identity", "identity_of", "iter_records", "load",
+           "load_curves", "make_record", "plan_merge", "runs_dir", "stored_identities", "utc_now", "write_run"]
