@@ -185,15 +185,16 @@ def test_a_cpu_allocation_failure_is_stored_as_oom(tiny_text, tmp_path):
 
 
 def test_a_big_sweep_says_its_size_and_duration_first(tmp_path):
+    from rnnbench.results import ResultsFolder
     from rnnbench.sweep.driver import big_sweep_notice
 
     grid = Grid.from_settings(cells=("lstm",), layers=(1,), sizes=(64,), devices=("cpu",), seeds=tuple(range(1500)),
                               time_budget_s=60.0, jobs=2)
     runs = grid.expand("0" * 64, hardware={"cpu": Hardware("cpu", "Test CPU", 1, "t")})
-    text = big_sweep_notice(grid, runs, str(tmp_path))
+    text = big_sweep_notice(grid, runs, ResultsFolder(tmp_path))
     assert text.startswith("1,500 runs to train, 2 at a time: 60.0 s per run (the time budget per run) makes at most 12.5 hours")
     no_budget = Grid.from_settings(cells=("lstm",), layers=(1,), sizes=(64,), devices=("cpu",), seeds=tuple(range(1500)))
-    assert "no estimate of the time yet" in big_sweep_notice(no_budget, runs, str(tmp_path))
+    assert "no estimate of the time yet" in big_sweep_notice(no_budget, runs, ResultsFolder(tmp_path))
 
 
 def test_storage_errors_name_the_file_and_the_cause(tmp_path):

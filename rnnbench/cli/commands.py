@@ -266,9 +266,10 @@ def sample(
     from rnnbench.core.devices import resolve_devices
     import codecs
 
-    from rnnbench.measure.sample import find_checkpoint, load_model, stream
+    from rnnbench.measure.sample import load_model, stream
+    from rnnbench.results import ResultsFolder
 
-    path = find_checkpoint(run, results_dir)
+    path = ResultsFolder(results_dir).find_checkpoint(run)
     ckpt = checkpoint.load(path)
     model = load_model(ckpt, resolve_devices([device])[0])
     start = time.perf_counter()

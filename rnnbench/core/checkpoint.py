@@ -4,7 +4,7 @@
     >>> save("results/checkpoints/ab12cd34ef56/best.pt", {"model": model.state_dict(), ...})
     >>> ckpt = load("results/checkpoints/ab12cd34ef56/best.pt")
 
-A run keeps two under `<results-dir>/checkpoints/<run_id>/`:
+A run keeps two under `<results-dir>/checkpoints/<run_id>/`, named, written and read by RunFiles only:
     best.pt    the best-validation weights: {"format", "kind": "best", "run_id", "config", "vocab",
                "hidden_size", "model", "step", "val_loss_nats"}; what `rnnbench sample` reads
     latest.pt  everything needed to continue exactly: the best.pt keys (with "kind": "latest" and
@@ -19,6 +19,7 @@ Tensors are stored on the CPU, so a model trained on a GPU loads anywhere.
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import zipfile
 from pathlib import Path
@@ -26,6 +27,7 @@ from pathlib import Path
 import torch
 
 from rnnbench.errors import UsageError
+from rnnbench.events import Notice, OnEvent, ignore
 from rnnbench.files import write_atomic
 
 FORMAT = "rnnbench-checkpoint-1"
@@ -64,3 +66,61 @@ def load(path: str | Path) -> dict:
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT or any(k not in checkpoint for k in REQUIRED_KEYS):
         raise UsageError(f"{path} is not an rnnbench checkpoint (expected format {FORMAT})")
     return checkpoint
+
+
+class RunFiles:
+    """One run's checkpoints, RESULTS_DIR/checkpoints/RUN_ID: best.pt, the best-validation weights
+    (what `rnnbench sample` reads), and latest.pt, everything needed to continue the run exactly,
+    kept while it is unfinished (the module's docstring describes both)."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+
+    @property
+    def best(self) -> Path:
+        return self.folder / "best.pt"
+
+    @property
+    def latest(self) -> Path:
+        return self.folder / "latest.pt"
+
+    def save_best(self, payload: dict) -> int:
+        """Write the best weights atomically; the bytes written."""
+        return save(self.best, payload)
+
+    def save_best_bytes(self, data: bytes) -> None:
+        """A best.pt made elsewhere (a Ray task's, another folder's), written here atomically."""
+        write_atomic(self.best, data)
+
+    def best_bytes(self) -> bytes | None:
+        return self.best.read_bytes() if self.best.exists() else None
+
+    def best_is_readable(self) -> bool:
+        """False for a best.pt cut short or corrupt (not a whole zip, as torch.save writes)."""
+        return not self.best.exists() or zipfile.is_zipfile(self.best)
+
+    def save_latest(self, payload: dict) -> int:
+        return save(self.latest, payload)
+
+    def load_latest(self) -> dict | None:
+        """The saved state to continue from, None when there is none (UsageError if unreadable)."""
+        return load(self.latest) if self.latest.exists() else None
+
+    def drop_latest(self) -> None:
+        """The run finished (or starts over): only best.pt is kept."""
+        self.latest.unlink(missing_ok=True)
+
+    def drop_best(self) -> None:
+        self.best.unlink(missing_ok=True)
+
+    def recover_latest(self, on_event: OnEvent = ignore) -> None:
+        """A latest.pt that cannot be read (a disk error, a hand edit: writes themselves are atomic)
+        would fail its run at every try: it is moved aside to latest.pt.corrupt and the run starts over."""
+        if not self.latest.exists():
+            return
+        try:
+            load(self.latest)
+        except UsageError as exc:
+            aside = self.latest.with_name("latest.pt.corrupt")
+            os.replace(self.latest, aside)
+            on_event(Notice(f"{exc}; moved to {aside} and the run starts over"))

@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from rnnbench.core import checkpoint
+from rnnbench.core.checkpoint import RunFiles
 from rnnbench.config import RunConfig
 from rnnbench.core.graphed import GraphedStep
 from rnnbench.core.data import SPLIT_NAMES, Corpus, Layout
@@ -212,7 +213,7 @@ class Trainer:
         self.saved_best_step = -1  # the step whose best weights best.pt holds
         self.state = None  # the hidden state carried from step to step
         self.loss_sum = torch.zeros((), device=device)  # summed on the device: no sync per step
-        self.folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        self.files = RunFiles(checkpoint_dir) if checkpoint_dir is not None else None
         self.identity = {"run_id": cfg.run_id, "config": cfg.as_dict(), "vocab": list(corpus.vocab),
                          "hidden_size": self.hidden}
         self.status, self.stop_reason = "ok", None
@@ -236,12 +237,11 @@ class Trainer:
 
     def resume(self) -> bool:
         """Continue from this run's latest.pt if the checkpoint folder holds one."""
-        path = self.folder / "latest.pt" if self.folder is not None else None
-        if path is None or not path.exists():
+        saved = self.files.load_latest() if self.files is not None else None
+        if saved is None:
             return False
-        saved = checkpoint.load(path)
         if saved["kind"] != "latest" or saved["run_id"] != self.cfg.run_id:
-            raise UsageError(f"{path} belongs to another run ({saved['run_id']}); move it away")
+            raise UsageError(f"{self.files.latest} belongs to another run ({saved['run_id']}); move it away")
         self.model.load_state_dict(saved["model"])
         self.optimizer.load_state_dict(saved["optimizer"])
         self._match_capturable()
@@ -267,7 +267,7 @@ class Trainer:
 
     def save_best(self) -> None:
         loop = self.loop
-        loop.checkpoint_bytes += checkpoint.save(self.folder / "best.pt", self.identity | {
+        loop.checkpoint_bytes += self.files.save_best(self.identity | {
             "kind": "best", "model": self.best_weights, "step": loop.best_step, "val_loss_nats": loop.best_val})
         self.saved_best_step = loop.best_step
 
@@ -279,7 +279,7 @@ class Trainer:
         if self.best_weights is not None and loop.best_step != self.saved_best_step:
             self.save_best()
         snapshot = dataclasses.asdict(loop) | {"wall_s_before": self.elapsed_s()}
-        loop.checkpoint_bytes += checkpoint.save(self.folder / "latest.pt", self.identity | {
+        loop.checkpoint_bytes += self.files.save_latest(self.identity | {
             "kind": "latest", "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "state": self.state, "best_weights": self.best_weights, "loss_sum": self.loss_sum.item(),
             "loop": snapshot, "rng": _rng_states(self.device), "step": loop.step, "val_loss_nats": loop.best_val})
@@ -287,7 +287,7 @@ class Trainer:
 
     def save_final_best(self) -> None:
         """The last evaluation may have improved as training stopped."""
-        if self.folder is not None and self.best_weights is not None and self.loop.best_step != self.saved_best_step:
+        if self.files is not None and self.best_weights is not None and self.loop.best_step != self.saved_best_step:
             start = time.perf_counter()
             self.save_best()
             self.loop.checkpoint_s += time.perf_counter() - start
@@ -340,7 +340,7 @@ class Trainer:
                 synchronize(self.device)  # the curve's clock counts the queued steps as training
                 loop.train_loop_s += time.perf_counter() - loop_start
                 self.evaluate_val(loop.step / self.steps_per_epoch)
-                if self.folder is not None and not self.stop_reason:
+                if self.files is not None and not self.stop_reason:
                     loop.next_index = i + 1
                     self.save_checkpoints()
                 loop_start = time.perf_counter()
@@ -359,7 +359,7 @@ class Trainer:
     def stop_now(self, i: int) -> None:
         """Save everything needed to continue after step i of the epoch, then stop the run."""
         self.loop.next_index = i + 1
-        if self.folder is not None:
+        if self.files is not None:
             self.save_checkpoints()
         raise StopRequested(f"stopped after step {self.loop.step}")
 
@@ -374,7 +374,7 @@ class Trainer:
             self.stop_reason = "epochs"
         elif loop.evals_since_best >= t.patience_evals:
             self.stop_reason = "early_stop"
-        elif self.folder is not None:
+        elif self.files is not None:
             self.save_checkpoints()
 
     def log_loss(self) -> None:
@@ -440,7 +440,7 @@ class Trainer:
         step_ms = summarize([s * 1e3 for s in loop.step_samples_s + self.timer.samples_s()])
         chars_per_s, chars_per_s_iqr = rate(self.chars_per_step * 1e3, step_ms)  # chars per ms, x1000
         flops = flops_per_char(cfg.cell, self.vocab_size, self.hidden, cfg.num_layers, training=True)
-        with_checkpoints = self.folder is not None
+        with_checkpoints = self.files is not None
         metrics = {
             "vocab_size": self.vocab_size,
             # The bytes in each split as this run's layout cut them (the chunked layout leaves the

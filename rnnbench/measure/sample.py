@@ -1,7 +1,7 @@
 """Generate text from a trained run: one character at a time, each prediction fed back as input.
 
-    >>> from rnnbench.measure.sample import find_checkpoint, load_model, generate      # doctest: +SKIP
-    >>> ckpt = checkpoint.load(find_checkpoint("ab12cd34ef56", "results"))
+    >>> from rnnbench.measure.sample import load_model, generate      # doctest: +SKIP
+    >>> ckpt = checkpoint.load(ResultsFolder("results").find_checkpoint("ab12cd34ef56"))
     >>> model = load_model(ckpt, "cpu")
     >>> text = generate(model, ckpt["vocab"], length=200, temperature=0.8, prime=b"The ", seed=1)
 
@@ -11,37 +11,11 @@ gives the same text on the same machine, and a model trained on a GPU samples on
 
 from __future__ import annotations
 
-import difflib
-from pathlib import Path
 
 import torch
 
 from rnnbench.errors import UsageError
-from rnnbench.results import checkpoints_dir
 from rnnbench.core.models import CharRNN, ResetBeforeGRU
-
-
-def find_checkpoint(ref: str, results_dir: str | Path) -> Path:
-    """A checkpoint file: `ref` itself if it is a file, else RESULTS_DIR/checkpoints/REF/best.pt."""
-    path = Path(ref)
-    if path.is_file():
-        return path
-    candidate = checkpoints_dir(results_dir, ref) / "best.pt"
-    folder = candidate.parent.parent
-    if candidate.is_file():
-        return candidate
-    known = sorted(p.name for p in folder.iterdir() if (p / "best.pt").is_file()) if folder.is_dir() else []
-    starting = [k for k in known if k.startswith(ref)] if ref else []
-    if len(starting) == 1:  # a unique prefix names its run, as git takes a commit's
-        return checkpoints_dir(results_dir, starting[0]) / "best.pt"
-    if len(starting) > 1:
-        raise UsageError(f"'{ref}' is the start of {len(starting)} run ids with checkpoints in {folder}: "
-                         f"{', '.join(starting[:10])}{' …' if len(starting) > 10 else ''}; give more of it")
-    close = difflib.get_close_matches(ref, known, n=3, cutoff=0.4)
-    hint = f"; did you mean {', '.join(close)}?" if close else (
-        f"; runs with checkpoints: {', '.join(known[:5])}{' …' if len(known) > 5 else ''}" if known
-        else "; no run there has a checkpoint (sweep with --save-checkpoints)")
-    raise UsageError(f"no checkpoint for '{ref}': not a file and no run of that id in {folder}{hint}")
 
 
 def load_model(ckpt: dict, device: str | torch.device = "cpu") -> CharRNN:

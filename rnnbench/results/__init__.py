@@ -6,14 +6,17 @@
 
     records   one JSON record per run (schema, identity across schemas), written atomically;
               loaded as one tidy DataFrame; export; merging folders
+    folder    ResultsFolder, the owner of a folder's layout (runs/, checkpoints/, claims/); each
+              run's checkpoints are a core.checkpoint.RunFiles
     claims    the claim files that let several sweeps share one folder
 """
 
-from rnnbench.results.records import (EXPORT_FORMATS, FINISHED, SCHEMA_VERSION, MergePlan, apply_merge,
-                                      checkpoints_dir, export, finished, flatten, frame, hardware_of, identity,
-                                      identity_of, iter_records, load, load_curves, make_record, plan_merge, runs_dir,
-                                      stored_identities, utc_now, write_run)
+from rnnbench.results.records import (EXPORT_FORMATS, FINISHED, SCHEMA_VERSION, MergePlan, export, finished, flatten,
+                                      frame, hardware_of, identity, identity_of, iter_records, load, load_curves,
+                                      make_record, plan_merge, runs_dir, stored_identities, utc_now, write_run)
+from rnnbench.core.checkpoint import RunFiles
+from rnnbench.results.folder import ResultsFolder, apply_merge
 
-__all__ = ["EXPORT_FORMATS", "FINISHED", "SCHEMA_VERSION", "MergePlan", "apply_merge", "checkpoints_dir", "export",
-           "finished", "flatten", "frame", "hardware_of", "identity", "identity_of", "iter_records", "load",
+__all__ = ["EXPORT_FORMATS", "FINISHED", "SCHEMA_VERSION", "MergePlan", "ResultsFolder", "RunFiles", "apply_merge",
+           "export", "finished", "flatten", "frame", "hardware_of", "identity", "identity_of", "iter_records", "load",
            "load_curves", "make_record", "plan_merge", "runs_dir", "stored_identities", "utc_now", "write_run"]

@@ -102,7 +102,7 @@ def write_run(results_dir: str | Path, record: dict, replaces: str | None = None
     return path
 
 
-def _read_record(path: Path) -> dict:
+def read_record(path: Path) -> dict:
     """A run record, or ValueError saying why the file is not one."""
     try:
         record = json.loads(path.read_text())
@@ -131,7 +131,7 @@ def iter_records(results_dir: str | Path) -> tuple[list[dict], list[str]]:
             problems.append(f"{path}: not a .json run file")
             continue
         try:
-            records.append(_read_record(path))
+            records.append(read_record(path))
         except ValueError as exc:
             problems.append(f"{path}: {exc}")
     return records, problems
@@ -160,7 +160,7 @@ def identity_of(record: dict) -> str:
 def finished(results_dir: str | Path, run_id: str) -> bool:
     """Whether `run_id` is stored as finished (ok or diverged) now."""
     try:
-        return _read_record(runs_dir(results_dir) / f"{run_id}.json")["status"] in FINISHED
+        return read_record(runs_dir(results_dir) / f"{run_id}.json")["status"] in FINISHED
     except (ValueError, FileNotFoundError):
         return False
 
@@ -262,10 +262,6 @@ def export(df: pd.DataFrame, fmt: str) -> str:
     raise UsageError(f"unknown export format '{fmt}': choose from {', '.join(EXPORT_FORMATS)}")
 
 
-def checkpoints_dir(results_dir: str | Path, run_id: str) -> Path:
-    return Path(results_dir) / "checkpoints" / run_id
-
-
 @dataclass
 class MergePlan:
     """What merging result folders does, decided before anything is written.
@@ -333,17 +329,3 @@ def plan_merge(sources: list[str | Path], into: str | Path) -> MergePlan:
             plan.writes[record["run_id"]] = (record, folder)
             plan.stale += [r["run_id"] for r, f in distinct if f == into and r["run_id"] != record["run_id"]]
     return plan
-
-
-def apply_merge(plan: MergePlan) -> None:
-    """Write the planned records into plan.into, each with its best checkpoint when the source kept one."""
-    for run_id, (record, folder) in plan.writes.items():
-        best = checkpoints_dir(folder, run_id) / "best.pt"
-        if best.is_file():
-            write_atomic(checkpoints_dir(plan.into, run_id) / "best.pt", best.read_bytes())
-        else:  # a checkpoint left from the replaced record would not belong to this one
-            (checkpoints_dir(plan.into, run_id) / "best.pt").unlink(missing_ok=True)
-        write_run(plan.into, record)
-    for run_id in plan.stale:
-        (runs_dir(plan.into) / f"{run_id}.json").unlink(missing_ok=True)
-        (checkpoints_dir(plan.into, run_id) / "best.pt").unlink(missing_ok=True)

@@ -11,9 +11,8 @@
     tensorboard   a sweep's events as TensorBoard scalars
 """
 
-from rnnbench.sweep.driver import (BIG_SWEEP_RUNS, DeviceSharing, Shard, local_executor, machine_notices, plan,
-                                   run_sweep, store)
+from rnnbench.sweep.driver import BIG_SWEEP_RUNS, DeviceSharing, Shard, local_executor, machine_notices, plan, run_sweep
 from rnnbench.sweep.runs import Executor, Finished, LocalExecutor, Stopper, run_one, run_record
 
 __all__ = ["BIG_SWEEP_RUNS", "DeviceSharing", "Executor", "Finished", "LocalExecutor", "Shard", "Stopper",
-           "local_executor", "machine_notices", "plan", "run_one", "run_record", "run_sweep", "store"]
+           "local_executor", "machine_notices", "plan", "run_one", "run_record", "run_sweep"]

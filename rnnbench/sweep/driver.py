@@ -16,20 +16,19 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from rnnbench import results
 from rnnbench.config import Execution, Grid, RunConfig
-from rnnbench.core import checkpoint
 from rnnbench.core.data import Corpus, Layout, load_corpus
 from rnnbench.core.devices import BUSY_CORES, busy_cores
 from rnnbench.errors import UsageError
 from rnnbench.events import Notice, OnEvent, RunFinished, RunSkipped, RunStarted, SweepPlanned, ignore
-from rnnbench.files import check_writable, default_results_dir, remove_stray_temporaries, write_atomic
+from rnnbench.files import check_writable
+from rnnbench.results import ResultsFolder
 from rnnbench.results.claims import Claims
-from rnnbench.sweep.runs import Executor, Finished, LocalExecutor, Stopper
+from rnnbench.sweep.runs import Executor, LocalExecutor, Stopper
 
 
 @dataclass(frozen=True)
@@ -104,30 +103,6 @@ class DeviceSharing:
         return self.peak.pop(run_id, 1)
 
 
-def recover_latest(folder: Path, on_event: OnEvent = ignore) -> None:
-    """A latest.pt that cannot be read (a disk error, a hand edit: writes themselves are atomic)
-    would fail its run at every try: it is moved aside to latest.pt.corrupt and the run starts over."""
-    path = folder / "latest.pt"
-    if not path.exists():
-        return
-    try:
-        checkpoint.load(path)
-    except UsageError as exc:
-        aside = path.with_name("latest.pt.corrupt")
-        os.replace(path, aside)
-        on_event(Notice(f"{exc}; moved to {aside} and the run starts over"))
-
-
-def check_best_checkpoints(results_dir: str, run_ids: list[str], on_event: OnEvent = ignore) -> None:
-    """Say which finished runs' best.pt cannot be read (a cut-short file is not a whole zip): their
-    losses stand, but `rnnbench sample` cannot use them until `--force` retrains them."""
-    for run_id in run_ids:
-        best = results.checkpoints_dir(results_dir, run_id) / "best.pt"
-        if best.exists() and not zipfile.is_zipfile(best):
-            on_event(Notice(f"run {run_id} is finished but its {best} is unreadable: `rnnbench sample` cannot use "
-                            "it; `rnnbench sweep --force` with the same settings trains it again"))
-
-
 BIG_SWEEP_RUNS = 1000  # a sweep of more runs says how many, and how long they may take, first
 
 
@@ -138,12 +113,12 @@ def duration_text(seconds: float) -> str:
     return f"{seconds:,.0f} s"
 
 
-def big_sweep_notice(grid: Grid, todo: list[RunConfig], results_dir: str) -> str:
+def big_sweep_notice(grid: Grid, todo: list[RunConfig], folder: ResultsFolder) -> str:
     """What a sweep of more than BIG_SWEEP_RUNS runs is about to do, with the time it may take:
     from the time budget per run, else from the runs stored for the same hardware, else unknown."""
     jobs = grid.execution.jobs
     hardware = {cfg.hardware for cfg in todo}
-    walls = [r["metrics"].get("wall_s") for r in results.iter_records(results_dir)[0]
+    walls = [r["metrics"].get("wall_s") for r in folder.scan()
              if r["status"] in results.FINISHED and results.hardware_of(r) in hardware]
     walls = sorted(w for w in walls if isinstance(w, (int, float)))
     size = f"{len(todo):,} runs to train, {jobs} at a time"
@@ -170,19 +145,112 @@ def plan(grid: Grid, data_dir: str | None = None, executor: Executor | None = No
                                hardware={device: executor.hardware(device) for device in devices})
 
 
-def store(results_dir: str, done: Finished, folder: Path | None, executor_name: str, env: dict,
-          replaces: str | None = None) -> None:
-    """Write a finished run's record (and the best checkpoint it brought back) atomically, with
-    what the driver knows of how it ran (`env`); `replaces`: the id of a stored record of the same
-    run under another id (schema 1), removed once this one is written."""
-    record = done.record
-    record["env"].setdefault("executor", executor_name)
-    record["env"].update(env)
-    results.write_run(results_dir, record, replaces)
-    if folder is not None and done.best_checkpoint is not None:
-        write_atomic(folder / "best.pt", done.best_checkpoint)
-    if folder is not None and record["status"] in results.FINISHED:
-        (folder / "latest.pt").unlink(missing_ok=True)  # finished: only best.pt is kept
+class SweepEvents:
+    """What a sweep reports: to the caller, to the TensorBoard log when one is asked for, and (for
+    the executors' events) to the count of runs sharing a device."""
+
+    def __init__(self, on_event: OnEvent, tensorboard: str | None):
+        self.listeners = [on_event]
+        self.sharing = DeviceSharing()
+        self.tensorboard = tensorboard
+        self.stack = contextlib.ExitStack()
+        if tensorboard:
+            check_writable(tensorboard, "TensorBoard folder")
+
+    def __enter__(self) -> SweepEvents:
+        if self.tensorboard:
+            from rnnbench.sweep.tensorboard import TensorBoardLog
+
+            self.listeners.append(self.stack.enter_context(TensorBoardLog(self.tensorboard)).handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stack.close()  # the TensorBoard log flushes what it has, interrupted or not
+
+    def tell(self, event) -> None:
+        for listener in self.listeners:
+            listener(event)
+
+    def emit(self, event) -> None:
+        """An executor's event: counted for device sharing, then told."""
+        self.sharing.observe(event)
+        self.tell(event)
+
+
+@dataclass
+class SweepPlan:
+    """The runs of a sweep against what its folder holds: which are stored (under which id) and
+    which are to train, from one scan of the folder."""
+
+    runs: list[RunConfig]
+    grid_runs: int  # runs of the whole grid (a shard's are fewer)
+    stored: dict[str, dict]  # identity -> the finished record stored for it
+    identities: dict[str, str]  # run id -> identity
+    todo: list[RunConfig]
+
+    @classmethod
+    def make(cls, runs: list[RunConfig], folder: ResultsFolder, shard: Shard | None, force: bool) -> SweepPlan:
+        grid_runs = len(runs)
+        runs = shard.select(runs) if shard is not None else runs
+        stored = folder.stored()
+        identities = {cfg.run_id: results.identity("sweep", cfg.as_dict(), cfg.hardware) for cfg in runs}
+        todo = [cfg for cfg in runs if force or identities[cfg.run_id] not in stored]
+        return cls(runs, grid_runs, stored, identities, todo)
+
+    def stored_under(self, cfg: RunConfig) -> str | None:
+        """The id a finished record of this run is stored under already (a schema-1 id), if any."""
+        record = self.stored.get(self.identities[cfg.run_id])
+        return record["run_id"] if record else None
+
+    def records(self, folder: ResultsFolder) -> list[dict]:
+        """The stored record of every run of the plan, in the grid's order: from the scan and this
+        sweep's stores, or read now for a run another sweep on the folder finished meanwhile."""
+        by_identity = {results.identity_of(r): r for r in folder.scan()}
+        out = []
+        for cfg in self.runs:
+            record = by_identity.get(self.identities[cfg.run_id]) or folder.read(cfg.run_id)
+            if record is not None:
+                out.append(record)
+        return out
+
+
+class Claimer:
+    """Decides, as each run is about to train, whether this sweep trains it: no other sweep on the
+    folder holds it or finished it meanwhile; and readies its checkpoint folder."""
+
+    def __init__(self, folder: ResultsFolder, claims: Claims, checkpoints: dict[str, Path | None], force: bool,
+                 on_event: OnEvent):
+        self.folder, self.claims, self.checkpoints, self.force, self.on_event = folder, claims, checkpoints, force, on_event
+
+    def __call__(self, cfg: RunConfig) -> bool:
+        if not self.claims.take(cfg.run_id):
+            self.on_event(RunSkipped(cfg, f"claimed by another sweep ({self.claims.holder(cfg.run_id)})"))
+            return False
+        if not self.force and self.folder.finished_now(cfg.run_id):
+            self.claims.release(cfg.run_id)
+            self.on_event(RunSkipped(cfg, "finished by another sweep meanwhile"))
+            return False
+        if self.checkpoints[cfg.run_id] is not None:
+            files = self.folder.run_files(cfg.run_id)
+            if self.force:
+                files.drop_latest()  # --force starts over, once claimed
+            else:
+                files.recover_latest(self.on_event)
+        return True
+
+
+def before_training(grid: Grid, plan: SweepPlan, folder: ResultsFolder, executor: Executor, corpus: Corpus,
+                    shard: Shard | None, save_checkpoints: bool, force: bool, tell: OnEvent) -> None:
+    """What a sweep says before its first run: its plan, how busy the machine is, the size of a big
+    sweep, and the finished runs whose best.pt cannot be read."""
+    tell(SweepPlanned(corpus.name, corpus.n_bytes, corpus.vocab_size, plan.grid_runs, len(plan.runs),
+                      len(plan.runs) - len(plan.todo), executor.summary(), str(shard) if shard else None))
+    for notice in machine_notices(grid, executor):
+        tell(Notice(notice))
+    if len(plan.todo) > BIG_SWEEP_RUNS:
+        tell(Notice(big_sweep_notice(grid, plan.todo, folder)))
+    if save_checkpoints and not force:
+        folder.unreadable_best([plan.stored_under(cfg) for cfg in plan.runs if plan.stored_under(cfg)], tell)
 
 
 def run_sweep(grid: Grid, results_dir: str | Path | None = None, data_dir: str | None = None, force: bool = False,
@@ -191,75 +259,30 @@ def run_sweep(grid: Grid, results_dir: str | Path | None = None, data_dir: str |
     """Run every run of the grid (or of its `shard`) not yet finished in `results_dir`; return their records.
 
     `executor` decides where runs train (LocalExecutor by default; see rnnbench.sweep.ray_executor).
-    This process stays the only writer of `results_dir`: each record, and its best checkpoint,
-    is written here atomically as its run finishes. With save_checkpoints, each run keeps best.pt
-    (for sampling) and, while unfinished, latest.pt under RESULTS_DIR/checkpoints/RUN_ID/; an
-    interrupted local run continues from latest.pt. When `stopper` (by default: the grid's
-    stop_after_s) says stop, the runs in flight save their state and StopRequested is raised once
-    every finished run is stored. `results_dir` None: files.default_results_dir()."""
-    results_dir = str(results_dir) if results_dir is not None else str(default_results_dir())
-    check_writable(results_dir, "results folder")  # before any work, not after the first run
-    remove_stray_temporaries(results_dir)  # left by writes that a kill interrupted
+    This process stays the only writer of the run records: each is stored (results.ResultsFolder)
+    as its run finishes, with the best checkpoint of a run trained elsewhere. With save_checkpoints,
+    each run keeps best.pt (for sampling) and, while unfinished, latest.pt under
+    RESULTS_DIR/checkpoints/RUN_ID/; an interrupted local run continues from latest.pt. When `stopper`
+    (by default: the grid's stop_after_s) says stop, the runs in flight save their state and
+    StopRequested is raised once every finished run is stored. `results_dir` None:
+    files.default_results_dir()."""
+    folder = ResultsFolder(results_dir)
+    folder.prepare()  # before any work, not after the first run
     executor = executor or local_executor(grid.execution)
     stopper = stopper or Stopper(grid.execution.stop_after_s)
-    sharing = DeviceSharing()
-    listeners = [on_event]
-    if grid.execution.tensorboard:
-        check_writable(grid.execution.tensorboard, "TensorBoard folder")
-
-    def tell(event) -> None:  # what the caller (and the TensorBoard log) hear
-        for listener in listeners:
-            listener(event)
-
-    def emit(event) -> None:  # what the executors report, counted for device sharing too
-        sharing.observe(event)
-        tell(event)
-
-    on_event = tell
-    with executor, contextlib.ExitStack() as stack:
-        if grid.execution.tensorboard:
-            from rnnbench.sweep.tensorboard import TensorBoardLog
-
-            listeners.append(stack.enter_context(TensorBoardLog(grid.execution.tensorboard)).handle)
-        corpus, runs = plan(grid, data_dir, executor, on_event)
-        grid_runs = len(runs)
-        if shard is not None:
-            runs = shard.select(runs)
-        stored = results.stored_identities(results_dir)  # identity -> the id it is stored under
-        identities = {cfg.run_id: results.identity("sweep", cfg.as_dict(), cfg.hardware) for cfg in runs}
-        todo = [cfg for cfg in runs if force or identities[cfg.run_id] not in stored]
-        folders = {cfg.run_id: results.checkpoints_dir(results_dir, cfg.run_id) if save_checkpoints else None for cfg in todo}
-        on_event(SweepPlanned(corpus.name, corpus.n_bytes, corpus.vocab_size, grid_runs, len(runs),
-                              len(runs) - len(todo), executor.summary(), str(shard) if shard else None))
-        for notice in machine_notices(grid, executor):
-            on_event(Notice(notice))
-        claims = stack.enter_context(Claims(results_dir))  # after the checks: bad input leaves no folder
-        if len(todo) > BIG_SWEEP_RUNS:
-            on_event(Notice(big_sweep_notice(grid, todo, results_dir)))
-        if save_checkpoints:
-            check_best_checkpoints(results_dir, [stored[identities[c.run_id]] for c in runs
-                                                 if identities[c.run_id] in stored and not force], on_event)
-
-        def claim(cfg: RunConfig) -> bool:
-            """This sweep's to train: no other sweep on the folder holds it or finished it meanwhile."""
-            if not claims.take(cfg.run_id):
-                on_event(RunSkipped(cfg, f"claimed by another sweep ({claims.holder(cfg.run_id)})"))
-                return False
-            if not force and results.finished(results_dir, cfg.run_id):
-                claims.release(cfg.run_id)
-                on_event(RunSkipped(cfg, "finished by another sweep meanwhile"))
-                return False
-            if folders[cfg.run_id] is not None and force:
-                (folders[cfg.run_id] / "latest.pt").unlink(missing_ok=True)  # --force starts over, once claimed
-            elif folders[cfg.run_id] is not None:
-                recover_latest(folders[cfg.run_id], on_event)
-            return True
-
-        for finished in executor.execute(todo, corpus, folders, emit, grid.execution, stopper, claim):
-            env = {"jobs": grid.execution.jobs, "runs_sharing_device": sharing.finished(finished.cfg.run_id)}
-            store(results_dir, finished, folders[finished.cfg.run_id], executor.name, env,
-                  stored.get(identities[finished.cfg.run_id]))
-            claims.release(finished.cfg.run_id)
-            on_event(RunFinished(finished.cfg, finished.record))
-    by_identity = {results.identity_of(r): r for r in results.iter_records(results_dir)[0]}
-    return [by_identity[identities[cfg.run_id]] for cfg in runs if identities[cfg.run_id] in by_identity]
+    with executor, SweepEvents(on_event, grid.execution.tensorboard) as events:
+        corpus, runs = plan(grid, data_dir, executor, events.tell)
+        sweep = SweepPlan.make(runs, folder, shard, force)
+        checkpoints = {cfg.run_id: folder.run_files(cfg.run_id).folder if save_checkpoints else None
+                       for cfg in sweep.todo}
+        before_training(grid, sweep, folder, executor, corpus, shard, save_checkpoints, force, events.tell)
+        with folder.claims() as claims:  # after the checks: bad input leaves no folder
+            claim = Claimer(folder, claims, checkpoints, force, events.tell)
+            for done in executor.execute(sweep.todo, corpus, checkpoints, events.emit, grid.execution, stopper, claim):
+                done.record["env"].setdefault("executor", executor.name)
+                done.record["env"] |= {"jobs": grid.execution.jobs,
+                                       "runs_sharing_device": events.sharing.finished(done.cfg.run_id)}
+                folder.store(done.record, done.best_checkpoint, sweep.stored_under(done.cfg), save_checkpoints)
+                claims.release(done.cfg.run_id)
+                events.tell(RunFinished(done.cfg, done.record))
+    return sweep.records(folder)

@@ -35,6 +35,7 @@ from typing import Callable, Iterator
 import torch
 
 from rnnbench.config import Execution, Hardware, RunConfig
+from rnnbench.core.checkpoint import RunFiles
 from rnnbench.core.data import Corpus
 from rnnbench.core.devices import hardware
 from rnnbench.errors import UsageError
@@ -65,8 +66,7 @@ def run_task(cfg: RunConfig, corpus: Corpus, board, threads: int | None, keep_ch
 
     with tempfile.TemporaryDirectory(prefix="rnnbench-") as scratch:
         record = run_one(cfg, corpus, on_progress, Path(scratch) if keep_checkpoint else None, cuda_graphs)
-        best = Path(scratch, "best.pt")
-        return record, best.read_bytes() if best.exists() else None
+        return record, RunFiles(scratch).best_bytes()
 
 
 def _answers(address: str) -> bool:
