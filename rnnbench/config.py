@@ -156,16 +156,17 @@ def settings_of(cls: type) -> list[Setting]:
 
 @functools.lru_cache(maxsize=None)
 def _settings_of(cls: type) -> tuple[Setting, ...]:
-    """The settings of a dataclass in declaration order, those of nested dataclass fields inlined
-    (but for a name the outer class declares itself: Grid's list of dropout values sets each run's
-    TrainConfig.dropout)."""
+    """The settings of a dataclass in declaration order, those of nested dataclass fields inlined.
+    A field not declared with setting() is not a setting (TrainConfig.dropout: a run's one value of
+    the grid's dropout setting). Names are unique: one name, one setting."""
     hints = typing.get_type_hints(cls)
-    own = {f.name for f in fields(cls)}
     out: list[Setting] = []
     for f in fields(cls):
         hint = hints[f.name]
         if dataclasses.is_dataclass(hint):
-            out += [s for s in settings_of(hint) if s.name not in own]
+            out += settings_of(hint)
+            continue
+        if "help" not in f.metadata:
             continue
         args = [a for a in typing.get_args(hint) if a is not type(None)]
         optional = type(None) in typing.get_args(hint)
@@ -232,8 +233,9 @@ class TrainConfig:
     lr_decay_after_epochs: int = setting(10, "Epochs at the full learning rate before it decays.", "epochs",
                                          valid=at_least(0))
     grad_clip: float = setting(5.0, "Clip the gradient norm at this value.", valid=above(0))
-    dropout: float = setting(0.0, "Dropout between layers and before the output layer.",  # one of Grid.dropout
-                             valid=PROBABILITY)
+    # Not a setting: a run's one value of the grid's `dropout` setting (Grid.expand sets it), so that
+    # the grid's list of values and a run's value cannot be confused.
+    dropout: float = 0.0
     # char-rnn set the LSTM's forget-gate bias to 1 from 2015-09-20, after the paper; before, it
     # was drawn uniform like every other parameter.
     lstm_forget_bias: str = setting("1", "The LSTM's forget-gate bias at the start: '1', or 'uniform' (drawn in "
@@ -261,6 +263,8 @@ class TrainConfig:
 
     def __post_init__(self):
         check_settings(self)
+        if self.dropout not in PROBABILITY:
+            raise UsageError(f"dropout (--dropout) must be {PROBABILITY.text}, got {self.dropout:g}")
         check_fractions(self.train_fraction, self.val_fraction)
         if all(getattr(self, b) is None for b in BUDGETS):
             raise UsageError("no training budget: give at least one of epochs, max_steps, max_chars, time_budget_s")
@@ -420,7 +424,8 @@ class Grid:
 
     def replace(self, **changes) -> Grid:
         """A copy with the named settings changed (flat names); those given as None keep their value."""
-        kept = dataclasses.asdict(self.train) | dataclasses.asdict(self.execution)
+        kept = {name: getattr(self.train, name) for name in TRAIN_SETTINGS}
+        kept |= {name: getattr(self.execution, name) for name in EXECUTION_SETTINGS}
         kept |= {name: getattr(self, name) for name in GRID_AXES}
         return Grid.from_settings(**(kept | {k: v for k, v in changes.items() if v is not None}))
 
@@ -488,6 +493,7 @@ TRAIN_SETTINGS = {s.name: s for s in settings_of(TrainConfig)}
 GRID_AXES = tuple(f.name for f in fields(Grid) if f.name not in ("train", "execution"))
 EXECUTION_SETTINGS = {s.name: s for s in settings_of(Execution)}
 GRID_SETTINGS = {s.name: s for s in settings_of(Grid)}  # the grid's axes, TrainConfig's, Execution's
+assert len(GRID_SETTINGS) == len(settings_of(Grid)), "two settings of a sweep share a name"
 COMPARE_SETTINGS = {s.name: s for s in settings_of(CompareSpec)}
 
 

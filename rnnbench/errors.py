@@ -31,17 +31,6 @@ class StorageError(UsageError):
         return cls(f"cannot write {path}: {exc.strerror or exc}{code}")
 
 
-def is_out_of_memory(exc: BaseException) -> bool:
-    """An allocation that failed, on a GPU or on the host (torch's CPU allocator raises a plain
-    RuntimeError for it, Python a MemoryError)."""
-    import torch
-
-    if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
-        return True
-    text = str(exc)
-    return isinstance(exc, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text.lower())
-
-
 def describe_error(exc: BaseException) -> str:
     """'Type: message (at file:line)', the innermost frame being where it was raised: what a run's
     record says of the exception that ended it."""

@@ -17,7 +17,8 @@ from rnnbench import files, results
 from rnnbench.results.claims import Claims
 from rnnbench.config import Grid, Hardware
 from rnnbench.core.data import Corpus, load_corpus
-from rnnbench.errors import StorageError, UsageError, is_out_of_memory
+from rnnbench.core.devices import is_out_of_memory
+from rnnbench.errors import StorageError, UsageError
 
 from conftest import tiny_args
 from test_cli import invoke, stored

@@ -9,6 +9,7 @@ import pytest
 
 from rnnbench.measure import device_speed
 from rnnbench.core.timing import StepTimer, summarize
+from rnnbench.errors import UsageError
 
 
 def test_summarize_is_median_and_iqr_of_the_raw_samples():
@@ -56,3 +57,21 @@ def test_cuda_step_timer_uses_events():
             a @ a
     samples = timer.samples_s()
     assert len(samples) == 3 and all(s > 0 for s in samples)
+
+
+def test_a_new_kind_of_device_is_one_entry_and_timing_synchronises_through_it(monkeypatch):
+    from rnnbench.core.devices import DEVICE_KINDS, DeviceKind, hardware, kind_of
+    from rnnbench.core.timing import StepTimer, synchronize
+
+    synced = []
+    monkeypatch.setitem(DEVICE_KINDS, "xpu", DeviceKind("xpu", synchronize=lambda device: synced.append(device.type),
+                                                       model_name=lambda device: "Test XPU"))
+    timer = StepTimer("xpu", warmup=0)
+    with timer:
+        assert synced == ["xpu"]  # what was queued before the step is not the step's
+    assert synced == ["xpu", "xpu"] and len(timer.samples_s()) == 1  # and the step's own work is
+    synchronize("xpu:0")
+    assert synced == ["xpu"] * 3
+    assert hardware("xpu").model == "Test XPU" and hardware("xpu").threads is None
+    with pytest.raises(UsageError, match="device kind 'meta' is not supported"):
+        kind_of("meta")

@@ -1,4 +1,4 @@
-"""Device discovery and checking, and a description of the machine for every result row.
+"""The kinds of device, device discovery and checking, and the machine of every result row.
 
     >>> from rnnbench.core.devices import available_devices, resolve_devices
     >>> "cpu" in available_devices()
@@ -8,6 +8,14 @@
 
 A device that is asked for and absent is a UsageError before any work starts: rnnbench never falls
 back to another device, so a figure is always from the device it is labelled with.
+
+Everything that differs between kinds of device (how to wait for queued work, time a step, free
+cached memory, recognise and read out memory, save the generator's state, name the hardware) is
+one DeviceKind in DEVICE_KINDS, which timing, training, the sweep, compare-devices and the error
+handling read; a new kind of device is one entry (`register_kind`).
+
+    >>> kind_of("cpu").threads, kind_of("cuda").event_timing
+    (True, True)
 """
 
 from __future__ import annotations
@@ -18,13 +26,77 @@ import platform
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import psutil
 import torch
 
 from rnnbench.config import Hardware
 from rnnbench.errors import UsageError
+
+
+def _nothing(*_) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class DeviceKind:
+    """What rnnbench needs of one kind of device (torch.device(name).type)."""
+
+    name: str
+    synchronize: Callable[[torch.device], None]  # wait until the work queued on it has run
+    empty_cache: Callable[[torch.device], None] = _nothing  # give cached memory back (after a run)
+    reset_peak_memory: Callable[[torch.device], None] = _nothing
+    peak_memory_bytes: Callable[[torch.device], int | None] = _nothing  # None: not tracked
+    out_of_memory: tuple[type[BaseException], ...] = ()  # the exceptions of a failed allocation
+    model_name: Callable[[torch.device], str] | None = None  # None: the CPU's model
+    rng_state: Callable[[torch.device], torch.Tensor | None] = _nothing  # its generator, for resuming
+    set_rng_state: Callable[[torch.Tensor, torch.device], None] = _nothing
+    event_timing: bool = False  # time steps with events on its stream (no host sync per step)
+    graphs: bool = False  # training steps can be captured in a graph and replayed (CUDA graphs)
+    threads: bool = False  # its speed depends on the torch thread count (part of its hardware)
+    matmul_sizes: tuple[int, ...] = (512, 1024, 2048)  # square sizes of compare-devices' matmul limit
+
+
+def _mps_synchronize(device: torch.device) -> None:
+    torch.mps.synchronize()
+
+
+DEVICE_KINDS: dict[str, DeviceKind] = {
+    "cpu": DeviceKind("cpu", _nothing, threads=True),
+    "cuda": DeviceKind(
+        "cuda", torch.cuda.synchronize, empty_cache=lambda d: torch.cuda.empty_cache(),
+        reset_peak_memory=torch.cuda.reset_peak_memory_stats, peak_memory_bytes=torch.cuda.max_memory_allocated,
+        out_of_memory=(torch.cuda.OutOfMemoryError,), model_name=torch.cuda.get_device_name,
+        rng_state=torch.cuda.get_rng_state, set_rng_state=torch.cuda.set_rng_state,
+        event_timing=True, graphs=True, matmul_sizes=(2048, 4096, 8192)),
+    "mps": DeviceKind("mps", _mps_synchronize, empty_cache=lambda d: torch.mps.empty_cache(),
+                      model_name=lambda d: f"Apple MPS ({cpu_model()})"),
+}
+
+
+def kind_of(device: str | torch.device) -> DeviceKind:
+    """The DeviceKind of a device name or torch.device; UsageError for a kind rnnbench does not know."""
+    name = torch.device(device).type
+    if name not in DEVICE_KINDS:
+        raise UsageError(f"device kind '{name}' is not supported: use cpu, cuda, cuda:N, mps or auto")
+    return DEVICE_KINDS[name]
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """An allocation that failed, on any kind of device or on the host (torch's CPU allocator raises
+    a plain RuntimeError for it, Python a MemoryError)."""
+    if isinstance(exc, MemoryError) or any(isinstance(exc, kind.out_of_memory) for kind in DEVICE_KINDS.values()):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text.lower())
+
+
+def register_kind(kind: DeviceKind) -> None:
+    """Add (or replace) a kind of device: everything device-specific reads it from here."""
+    DEVICE_KINDS[kind.name] = kind
 
 
 def available_devices() -> list[str]:
@@ -111,12 +183,10 @@ def git_commit() -> str | None:
 def hardware(device: str, threads: int | None = None) -> Hardware:
     """The Hardware that runs work on `device` in this process (or, on a CPU, with `threads` torch
     threads, as a worker that sets them will)."""
-    kind = torch.device(device).type
-    if kind == "cuda":
-        return Hardware("cuda", torch.cuda.get_device_name(device), None, str(torch.__version__))
-    if kind == "mps":
-        return Hardware("mps", f"Apple MPS ({cpu_model()})", None, str(torch.__version__))
-    return Hardware("cpu", cpu_model(), threads or torch.get_num_threads(), str(torch.__version__))
+    kind = kind_of(device)
+    model = kind.model_name(torch.device(device)) if kind.model_name else cpu_model()
+    return Hardware(kind.name, model, (threads or torch.get_num_threads()) if kind.threads else None,
+                    str(torch.__version__))
 
 
 def environment(device: str) -> dict:

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from rnnbench.errors import one_line
-from rnnbench.core.models import CharRNN
+from rnnbench.core.models import CELLS, CharRNN
 
 WARMUP_CALLS = 3  # eager steps before the capture; within the steps left out of the timings
 
@@ -93,7 +93,7 @@ class GraphedStep:
                  grad_clip: float) -> None:
         rnn = model.rnn
         shape = (rnn.num_layers, x.size(0), rnn.hidden_size)
-        self.state = tuple(torch.zeros(shape, device=x.device) for _ in range(2 if isinstance(rnn, torch.nn.LSTM) else 1))
+        self.state = tuple(torch.zeros(shape, device=x.device) for _ in range(CELLS[model.cell].state_arity))
         self.x, self.y = x.clone(), y.clone()
         optimizer.zero_grad(set_to_none=True)  # the gradients are then allocated in the graph's pool
         graph = torch.cuda.CUDAGraph()

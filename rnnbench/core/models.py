@@ -11,18 +11,39 @@ This module does no I/O. A new cell type is one entry in CELLS.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from rnnbench.errors import UsageError
 
-# cell name -> (fused torch module, number of gate blocks in its weight matrices)
-CELLS: dict[str, tuple[type[nn.RNNBase], int]] = {
-    "rnn": (nn.RNN, 1),
-    "lstm": (nn.LSTM, 4),
-    "gru": (nn.GRU, 3),
+@dataclass(frozen=True)
+class Cell:
+    """A kind of recurrent cell: all that training, the graphed step, sampling and compare-devices
+    need of it. `module` is a torch recurrent module taking (input_size, hidden_size, num_layers,
+    batch_first=, dropout=), with torch's parameter names (weight_ih_l0, ...)."""
+
+    name: str
+    module: type[nn.Module]
+    gates: int  # gate blocks in its weight matrices: parameter and FLOP counts
+    state_arity: int  # tensors in its carried state: 2 for an LSTM's (h, c), else 1 (h)
+    step: Callable  # one time step of one layer, as torch.lstm_cell(x, state, w_ih, w_hh, b_ih, b_hh)
+    forget_gate: int | None = None  # the gate block whose bias may start at 1 (lstm_forget_bias)
+
+
+CELLS: dict[str, Cell] = {
+    "rnn": Cell("rnn", nn.RNN, 1, 1, torch.rnn_tanh_cell),
+    "lstm": Cell("lstm", nn.LSTM, 4, 2, torch.lstm_cell, forget_gate=1),  # torch's gates: input, forget, cell, output
+    "gru": Cell("gru", nn.GRU, 3, 1, torch.gru_cell),
 }
+
+
+def register_cell(cell: Cell) -> None:
+    """Add (or replace) a kind of cell: the grid, training, sampling and compare-devices read it from here."""
+    CELLS[cell.name] = cell
 SIZE_MODES = ("hidden", "params")
 INIT_RANGE = 0.08  # char-rnn's uniform initialisation
 GRU_RESETS = ("after", "before")  # where the GRU's reset gate acts: torch's and cuDNN's, or char-rnn's
@@ -111,9 +132,7 @@ class CharRNN(nn.Module):
         super().__init__()
         check_cell(cell)
         check_gru_reset(gru_reset)
-        module, _ = CELLS[cell]
-        if cell == "gru" and gru_reset == "before":
-            module = ResetBeforeGRU
+        module = ResetBeforeGRU if cell == "gru" and gru_reset == "before" else CELLS[cell].module
         self.vocab_size, self.cell = vocab_size, cell
         # torch applies `dropout` between stacked layers only; self.drop covers the top layer.
         self.rnn = module(vocab_size, hidden_size, num_layers, batch_first=True,
@@ -127,13 +146,14 @@ class CharRNN(nn.Module):
         bias then 1 (char-rnn from 2015-09-20) unless `lstm_forget_bias` is "uniform"."""
         for p in self.parameters():
             nn.init.uniform_(p, -INIT_RANGE, INIT_RANGE)
-        if cell == "lstm" and lstm_forget_bias == "1":
-            # Forget-gate bias 1, as char-rnn: torch's gate order is input, forget, cell, output, and
-            # it adds two biases, so one carries the 1 and the other is zero.
+        gate = CELLS[cell].forget_gate
+        if gate is not None and lstm_forget_bias == "1":
+            # Forget-gate bias 1, as char-rnn: torch adds two biases, so one carries the 1 and the other is zero.
             hidden = self.rnn.hidden_size
+            block = slice(gate * hidden, (gate + 1) * hidden)
             for layer in range(self.rnn.num_layers):
-                getattr(self.rnn, f"bias_ih_l{layer}").data[hidden:2 * hidden] = 1.0
-                getattr(self.rnn, f"bias_hh_l{layer}").data[hidden:2 * hidden] = 0.0
+                getattr(self.rnn, f"bias_ih_l{layer}").data[block] = 1.0
+                getattr(self.rnn, f"bias_hh_l{layer}").data[block] = 0.0
 
     def forward(self, indices: torch.Tensor, state=None):
         """indices: (batch, time) of any integer type (a corpus is stored as uint8 and widened
@@ -146,7 +166,7 @@ class CharRNN(nn.Module):
 def n_params(cell: str, vocab_size: int, hidden_size: int, num_layers: int) -> int:
     """Exact parameter count of CharRNN, without building it."""
     check_cell(cell)
-    gates = CELLS[cell][1]
+    gates = CELLS[cell].gates
     total = 0
     for layer in range(num_layers):
         inputs = vocab_size if layer == 0 else hidden_size
@@ -182,7 +202,7 @@ def matmul_shapes(cell: str, vocab_size: int, hidden_size: int, num_layers: int)
     goes through, forward. The one-hot input is data, so the first layer's input product has no
     gradient with respect to its input."""
     check_cell(cell)
-    gates = CELLS[cell][1]
+    gates = CELLS[cell].gates
     shapes = []
     for layer in range(num_layers):
         inputs = vocab_size if layer == 0 else hidden_size

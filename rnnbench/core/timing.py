@@ -24,14 +24,13 @@ import time
 
 import torch
 
+from rnnbench.core.devices import kind_of
+
 
 def synchronize(device: str | torch.device) -> None:
-    """Wait until all work queued on `device` has finished (no-op on the CPU)."""
-    kind = torch.device(device).type
-    if kind == "cuda":
-        torch.cuda.synchronize(device)
-    elif kind == "mps":
-        torch.mps.synchronize()
+    """Wait until all work queued on `device` has finished (its kind says how; nothing on a CPU)."""
+    device = torch.device(device)
+    kind_of(device).synchronize(device)
 
 
 def summarize(samples: list[float]) -> dict[str, float]:
@@ -57,7 +56,8 @@ class StepTimer:
 
     def __init__(self, device: str | torch.device, warmup: int = 0):
         self.device = torch.device(device)
-        self.use_events = self.device.type == "cuda"
+        self.kind = kind_of(self.device)
+        self.use_events = self.kind.event_timing
         self.warmup = warmup
         self._seen = 0
         self._host_s: list[float] = []
@@ -69,6 +69,7 @@ class StepTimer:
             self._start = torch.cuda.Event(enable_timing=True)
             self._start.record()
         else:
+            self.kind.synchronize(self.device)  # a device without events: what was queued before is not this step's
             self._start = time.perf_counter()
         return self
 
@@ -80,8 +81,10 @@ class StepTimer:
             end.record()
             if keep:
                 self._events.append((self._start, end))
-        elif keep:
-            self._host_s.append(time.perf_counter() - self._start)
+        else:
+            self.kind.synchronize(self.device)  # the step's queued work is part of its time
+            if keep:
+                self._host_s.append(time.perf_counter() - self._start)
 
     def samples_s(self, clear: bool = False) -> list[float]:
         """Seconds per kept block (and forget them, with clear); on CUDA this synchronises once."""

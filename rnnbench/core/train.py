@@ -40,6 +40,7 @@ import torch.nn.functional as F
 
 from rnnbench.core import checkpoint
 from rnnbench.core.checkpoint import RunFiles
+from rnnbench.core.devices import kind_of
 from rnnbench.config import RunConfig
 from rnnbench.core.graphed import GraphedStep
 from rnnbench.core.data import SPLIT_NAMES, Corpus, Layout
@@ -143,18 +144,23 @@ class LoopState:
     step_samples_s: list = field(default_factory=list)
 
 
+def _mb(n_bytes: int | None) -> float | None:
+    return n_bytes / 2**20 if n_bytes is not None else None
+
+
 def _rng_states(device: torch.device) -> dict:
     states = {"torch": torch.get_rng_state(), "python": random.getstate()}
-    if device.type == "cuda":
-        states["cuda"] = torch.cuda.get_rng_state(device)
+    generator = kind_of(device).rng_state(device)  # a device's own generator (CUDA's), if it has one
+    if generator is not None:
+        states[device.type] = generator
     return states
 
 
 def _set_rng_states(states: dict, device: torch.device) -> None:
     torch.set_rng_state(states["torch"])
     random.setstate(states["python"])
-    if device.type == "cuda" and "cuda" in states:
-        torch.cuda.set_rng_state(states["cuda"], device)
+    if device.type in states:
+        kind_of(device).set_rng_state(states[device.type], device)
 
 
 def train(cfg: RunConfig, corpus: Corpus, on_progress: Callable[[Progress], None] | None = None,
@@ -192,7 +198,7 @@ class Trainer:
         self.hidden = hidden_size_for(cfg.cell, cfg.num_layers, cfg.size, self.vocab_size, cfg.size_mode)
         self.model = CharRNN(self.vocab_size, cfg.cell, self.hidden, cfg.num_layers, t.dropout,
                              t.lstm_forget_bias, t.gru_reset).to(device)
-        graphs = cuda_graphs and device.type == "cuda"
+        graphs = cuda_graphs and kind_of(device).graphs
         # A captured optimizer step reads its learning rate from the device, where the decay can
         # change it between replays; eager training keeps a plain float.
         self.lr_tensor = torch.tensor(t.lr, device=device) if graphs else None
@@ -204,8 +210,7 @@ class Trainer:
         self.steps_per_epoch = (self.data["train"].size(1) - 1) // t.seq_len
         self.planned, self.planned_by = planned_steps(cfg, self.steps_per_epoch)
         self.chars_per_step = t.batch_size * t.seq_len
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
+        kind_of(device).reset_peak_memory(device)
         self.process = psutil.Process()
         self.peak_rss = self.process.memory_info().rss
         self.loop = LoopState()
@@ -471,7 +476,7 @@ class Trainer:
             "flops_per_char": flops,
             "achieved_gflops": flops * chars_per_s / 1e9,
             "peak_rss_mb": self.peak_rss / 2**20,
-            "peak_cuda_mb": torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None,
+            "peak_cuda_mb": _mb(kind_of(device).peak_memory_bytes(device)),  # None where not tracked
             "checkpoint_s": loop.checkpoint_s if with_checkpoints else None,
             "checkpoint_mb_written": loop.checkpoint_bytes / 2**20 if with_checkpoints else None,
             "resumed_at_steps": loop.resumed_at_steps,

@@ -35,7 +35,7 @@ from rnnbench import results
 from rnnbench.config import DTYPES as DTYPE_NAMES
 from rnnbench.config import CompareSpec, TrainConfig, content_id
 from rnnbench.core.data import Corpus, load_corpus, streams
-from rnnbench.core.devices import environment, hardware, last_level_cache_bytes, resolve_devices
+from rnnbench.core.devices import environment, hardware, is_out_of_memory, kind_of, last_level_cache_bytes, resolve_devices
 from rnnbench.errors import one_line
 from rnnbench.events import CpuDtypes, Notice, OnEvent, RowMeasured, ignore
 from rnnbench.files import default_results_dir
@@ -151,7 +151,7 @@ def matmul_rate(device: str, dtype: torch.dtype, threads: int, min_time_s: float
     One size is not the peak everywhere (a GPU needs large products to fill, a CPU's caches favour
     middling ones), so several are timed and the fastest is kept, with its size and IQR.
     """
-    sizes = (2048, 4096, 8192) if torch.device(device).type == "cuda" else (512, 1024, 2048)
+    sizes = kind_of(device).matmul_sizes
     best = None
     for n in sizes:
         a = torch.randn(n, n, device=device).to(dtype)
@@ -239,7 +239,7 @@ def run_compare(spec: CompareSpec, results_dir: str | Path | None = None, data_d
 
 
 def _measure_device(spec, corpus, device, cpu_support, default_threads, dtype, emit) -> None:
-    is_cpu = torch.device(device).type == "cpu"
+    is_cpu = kind_of(device).threads  # a kind whose speed depends on the thread count: measured at each
     thread_counts = (spec.threads or (default_threads,)) if is_cpu else (default_threads,)
     for threads in thread_counts:
         base = {"dataset": corpus.name, "dataset_sha256": corpus.sha256, "device": device,
@@ -302,11 +302,13 @@ def _measure_model(spec, corpus, device, threads, dtype, base, cell, layers, siz
             if workload == "train":
                 train_ms = s["median"] * 1e3
             emit(model_id | {"workload": workload}, "ok", metrics)
-        if torch.device(device).type == "cuda":
+        if torch.device(device).type != "cpu":  # a device apart from the host: the input's way to it
             _measure_transfer(spec, workloads, device, threads, train_ms, model_id, emit)
-    except torch.cuda.OutOfMemoryError as exc:
+    except Exception as exc:
+        if not is_out_of_memory(exc):
+            raise
         emit(model_id | {"workload": "train"}, "oom", shape, one_line(exc))
-        torch.cuda.empty_cache()
+        kind_of(device).empty_cache(torch.device(device))
 
 
 def _measure_transfer(spec, workloads, device, threads, train_ms, model_id, emit) -> None:

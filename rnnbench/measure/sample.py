@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 
 from rnnbench.errors import UsageError
-from rnnbench.core.models import CharRNN, ResetBeforeGRU
+from rnnbench.core.models import CELLS, CharRNN, ResetBeforeGRU
 
 
 def load_model(ckpt: dict, device: str | torch.device = "cpu") -> CharRNN:
@@ -51,9 +51,6 @@ def generate(model: CharRNN, vocab: list[int], length: int, temperature: float =
 STREAM_CHUNK = 256  # bytes handed on at a time: text appears as it is made, not at the end
 
 
-CELL_STEPS = {"lstm": torch.lstm_cell, "gru": torch.gru_cell, "rnn": torch.rnn_tanh_cell}
-
-
 class Stepper:
     """One character at a time through a trained CharRNN, with torch's fused cell kernels (the
     ones nn.LSTMCell, nn.GRUCell and nn.RNNCell call) on the recurrent module's own weights: a
@@ -61,8 +58,8 @@ class Stepper:
 
     def __init__(self, model: CharRNN):
         rnn = model.rnn
-        self.step_fn = rnn.step if isinstance(rnn, ResetBeforeGRU) else CELL_STEPS[model.cell]
-        self.lstm = model.cell == "lstm"
+        self.step_fn = rnn.step if isinstance(rnn, ResetBeforeGRU) else CELLS[model.cell].step
+        self.paired = CELLS[model.cell].state_arity == 2  # (h, c): the next layer takes h
         self.layers = [tuple(getattr(rnn, f"{name}_l{k}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
                        for k in range(rnn.num_layers)]
         self.head = model.head
@@ -71,13 +68,13 @@ class Stepper:
         """x: (1, vocab) one-hot; state: per layer h or (h, c), updated in place; -> logits (1, vocab)."""
         for k, weights in enumerate(self.layers):
             state[k] = self.step_fn(x, state[k], *weights)
-            x = state[k][0] if self.lstm else state[k]
+            x = state[k][0] if self.paired else state[k]
         return self.head(x)
 
 
 def layer_states(model: CharRNN, state) -> list:
-    """nn.LSTM's (h, c) of shape (layers, 1, hidden), or nn.RNN/GRU's h, as one state per layer."""
-    if model.cell == "lstm":
+    """An LSTM's (h, c) of shape (layers, 1, hidden), or the h of the others, as one state per layer."""
+    if CELLS[model.cell].state_arity == 2:
         return [(state[0][k], state[1][k]) for k in range(model.rnn.num_layers)]
     return [state[k] for k in range(model.rnn.num_layers)]
 

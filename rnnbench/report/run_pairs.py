@@ -29,7 +29,7 @@ from rnnbench.report.grids import not_solo, place
 from rnnbench.report.tables import is_missing
 
 # What makes two runs the same run, whatever ran them.
-MATCH_KEYS = ["dataset", "dataset_sha256", "cell", "num_layers", "size", "size_mode", "seed", *TRAIN_SETTINGS]
+MATCH_KEYS = ["dataset", "dataset_sha256", "cell", "num_layers", "size", "size_mode", "seed", "dropout", *TRAIN_SETTINGS]
 MIN_CHANGE = 0.02  # a median step time within 2% is "same", even with tight quartiles
 
 

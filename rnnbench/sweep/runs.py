@@ -17,9 +17,9 @@ import torch
 
 from rnnbench.config import Execution, Hardware, RunConfig
 from rnnbench.core.data import Corpus
-from rnnbench.core.devices import MachineLoad, environment, hardware, resolve_devices
+from rnnbench.core.devices import MachineLoad, environment, hardware, is_out_of_memory, kind_of, resolve_devices
 from rnnbench.core.train import train
-from rnnbench.errors import StopRequested, StorageError, describe_error, is_out_of_memory, one_line
+from rnnbench.errors import StopRequested, StorageError, describe_error, one_line
 from rnnbench.events import OnEvent, Progress, RunProgress, RunStarted
 from rnnbench import results
 
@@ -69,8 +69,7 @@ def run_one(cfg: RunConfig, corpus: Corpus, on_progress: Callable[[Progress], No
     except Exception as exc:  # one run's failure must not end the sweep
         status, error = ("oom", one_line(exc)) if is_out_of_memory(exc) else ("failed", describe_error(exc))
     finally:
-        if torch.device(cfg.device).type == "cuda":
-            torch.cuda.empty_cache()
+        kind_of(cfg.device).empty_cache(torch.device(cfg.device))
     env = {**environment(cfg.device), "corpus_source": corpus.source, **load.stop()}
     return run_record(cfg, status, error, started, env, metrics, curve)
 
