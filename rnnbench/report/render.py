@@ -9,6 +9,7 @@ as csv, rendered from stored rows, and written to files.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 import os
 import tempfile
 from pathlib import Path
@@ -24,7 +25,7 @@ from rnnbench.report.grids import (BUSY_CORES, DATASET_TITLES, PAPER_SIZES, budg
                                    concurrent_runs, dropout_values, experiments, findings, grid_markdown,
                                    is_paper_protocol, findings_summary, paper_comparison, paper_table, protocol_text)
 from rnnbench.report.protocol import checklist_markdown
-from rnnbench.report.speed import default_targets, hardware_markdown, time_to_target_markdown
+from rnnbench.report.speed import default_targets, hardware_markdown, time_to_target, time_to_target_markdown
 from rnnbench.report.tables import is_missing as _is_missing
 from rnnbench.report.tables import table, when
 
@@ -121,85 +122,187 @@ def dropout_markdown(exp, values: pd.DataFrame, sizes) -> list[str]:
     return out
 
 
+@dataclass
+class Page:
+    """What every section of the report reads: the rows, the curves, where figures go, and the options."""
+
+    df: pd.DataFrame
+    curves: pd.DataFrame
+    prefix: str  # of figure links
+    targets: dict[str, float]
+    baseline_hardware: str | None
+
+    def baseline_of(self, exp):
+        return baseline_of(self.df)(exp)
+
+
+@dataclass
+class ExperimentView:
+    """One experiment as its parts see it: its grid values, the paper's beside them, and the target
+    of its time-to-target section."""
+
+    exp: object
+    values: pd.DataFrame
+    comparison: tuple | None
+    sizes: list | None
+    multi_seed: bool
+    target: float | None
+
+    @classmethod
+    def of(cls, exp, page: Page) -> ExperimentView:
+        values = cell_values(exp)
+        comparison = paper_comparison(exp, values)
+        target = page.targets.get(exp.first["dataset"])
+        if target is not None and time_to_target(exp, page.curves, target) is None:
+            target = None  # curves without a clock: no time to target, no figure of it
+        return cls(exp, values, comparison, list(PAPER_SIZES) if comparison is not None else None,
+                   bool((values.n_seeds > 1).any()), target)
+
+
+Lines = tuple[list[str], dict[str, FigureFn]]  # what a section gives: its markdown lines and its figures
+
+
+def loss_part(page: Page, v: ExperimentView) -> Lines:
+    exp = v.exp
+    return [f"## {exp.title}", "", f"Budget: {budget_text(exp.first)}."
+            + (f" Up to {exp.most_at_once} of these runs trained at once on this device (from their start and "
+               "finish times): their losses are what that bought, and their throughput is not a solo figure."
+               if exp.most_at_once > 1 else ""), "",
+            "### Test loss, nats per character" + (" (mean ± standard deviation over seeds)" if v.multi_seed else ""),
+            "", "The lowest loss in each row is in bold.", "",
+            grid_markdown(v.values, "test_loss_nats", ".3f", True, v.sizes, "test_loss_std" if v.multi_seed else None),
+            ""], {}
+
+
+def checklist_part(page: Page, v: ExperimentView) -> Lines:
+    return (checklist_markdown(v.exp) if v.comparison is not None and v.exp.protocol != "budget" else []), {}
+
+
+def dropout_part(page: Page, v: ExperimentView) -> Lines:
+    return dropout_markdown(v.exp, v.values, v.sizes), {}
+
+
+def paper_part(page: Page, v: ExperimentView) -> Lines:
+    if v.comparison is None:
+        return [], {}
+    joined, stats = v.comparison
+    paper = paper_table()
+    paper_values = paper[paper.dataset == v.exp.first["dataset"]].copy()
+    paper_values["status"] = ["ok" if pd.notna(x) else "not published" for x in paper_values.test_loss_nats]
+    out = ["### The paper (Karpathy, Johnson & Fei-Fei 2015, Table 1)", "",
+           grid_markdown(paper_values, "test_loss_nats", ".3f", True, v.sizes), "",
+           "### Ours minus the paper" + (" (± the standard deviation of ours over seeds)" if v.multi_seed else ""),
+           "", grid_markdown(joined.assign(status="ok"), "diff_nats", "+.3f", False, v.sizes,
+                             "test_loss_std" if v.multi_seed else None), ""]
+    out += seed_spread_markdown(v.values)
+    if stats["n"]:
+        worst = "; ".join(f"{r.cell.upper()} {r.num_layers}x{r.size} {r.diff_nats:+.3f}" for r in stats["worst"].itertuples())
+        out += [f"Over the {stats['n']} cells with both values: mean absolute difference **{stats['mad']:.3f} nats**, "
+                f"Spearman rank correlation **{stats['spearman']:.2f}**. Largest differences: {worst}.", ""]
+    return out, {}
+
+
+def throughput_part(page: Page, v: ExperimentView) -> Lines:
+    exp, values = v.exp, v.values
+    text = ["-" if _is_missing(r) else f"{r:,.0f} ({g:,.0f})" + (" †" if shared else "")
+            for r, g, shared in zip(values.train_chars_per_s, values.achieved_gflops, values.throughput_shared)]
+    out = ["### Training throughput, characters/s (achieved GFLOP/s)", "",
+           f"Median step time over each run's timed steps on {exp.first['device']} ({exp.first['hardware']}).", "",
+           grid_markdown(values.assign(throughput_text=text), "throughput_text", "s", False, v.sizes), ""]
+    return out + ([shared_note(exp), ""] if values.throughput_shared.any() else []), {}
+
+
+def time_to_target_part(page: Page, v: ExperimentView) -> Lines:
+    return time_to_target_markdown(v.exp, page.curves, page.targets, v.sizes)[0], {}
+
+
+def findings_part(page: Page, v: ExperimentView) -> Lines:
+    lines = findings(v.values, v.comparison, page.baseline_of(v.exp))
+    return ["### What stands out", ""] + [f"- {line}" for line in lines] + [""], {}
+
+
+def figures_part(page: Page, v: ExperimentView) -> Lines:
+    exp = v.exp
+    if not v.values.test_loss_nats.notna().any():  # an experiment whose runs all failed has nothing to plot
+        return [], {}
+    figures = {f"{exp.slug}-val-curves.png": ("validation loss curves", curves_figure(exp, page.curves)),
+               f"{exp.slug}-loss-vs-params.png": ("test loss against parameters", loss_vs_params_figure(v.values, exp.title))}
+    if v.comparison is not None and v.comparison[1]["n"]:
+        figures[f"{exp.slug}-vs-paper.png"] = ("ours against the paper's Table 1",
+                                               paper_scatter_figure(v.comparison[0], exp.title))
+    if v.target is not None:
+        figures[f"{exp.slug}-loss-vs-time.png"] = ("validation loss against training time",
+                                                   loss_vs_time_figure(exp, page.curves, v.target))
+    lines = [line for name, (alt, _) in figures.items() for line in (f"![{alt}]({page.prefix}{name})", "")]
+    return lines, {name: draw for name, (_, draw) in figures.items()}
+
+
+# An experiment's sections, in order: a new one is a function and an entry here.
+EXPERIMENT_PARTS = [loss_part, checklist_part, dropout_part, paper_part, throughput_part, time_to_target_part,
+                    findings_part, figures_part]
+
+
+def header_section(page: Page) -> Lines:
+    return header_markdown(page.df), {}
+
+
+def baselines_section(page: Page) -> Lines:
+    return baselines_markdown(page.df, page.prefix)
+
+
+def experiments_section(page: Page) -> Lines:
+    out, figures = [], {}
+    for exp in experiments(page.df):
+        view = ExperimentView.of(exp, page)
+        for part in EXPERIMENT_PARTS:
+            lines, drawn = part(page, view)
+            out += lines
+            figures |= drawn
+    return out, figures
+
+
+def throughput_section(page: Page) -> Lines:
+    sweeps = page.df[page.df.kind == "sweep"]
+    if sweeps.empty:
+        return [], {}
+    figure = throughput_figure(sweeps.assign(concurrent_runs=concurrent_runs(sweeps)))
+    return ["## Throughput by device", "", f"![training throughput]({page.prefix}throughput.png)", ""], {"throughput.png": figure}
+
+
+def hardware_section(page: Page) -> Lines:
+    return hardware_markdown(page.df, page.baseline_hardware), {}
+
+
+def devices_section(page: Page) -> Lines:
+    if not (page.df.kind == "compare").any():
+        return [], {}
+    text = device_comparison_markdown(page.df).replace("\n## ", "\n### ").replace("# Device comparison", "## Device comparison", 1)
+    bars = speedup_bars(page.df)
+    if bars is None:
+        return [text], {}
+    return ([text, "", f"![speedup of each device over the baseline CPU]({page.prefix}device-speedup.png)", ""],
+            {"device-speedup.png": device_speedup_figure(*bars)})
+
+
+# The report's sections, in order: a new section is a function and an entry here.
+REPORT_SECTIONS = [header_section, baselines_section, experiments_section, throughput_section, hardware_section,
+                   devices_section]
+
+
 def render_markdown(df: pd.DataFrame, curves: pd.DataFrame, figures_prefix: str = "figures/",
                     targets: dict[str, float] | None = None,
                     baseline_hardware: str | None = None) -> tuple[str, dict[str, FigureFn]]:
     """(markdown, {figure file name: draw function}) for every stored row. `targets`: target
     validation loss per corpus for the time to target (over the defaults, speed.default_targets);
     `baseline_hardware`: text naming the hardware the cross-hardware speedups are against."""
-    targets = default_targets() | (targets or {})
     if df.empty:
         return "# rnnbench report\n\nNo runs are stored yet: run `rnnbench sweep` (and `rnnbench compare-devices`).\n", {}
-    baseline_lines, figures = baselines_markdown(df, figures_prefix)
-    out = header_markdown(df) + baseline_lines
-    for exp in experiments(df):
-        values = cell_values(exp)
-        comparison = paper_comparison(exp, values)
-        sizes = list(PAPER_SIZES) if comparison is not None else None
-        multi_seed = (values.n_seeds > 1).any()
-        out += [f"## {exp.title}", "", f"Budget: {budget_text(exp.first)}."
-                + (f" Up to {exp.most_at_once} of these runs trained at once on this device (from their start and "
-                   "finish times): their losses are what that bought, and their throughput is not a solo figure."
-                   if exp.most_at_once > 1 else ""), "",
-                "### Test loss, nats per character" + (" (mean ± standard deviation over seeds)" if multi_seed else ""),
-                "", "The lowest loss in each row is in bold.", "",
-                grid_markdown(values, "test_loss_nats", ".3f", True, sizes, "test_loss_std" if multi_seed else None), ""]
-        if comparison is not None and exp.protocol != "budget":
-            out += checklist_markdown(exp)
-        out += dropout_markdown(exp, values, sizes)
-        if comparison is not None:
-            joined, stats = comparison
-            paper = paper_table()
-            paper_values = paper[paper.dataset == exp.first["dataset"]].copy()
-            paper_values["status"] = ["ok" if pd.notna(v) else "not published" for v in paper_values.test_loss_nats]
-            out += ["### The paper (Karpathy, Johnson & Fei-Fei 2015, Table 1)", "",
-                    grid_markdown(paper_values, "test_loss_nats", ".3f", True, sizes), "",
-                    "### Ours minus the paper" + (" (± the standard deviation of ours over seeds)" if multi_seed else ""),
-                    "", grid_markdown(joined.assign(status="ok"), "diff_nats", "+.3f", False, sizes,
-                                      "test_loss_std" if multi_seed else None), ""]
-            out += seed_spread_markdown(values)
-            if stats["n"]:
-                worst = "; ".join(f"{r.cell.upper()} {r.num_layers}x{r.size} {r.diff_nats:+.3f}" for r in stats["worst"].itertuples())
-                out += [f"Over the {stats['n']} cells with both values: mean absolute difference **{stats['mad']:.3f} nats**, "
-                        f"Spearman rank correlation **{stats['spearman']:.2f}**. Largest differences: {worst}.", ""]
-        out += ["### Training throughput, characters/s (achieved GFLOP/s)", "",
-                f"Median step time over each run's timed steps on {exp.first['device']} ({exp.first['hardware']}).", ""]
-        values["throughput_text"] = [
-            "-" if _is_missing(r) else f"{r:,.0f} ({g:,.0f})" + (" †" if shared else "")
-            for r, g, shared in zip(values.train_chars_per_s, values.achieved_gflops, values.throughput_shared)]
-        out += [grid_markdown(values, "throughput_text", "s", False, sizes), ""]
-        if values.throughput_shared.any():
-            out += [shared_note(exp), ""]
-        ttt, target = time_to_target_markdown(exp, curves, targets, sizes)
-        out += ttt
-        baseline = baseline_of(df)(exp)
-        out += ["### What stands out", ""] + [f"- {line}" for line in findings(values, comparison, baseline)] + [""]
-        if values.test_loss_nats.notna().any():  # an experiment whose runs all failed has nothing to plot
-            curves_name, params_name = f"{exp.slug}-val-curves.png", f"{exp.slug}-loss-vs-params.png"
-            figures[curves_name] = curves_figure(exp, curves)
-            figures[params_name] = loss_vs_params_figure(values, exp.title)
-            out += [f"![validation loss curves]({figures_prefix}{curves_name})", "",
-                    f"![test loss against parameters]({figures_prefix}{params_name})", ""]
-            if comparison is not None and comparison[1]["n"]:
-                scatter_name = f"{exp.slug}-vs-paper.png"
-                figures[scatter_name] = paper_scatter_figure(comparison[0], exp.title)
-                out += [f"![ours against the paper's Table 1]({figures_prefix}{scatter_name})", ""]
-            if target is not None:
-                time_name = f"{exp.slug}-loss-vs-time.png"
-                figures[time_name] = loss_vs_time_figure(exp, curves, target)
-                out += [f"![validation loss against training time]({figures_prefix}{time_name})", ""]
-    sweeps = df[df.kind == "sweep"]
-    if not sweeps.empty:
-        figures["throughput.png"] = throughput_figure(sweeps.assign(concurrent_runs=concurrent_runs(sweeps)))
-        out += ["## Throughput by device", "", f"![training throughput]({figures_prefix}throughput.png)", ""]
-    out += hardware_markdown(df, baseline_hardware)
-    if (df.kind == "compare").any():
-        device_md = device_comparison_markdown(df).replace("\n## ", "\n### ").replace("# Device comparison", "## Device comparison", 1)
-        out += [device_md]
-        bars = speedup_bars(df)
-        if bars is not None:
-            figures["device-speedup.png"] = device_speedup_figure(*bars)
-            out += ["", f"![speedup of each device over the baseline CPU]({figures_prefix}device-speedup.png)", ""]
+    page = Page(df, curves, figures_prefix, default_targets() | (targets or {}), baseline_hardware)
+    out, figures = [], {}
+    for section in REPORT_SECTIONS:
+        lines, drawn = section(page)
+        out += lines
+        figures |= drawn
     return "\n".join(out).rstrip() + "\n", figures
 
 
