@@ -35,7 +35,9 @@ def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             # `from package import module` takes the module (the package's face is already running)
             submodules = [f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in known]
             targets = submodules if len(submodules) == len(node.names) else [base] + submodules

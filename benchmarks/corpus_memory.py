@@ -27,13 +27,15 @@ def measure(path: str) -> None:
     splits = corpus.splits()
     seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"| {Path(path).name} | {corpus.n_bytes / 1e6:,.0f} MB | {vocab} | {read_s:.1f} | {seconds:.1f} | "
-          f"{peak_mb:,.0f} MB ({peak_mb * 2**20 / corpus.n_bytes:.2f} x the file) | {splits['train'].dtype} |")
+    print(
+        f"| {Path(path).name} | {corpus.n_bytes / 1e6:,.0f} MB | {vocab} | {read_s:.1f} | {seconds:.1f} | "
+        f"{peak_mb:,.0f} MB ({peak_mb * 2**20 / corpus.n_bytes:.2f} x the file) | {splits['train'].dtype} |"
+    )
 
 
 if __name__ == "__main__":
     if len(sys.argv) == 2 and sys.argv[1].startswith("--one="):
-        measure(sys.argv[1][len("--one="):])
+        measure(sys.argv[1][len("--one=") :])
     else:
         print("| file | size | vocabulary | read s | read + vocabulary + encode s | peak RSS | stored as |")
         print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")

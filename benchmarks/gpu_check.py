@@ -41,14 +41,24 @@ JOB_MODELS = [("lstm", 1, 128), ("lstm", 3, 512)]
 
 
 def config(corpus: Corpus, device: str, cell: str, layers: int, size: int, steps: int, dropout: float = 0.0):
-    return Grid.from_settings(dataset=corpus.name, cells=(cell,), layers=(layers,), sizes=(size,), devices=(device,),
-                              max_steps=steps, eval_every_steps=10**9, dropout=dropout).expand(corpus.sha256)[0]
+    return Grid.from_settings(
+        dataset=corpus.name,
+        cells=(cell,),
+        layers=(layers,),
+        sizes=(size,),
+        devices=(device,),
+        max_steps=steps,
+        eval_every_steps=10**9,
+        dropout=dropout,
+    ).expand(corpus.sha256)[0]
 
 
 def store(out: str, device: str, identity: dict, metrics: dict, status: str = "ok", error: str | None = None) -> None:
     identity = {"check": "gpu_check", "device": device, "hardware": hardware(device).as_dict()} | identity
-    results.write_run(out, results.make_record("gpu_check", content_id(identity), status, identity,
-                                               environment(device), metrics, error))
+    results.write_run(
+        out,
+        results.make_record("gpu_check", content_id(identity), status, identity, environment(device), metrics, error),
+    )
 
 
 def step_ms(corpus: Corpus, device: str, cell: str, layers: int, size: int, graphs: bool, steps: int) -> dict:
@@ -58,9 +68,15 @@ def step_ms(corpus: Corpus, device: str, cell: str, layers: int, size: int, grap
         trainer.step(i % trainer.steps_per_epoch)
     s = summarize([x * 1e3 for x in trainer.timer.samples_s()])
     replayed = bool(getattr(trainer.step_fn, "replaying", False))
-    return {"step_ms_median": s["median"], "step_ms_q1": s["q1"], "step_ms_q3": s["q3"], "n_timed_steps": s["n"],
-            "cuda_graphs": replayed, "cuda_graphs_failure": getattr(trainer.step_fn, "failure", None),
-            "hidden_size": trainer.hidden}
+    return {
+        "step_ms_median": s["median"],
+        "step_ms_q1": s["q1"],
+        "step_ms_q3": s["q3"],
+        "n_timed_steps": s["n"],
+        "cuda_graphs": replayed,
+        "cuda_graphs_failure": getattr(trainer.step_fn, "failure", None),
+        "hidden_size": trainer.hidden,
+    }
 
 
 def _job(corpus_parts, device, cell, layers, size, graphs, steps, threads, barrier, rates):
@@ -84,8 +100,13 @@ def together(corpus: Corpus, device: str, model: tuple, graphs: bool, jobs: int,
     context = multiprocessing.get_context("spawn")
     barrier, rates = context.Barrier(jobs), context.Queue()
     threads = max(1, torch.get_num_threads() // jobs)
-    workers = [context.Process(target=_job, args=((corpus.name, corpus.data, corpus.source), device, *model, graphs,
-                                                   steps, threads, barrier, rates)) for _ in range(jobs)]
+    workers = [
+        context.Process(
+            target=_job,
+            args=((corpus.name, corpus.data, corpus.source), device, *model, graphs, steps, threads, barrier, rates),
+        )
+        for _ in range(jobs)
+    ]
     for w in workers:
         w.start()
     total = sum(rates.get(timeout=600) for _ in workers)
@@ -103,19 +124,39 @@ def paper_steps(corpus: Corpus) -> int:
 def check_equal_losses(corpus: Corpus, device: str, steps: int, out: str) -> list[str]:
     lines = []
     for cell in ("lstm", "gru", "rnn"):
-        cfg = Grid.from_settings(dataset=corpus.name, cells=(cell,), layers=(2,), sizes=(128,), devices=(device,),
-                                 max_steps=steps, eval_every_steps=50).expand(corpus.sha256)[0]
+        cfg = Grid.from_settings(
+            dataset=corpus.name,
+            cells=(cell,),
+            layers=(2,),
+            sizes=(128,),
+            devices=(device,),
+            max_steps=steps,
+            eval_every_steps=50,
+        ).expand(corpus.sha256)[0]
         eager, graphed = train(cfg, corpus, cuda_graphs=False), train(cfg, corpus, cuda_graphs=True)
-        diffs = [abs(a["val_loss_nats"] - b["val_loss_nats"]) / a["val_loss_nats"] for a, b in zip(eager.curve, graphed.curve)]
+        diffs = [
+            abs(a["val_loss_nats"] - b["val_loss_nats"]) / a["val_loss_nats"]
+            for a, b in zip(eager.curve, graphed.curve)
+        ]
         worst = max(diffs)
         ok = worst <= 1e-3 and graphed.metrics["cuda_graphs"] == (device != "cpu")
-        store(out, device, {"workload": "graph_vs_eager", "cell": cell, "num_layers": 2, "size": 128, "steps": steps},
-              {"max_rel_diff_val_loss": worst, "eager_test_loss_nats": eager.metrics["test_loss_nats"],
-               "graph_test_loss_nats": graphed.metrics["test_loss_nats"], "cuda_graphs": graphed.metrics["cuda_graphs"]},
-              "ok" if ok else "failed")
-        lines.append(f"  {cell.upper()} 2x128, {steps} steps: validation losses differ by at most {worst:.2e} (relative); "
-                     f"test {eager.metrics['test_loss_nats']:.4f} eager, {graphed.metrics['test_loss_nats']:.4f} graph"
-                     f"{'' if ok else '  <-- NOT EQUAL'}")
+        store(
+            out,
+            device,
+            {"workload": "graph_vs_eager", "cell": cell, "num_layers": 2, "size": 128, "steps": steps},
+            {
+                "max_rel_diff_val_loss": worst,
+                "eager_test_loss_nats": eager.metrics["test_loss_nats"],
+                "graph_test_loss_nats": graphed.metrics["test_loss_nats"],
+                "cuda_graphs": graphed.metrics["cuda_graphs"],
+            },
+            "ok" if ok else "failed",
+        )
+        lines.append(
+            f"  {cell.upper()} 2x128, {steps} steps: validation losses differ by at most {worst:.2e} (relative); "
+            f"test {eager.metrics['test_loss_nats']:.4f} eager, {graphed.metrics['test_loss_nats']:.4f} graph"
+            f"{'' if ok else '  <-- NOT EQUAL'}"
+        )
     return lines
 
 
@@ -129,8 +170,10 @@ def check_dropout_masks(corpus: Corpus, device: str) -> str:
     first = float(step(trainer.model, trainer.optimizer, x, y, None, 5.0)[0])
     trainer.model.load_state_dict(weights)
     second = float(step(trainer.model, trainer.optimizer, x, y, None, 5.0)[0])
-    return (f"  dropout 0.5, the same batch and weights replayed twice: losses {first:.6f} and {second:.6f} "
-            f"({'new masks each replay' if first != second else 'THE SAME MASKS: dropout is frozen in the graph'})")
+    return (
+        f"  dropout 0.5, the same batch and weights replayed twice: losses {first:.6f} and {second:.6f} "
+        f"({'new masks each replay' if first != second else 'THE SAME MASKS: dropout is frozen in the graph'})"
+    )
 
 
 def main() -> None:
@@ -139,13 +182,17 @@ def main() -> None:
     parser.add_argument("--results-dir", default="results-gpu-check")
     parser.add_argument("--steps", type=int, default=100, help="timed steps per model and mode in (a)")
     parser.add_argument("--jobs", type=int, default=8)
-    parser.add_argument("--cpu-dry-run", action="store_true", help="run every part on the CPU, tiny, to test the script")
+    parser.add_argument(
+        "--cpu-dry-run", action="store_true", help="run every part on the CPU, tiny, to test the script"
+    )
     args = parser.parse_args()
 
     if args.cpu_dry_run:
         device, sizes, steps, jobs_steps, loss_steps = "cpu", (64,), 3, 5, 20
-        print("CPU DRY RUN: tests this script's code on the CPU; no figure below is a GPU figure, and CUDA graphs "
-              "cannot run here (eager only).")
+        print(
+            "CPU DRY RUN: tests this script's code on the CPU; no figure below is a GPU figure, and CUDA graphs "
+            "cannot run here (eager only)."
+        )
     elif not torch.cuda.is_available():
         print("gpu_check: no CUDA device here (torch.cuda.is_available() is False); nothing measured", file=sys.stderr)
         sys.exit(2)
@@ -165,36 +212,70 @@ def main() -> None:
                 for graphs in modes:
                     m = step_ms(corpus, device, cell, layers, size, graphs, steps)
                     step_times[(cell, layers, size, graphs)] = m["step_ms_median"]
-                    store(args.results_dir, device, {"workload": "train_step", "cell": cell, "num_layers": layers,
-                                                     "size": size, "size_mode": "params", "graphs_requested": graphs}, m)
-                    row.append(f"{'graph' if graphs else 'eager'} {m['step_ms_median']:7.3f}"
-                               + (" (capture failed: eager)" if m["cuda_graphs_failure"] else ""))
-                gain = (f"  x{step_times[(cell, layers, size, False)] / step_times[(cell, layers, size, True)]:.2f}"
-                        if len(modes) == 2 else "")
+                    store(
+                        args.results_dir,
+                        device,
+                        {
+                            "workload": "train_step",
+                            "cell": cell,
+                            "num_layers": layers,
+                            "size": size,
+                            "size_mode": "params",
+                            "graphs_requested": graphs,
+                        },
+                        m,
+                    )
+                    row.append(
+                        f"{'graph' if graphs else 'eager'} {m['step_ms_median']:7.3f}"
+                        + (" (capture failed: eager)" if m["cuda_graphs_failure"] else "")
+                    )
+                gain = (
+                    f"  x{step_times[(cell, layers, size, False)] / step_times[(cell, layers, size, True)]:.2f}"
+                    if len(modes) == 2
+                    else ""
+                )
                 print(f"  {cell.upper():4} {layers}x{size:<4} " + "   ".join(row) + gain)
 
     jobs = 2 if device == "cpu" else args.jobs
-    print(f"\n(b) {jobs} processes training at once vs one ({jobs_steps} steps each, {'graphs' if modes[-1] else 'eager'})")
+    print(
+        f"\n(b) {jobs} processes training at once vs one ({jobs_steps} steps each, "
+        f"{'graphs' if modes[-1] else 'eager'})"
+    )
     gains = []
     for model in JOB_MODELS if device != "cpu" else [("lstm", 1, 64)]:
         solo = together(corpus, device, model, modes[-1], 1, jobs_steps)
         many = together(corpus, device, model, modes[-1], jobs, jobs_steps)
         gains.append(many / solo)
-        store(args.results_dir, device, {"workload": "jobs", "cell": model[0], "num_layers": model[1], "size": model[2],
-                                         "jobs": jobs, "graphs_requested": modes[-1]},
-              {"steps_per_s_solo": solo, "steps_per_s_together": many, "gain": many / solo})
-        print(f"  {model[0].upper()} {model[1]}x{model[2]}: one alone {solo:,.0f} steps/s; {jobs} together "
-              f"{many:,.0f} steps/s in all = x{many / solo:.2f}")
+        store(
+            args.results_dir,
+            device,
+            {
+                "workload": "jobs",
+                "cell": model[0],
+                "num_layers": model[1],
+                "size": model[2],
+                "jobs": jobs,
+                "graphs_requested": modes[-1],
+            },
+            {"steps_per_s_solo": solo, "steps_per_s_together": many, "gain": many / solo},
+        )
+        print(
+            f"  {model[0].upper()} {model[1]}x{model[2]}: one alone {solo:,.0f} steps/s; {jobs} together "
+            f"{many:,.0f} steps/s in all = x{many / solo:.2f}"
+        )
 
     print("\n(c) projected training time of the paper presets, all 36 runs, training steps only (evaluation excluded)")
     gain = statistics.median(gains)
     for name, n_steps in (("War and Peace", paper_steps(corpus)), ("Linux", 24_800)):
         for graphs in modes:
-            total_s = sum(ms for (c, l, s, g), ms in step_times.items() if g == graphs) / 1e3 * n_steps
+            total_s = sum(ms for (_cell, _layers, _size, g), ms in step_times.items() if g == graphs) / 1e3 * n_steps
             if device == "cpu":
                 total_s *= 36 / sum(1 for k in step_times if k[3] == graphs)  # the dry run timed fewer models
-            print(f"  {name} ({n_steps:,} steps per run), {'graphs' if graphs else 'eager '}: jobs 1 "
-                  f"{total_s / 60:6.1f} min; jobs {jobs} {total_s / gain / 60:6.1f} min (using (b)'s median gain x{gain:.2f})")
+            print(
+                f"  {name} ({n_steps:,} steps per run), {'graphs' if graphs else 'eager '}: jobs 1 "
+                f"{total_s / 60:6.1f} min; jobs {jobs} {total_s / gain / 60:6.1f} min (using (b)'s median gain "
+                f"x{gain:.2f})"
+            )
     print("  (Linux projected from the War and Peace models' step times: its vocabulary is 99, not 87.)")
 
     print(f"\n(d) graph against eager training, {loss_steps} steps, dropout 0")

@@ -35,14 +35,25 @@ def main() -> None:
         sys.exit(2)
     corpus = Corpus("tiny", generate(200_000, seed=2), "generated")
     for cell in ("rnn", "lstm", "gru"):
-        cfg = Grid.from_settings(dataset="tiny", cells=(cell,), layers=(2,), sizes=(128,), size_mode="hidden",
-                                 devices=("cuda",), batch_size=32, seq_len=64, max_steps=200,
-                                 eval_every_steps=50).expand(corpus.sha256)[0]
+        cfg = Grid.from_settings(
+            dataset="tiny",
+            cells=(cell,),
+            layers=(2,),
+            sizes=(128,),
+            size_mode="hidden",
+            devices=("cuda",),
+            batch_size=32,
+            seq_len=64,
+            max_steps=200,
+            eval_every_steps=50,
+        ).expand(corpus.sha256)[0]
         eager, again = losses(cfg, corpus, False), losses(cfg, corpus, False)
         capturable, graph = losses(cfg, corpus, True, eager_step=True), losses(cfg, corpus, True)
-        print(f"{cell.upper()} 2x128: eager vs eager {worst(eager, again):.1e}; eager vs capturable-eager "
-              f"{worst(eager, capturable):.1e}; capturable-eager vs graph {worst(capturable, graph):.1e}; "
-              f"eager vs graph {worst(eager, graph):.1e}")
+        print(
+            f"{cell.upper()} 2x128: eager vs eager {worst(eager, again):.1e}; eager vs capturable-eager "
+            f"{worst(eager, capturable):.1e}; capturable-eager vs graph {worst(capturable, graph):.1e}; "
+            f"eager vs graph {worst(eager, graph):.1e}"
+        )
 
 
 if __name__ == "__main__":

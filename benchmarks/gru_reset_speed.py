@@ -50,8 +50,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    print(f"torch {torch.__version__}, {device}, {torch.get_num_threads()} thread(s); "
-          f"median step of {args.steps} steps, median of {args.rounds} alternating rounds")
+    print(
+        f"torch {torch.__version__}, {device}, {torch.get_num_threads()} thread(s); "
+        f"median step of {args.steps} steps, median of {args.rounds} alternating rounds"
+    )
     print(f"{'model':<12} {'hidden':>6} {'after (fused) ms':>17} {'before ms':>10} {'before / after':>15}")
     for size in map(int, args.sizes.split(",")):
         for layers in map(int, args.layers.split(",")):

@@ -22,8 +22,21 @@ import time
 def sweep_wall_s(args: list[str]) -> float:
     with tempfile.TemporaryDirectory(prefix="rnnbench-jobs-") as out:
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "rnnbench", "sweep", *args, "--results-dir", out, "--no-progress",
-                        "--no-save-checkpoints"], check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "rnnbench",
+                "sweep",
+                *args,
+                "--results-dir",
+                out,
+                "--no-progress",
+                "--no-save-checkpoints",
+            ],
+            check=True,
+            capture_output=True,
+        )
         return time.perf_counter() - start
 
 
@@ -45,8 +58,10 @@ def main() -> None:
             print(f"round {round_ + 1}: --jobs {jobs}: {times[jobs][-1]:.1f} s", flush=True)
     one, many = statistics.median(times[1]), statistics.median(times[args.jobs])
     what = f"preset {args.preset}" + (f", sizes {args.sizes}" if args.sizes else "")
-    print(f"{what}: --jobs 1 median {one:.1f} s, --jobs {args.jobs} median {many:.1f} s over {args.rounds} rounds: "
-          f"wall time ratio {many / one:.2f} (x{one / many:.2f} faster)")
+    print(
+        f"{what}: --jobs 1 median {one:.1f} s, --jobs {args.jobs} median {many:.1f} s over {args.rounds} rounds: "
+        f"wall time ratio {many / one:.2f} (x{one / many:.2f} faster)"
+    )
 
 
 if __name__ == "__main__":

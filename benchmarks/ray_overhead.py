@@ -26,11 +26,14 @@ import subprocess
 import sys
 import tempfile
 import time
-
+from pathlib import Path
 
 from rnnbench.config import load_preset
-from rnnbench.sweep.ray_executor import RayExecutor, local_head
 from rnnbench.sweep import LocalExecutor, run_sweep
+from rnnbench.sweep.ray_executor import RayExecutor
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from ray_head import local_head  # noqa: E402  (the tests' local Ray head)
 
 START_LOCAL = """
 import time
@@ -91,16 +94,20 @@ def main() -> None:
             print(f"  {n_tiny} tiny runs: local {local_s:.2f} s, Ray {ray_s:.2f} s (start-up {startup[-1]:.2f} s)")
         print(f"Ray, {n_tiny} tiny runs one at a time ({cpus} threads), medians over {args.rounds} rounds:")
         print(f"  start-up of a sweep (to the first task's start): {statistics.median(startup):.2f} s")
-        print(f"  gap between tasks: {statistics.median(gaps) * 1000:.1f} ms "
-              f"(max {max(gaps) * 1000:.1f} ms over {len(gaps)})")
+        print(
+            f"  gap between tasks: {statistics.median(gaps) * 1000:.1f} ms "
+            f"(max {max(gaps) * 1000:.1f} ms over {len(gaps)})"
+        )
         print(f"  tail (last task's end to the sweep's return): {statistics.median(tails) * 1000:.0f} ms")
         print(f"  wall time, Ray / local: {statistics.median(ratios):.2f}")
 
         walls: dict[str, list[float]] = {}
         for _ in range(args.smoke_rounds):
-            for name, executor in [("local", LocalExecutor()),
-                                   ("Ray, 1 CPU per run", RayExecutor(address, cpus_per_run=1)),
-                                   (f"Ray, {cpus} CPUs per run", RayExecutor(address, cpus_per_run=cpus))]:
+            for name, executor in [
+                ("local", LocalExecutor()),
+                ("Ray, 1 CPU per run", RayExecutor(address, cpus_per_run=1)),
+                (f"Ray, {cpus} CPUs per run", RayExecutor(address, cpus_per_run=cpus)),
+            ]:
                 walls.setdefault(name, []).append(sweep(smoke, executor)[1])
                 print(f"  smoke, {name}: {walls[name][-1]:.1f} s")
     for name, values in walls.items():
@@ -108,10 +115,18 @@ def main() -> None:
 
     # In a process of its own each time: a process that started a local cluster cannot then use
     # another cluster (Ray switches the process to the new cluster's token authentication).
-    starts = [float(subprocess.run([sys.executable, "-c", START_LOCAL], capture_output=True, text=True,
-                                   check=True).stdout.split()[-1]) for _ in range(args.rounds)]
-    print(f"local Ray cluster start + stop: median {statistics.median(starts):.2f} s "
-          f"({', '.join(f'{s:.2f}' for s in starts)})")
+    starts = [
+        float(
+            subprocess.run(
+                [sys.executable, "-c", START_LOCAL], capture_output=True, text=True, check=True
+            ).stdout.split()[-1]
+        )
+        for _ in range(args.rounds)
+    ]
+    print(
+        f"local Ray cluster start + stop: median {statistics.median(starts):.2f} s "
+        f"({', '.join(f'{s:.2f}' for s in starts)})"
+    )
 
 
 if __name__ == "__main__":

@@ -17,11 +17,11 @@ import time
 import torch
 import torch.nn.functional as F
 
-from rnnbench.measure.device_speed import GENERATE_CHARS, ModelWorkloads
 from rnnbench.core.data import load_corpus
 from rnnbench.core.models import CharRNN, hidden_size_for
-from rnnbench.measure.sample import stream
 from rnnbench.core.timing import synchronize
+from rnnbench.measure.device_speed import GENERATE_CHARS, ModelWorkloads
+from rnnbench.measure.sample import stream
 
 MODELS = [("rnn", 2, 64, "hidden"), ("lstm", 1, 128, "hidden"), ("gru", 2, 128, "hidden"), ("lstm", 2, 512, "params")]
 
@@ -71,8 +71,11 @@ def main() -> None:
             previous_sampler(model, vocab, args.chars, args.device, torch.Generator().manual_seed(0))
             rates["previous"].append(args.chars / (time.perf_counter() - start))
         med = {k: statistics.median(v) for k, v in rates.items()}
-        print(f"| {cell.upper()} {layers}x{size} ({mode}) | {hidden} | {med['sample']:,.0f} | {med['compare']:,.0f} "
-              f"| {med['previous']:,.0f} |", flush=True)
+        print(
+            f"| {cell.upper()} {layers}x{size} ({mode}) | {hidden} | {med['sample']:,.0f} | {med['compare']:,.0f} "
+            f"| {med['previous']:,.0f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

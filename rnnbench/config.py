@@ -1,7 +1,8 @@
 """Every setting of a run or a sweep, declared once; RunConfig (one run), Grid (a sweep), presets.
 
     >>> from rnnbench.config import Grid
-    >>> grid = Grid.from_settings(dataset="synthetic", cells=("lstm", "gru"), layers=(1, 2), sizes=(64,), max_chars=10_000)
+    >>> grid = Grid.from_settings(dataset="synthetic", cells=("lstm", "gru"), layers=(1, 2), sizes=(64,),
+    ...                           max_chars=10_000)
     >>> runs = grid.expand(dataset_sha256="0" * 64)
     >>> len(runs), runs[0].cell, runs[0].num_layers, runs[0].train.max_chars, len(runs[0].run_id)
     (4, 'lstm', 1, 10000, 12)
@@ -82,9 +83,17 @@ FRACTION = Range(0.0, 1.0, low_open=True, high_open=True)  # strictly between 0 
 PROBABILITY = Range(0.0, 1.0, high_open=True)  # 0 up to, not including, 1
 
 
-def setting(default, help: str, unit: str = "", aliases: tuple[str, ...] = (), protocol: bool = False,
-            experiment: bool = True, shown_default: str | None = None, choices: tuple[str, ...] = (),
-            valid: Range | None = None):
+def setting(
+    default,
+    help: str,
+    unit: str = "",
+    aliases: tuple[str, ...] = (),
+    protocol: bool = False,
+    experiment: bool = True,
+    shown_default: str | None = None,
+    choices: tuple[str, ...] = (),
+    valid: Range | None = None,
+):
     """A dataclass field that is also a user-facing setting.
 
     unit: what one value counts (shown as the option's metavar); aliases: older option names that
@@ -97,8 +106,16 @@ def setting(default, help: str, unit: str = "", aliases: tuple[str, ...] = (), p
     A stored row that lacks a setting (written before it existed) trained with its default: a new
     setting's default is what the code did before it, and a default is never changed afterwards
     (a preset sets another value instead)."""
-    metadata = {"help": help, "unit": unit, "aliases": aliases, "protocol": protocol, "experiment": experiment,
-                "shown_default": shown_default, "choices": choices, "valid": valid}
+    metadata = {
+        "help": help,
+        "unit": unit,
+        "aliases": aliases,
+        "protocol": protocol,
+        "experiment": experiment,
+        "shown_default": shown_default,
+        "choices": choices,
+        "valid": valid,
+    }
     return field(default=default, metadata=metadata)
 
 
@@ -147,14 +164,16 @@ class Setting:
             return
         if any(isinstance(v, bool) != (self.type is bool) or not isinstance(v, wanted) for v in items):
             kind = " or ".join(t.__name__ for t in wanted)
-            raise UsageError(f"{where}: {self.name} must be {'a list of ' if self.is_list else ''}{kind}, got {value!r}")
+            raise UsageError(
+                f"{where}: {self.name} must be {'a list of ' if self.is_list else ''}{kind}, got {value!r}"
+            )
 
 
 def settings_of(cls: type) -> list[Setting]:
     return list(_settings_of(cls))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _settings_of(cls: type) -> tuple[Setting, ...]:
     """The settings of a dataclass in declaration order, those of nested dataclass fields inlined.
     A field not declared with setting() is not a setting (TrainConfig.dropout: a run's one value of
@@ -175,9 +194,23 @@ def _settings_of(cls: type) -> tuple[Setting, ...]:
             one = typing.get_args(args[0] if optional else hint)[0]
         else:
             one = args[0] if optional else hint
-        out.append(Setting(f.name, one, bool(is_list), optional, f.default, f.metadata["help"], f.metadata["unit"],
-                           f.metadata["aliases"], f.metadata["protocol"], f.metadata["experiment"],
-                           f.metadata["shown_default"], f.metadata.get("choices", ()), f.metadata.get("valid")))
+        out.append(
+            Setting(
+                f.name,
+                one,
+                bool(is_list),
+                optional,
+                f.default,
+                f.metadata["help"],
+                f.metadata["unit"],
+                f.metadata["aliases"],
+                f.metadata["protocol"],
+                f.metadata["experiment"],
+                f.metadata["shown_default"],
+                f.metadata.get("choices", ()),
+                f.metadata.get("valid"),
+            )
+        )
     return tuple(out)
 
 
@@ -201,8 +234,10 @@ def check_settings(obj) -> None:
 def check_fractions(train: float, val: float) -> None:
     """Train and validation shares that leave a test split (data.Layout's)."""
     if not (0 < train < 1 and 0 < val < 1 and train + val < 1):
-        raise UsageError("train_fraction and val_fraction must be above 0 and add up to less than 1 (test is the "
-                         f"rest), got {train:g} and {val:g}")
+        raise UsageError(
+            "train_fraction and val_fraction must be above 0 and add up to less than 1 (test is the "
+            f"rest), got {train:g} and {val:g}"
+        )
 
 
 BUDGETS = ("epochs", "max_steps", "max_chars", "time_budget_s")  # training stops at the first reached
@@ -213,53 +248,97 @@ class TrainConfig:
     """How every run of a sweep trains: optimisation, budgets and evaluation."""
 
     batch_size: int = setting(100, "Parallel streams per step.", "streams", protocol=True, valid=at_least(1))
-    seq_len: int = setting(100, "Characters per stream per step (BPTT length).", "chars", protocol=True,
-                           valid=at_least(1))
+    seq_len: int = setting(
+        100, "Characters per stream per step (BPTT length).", "chars", protocol=True, valid=at_least(1)
+    )
     # The layout: contiguous by default, so that a run's test text is the same whatever its batch
     # and sequence length; the paper presets take char-rnn's chunked layout (rnnbench.core.data.Layout).
-    split: str = setting("contiguous", "How the text is cut into train, validation and test: 'contiguous' (the "
-                                       "first train_fraction of the bytes, then val_fraction, then the rest) or "
-                                       "'chunked' (char-rnn's loader: batch_size rows cut into chunks of seq_len, "
-                                       "each row's first chunks train, the next validation, the rest test).",
-                         choices=("contiguous", "chunked"))
-    train_fraction: float = setting(0.8, "Share of the text (contiguous) or of every row's chunks (chunked) "
-                                         "for training.", valid=FRACTION)
+    split: str = setting(
+        "contiguous",
+        "How the text is cut into train, validation and test: 'contiguous' (the "
+        "first train_fraction of the bytes, then val_fraction, then the rest) or "
+        "'chunked' (char-rnn's loader: batch_size rows cut into chunks of seq_len, "
+        "each row's first chunks train, the next validation, the rest test).",
+        choices=("contiguous", "chunked"),
+    )
+    train_fraction: float = setting(
+        0.8, "Share of the text (contiguous) or of every row's chunks (chunked) for training.", valid=FRACTION
+    )
     val_fraction: float = setting(0.1, "Share for validation; test is the rest.", valid=FRACTION)
     lr: float = setting(2e-3, "RMSProp learning rate.", protocol=True, valid=above(0))
-    rmsprop_alpha: float = setting(0.95, "RMSProp smoothing constant of the mean squared gradient.",
-                                   valid=PROBABILITY)
-    lr_decay: float = setting(0.95, "Learning-rate factor per epoch once lr_decay_after_epochs have passed.",
-                              valid=Range(0.0, 1.0, low_open=True))
-    lr_decay_after_epochs: int = setting(10, "Epochs at the full learning rate before it decays.", "epochs",
-                                         valid=at_least(0))
+    rmsprop_alpha: float = setting(0.95, "RMSProp smoothing constant of the mean squared gradient.", valid=PROBABILITY)
+    lr_decay: float = setting(
+        0.95,
+        "Learning-rate factor per epoch once lr_decay_after_epochs have passed.",
+        valid=Range(0.0, 1.0, low_open=True),
+    )
+    lr_decay_after_epochs: int = setting(
+        10, "Epochs at the full learning rate before it decays.", "epochs", valid=at_least(0)
+    )
     grad_clip: float = setting(5.0, "Clip the gradient norm at this value.", valid=above(0))
     # Not a setting: a run's one value of the grid's `dropout` setting (Grid.expand sets it), so that
     # the grid's list of values and a run's value cannot be confused.
     dropout: float = 0.0
     # char-rnn set the LSTM's forget-gate bias to 1 from 2015-09-20, after the paper; before, it
     # was drawn uniform like every other parameter.
-    lstm_forget_bias: str = setting("1", "The LSTM's forget-gate bias at the start: '1', or 'uniform' (drawn in "
-                                         "[-0.08, 0.08] like every parameter, as char-rnn did when the paper was "
-                                         "written).", choices=("1", "uniform"))
-    gru_reset: str = setting("after", "Where the GRU's reset gate acts: 'after' the recurrent product (torch's "
-                                      "fused GRU, as cuDNN) or 'before' it, on the previous state (char-rnn's GRU; "
-                                      "plain torch ops, slower).", choices=("after", "before"))
+    lstm_forget_bias: str = setting(
+        "1",
+        "The LSTM's forget-gate bias at the start: '1', or 'uniform' (drawn in "
+        "[-0.08, 0.08] like every parameter, as char-rnn did when the paper was "
+        "written).",
+        choices=("1", "uniform"),
+    )
+    gru_reset: str = setting(
+        "after",
+        "Where the GRU's reset gate acts: 'after' the recurrent product (torch's "
+        "fused GRU, as cuDNN) or 'before' it, on the previous state (char-rnn's GRU; "
+        "plain torch ops, slower).",
+        choices=("after", "before"),
+    )
     # Budgets: training stops at whichever comes first; None means no limit of that kind.
-    epochs: int | None = setting(50, "Budget: passes over the train split.", "epochs", protocol=True,
-                                 valid=at_least(1))
-    max_steps: int | None = setting(None, "Budget: training steps per run.", "steps", protocol=True,
-                                    valid=at_least(1), shown_default="none: no limit")
-    max_chars: int | None = setting(None, "Budget: training characters per run (steps x batch x sequence length).",
-                                    "chars", protocol=True, valid=at_least(1), shown_default="none: no limit")
-    time_budget_s: float | None = setting(None, "Budget: seconds per run, evaluation included.", "seconds",
-                                          aliases=("--time-budget",), protocol=True, valid=above(0),
-                                          shown_default="none: no limit")
-    eval_every_steps: int = setting(1000, "Evaluate on the validation split every N steps (and at each epoch end).",
-                                    "steps", aliases=("--eval-every",), valid=at_least(1))
-    patience_evals: int = setting(5, "Early stopping: evaluations without a better validation loss.", "evals",
-                                  aliases=("--patience",), valid=at_least(1))
-    warmup_steps: int = setting(5, "Steps left out of the throughput figures.", "steps", experiment=False,
-                                valid=at_least(0))
+    epochs: int | None = setting(50, "Budget: passes over the train split.", "epochs", protocol=True, valid=at_least(1))
+    max_steps: int | None = setting(
+        None,
+        "Budget: training steps per run.",
+        "steps",
+        protocol=True,
+        valid=at_least(1),
+        shown_default="none: no limit",
+    )
+    max_chars: int | None = setting(
+        None,
+        "Budget: training characters per run (steps x batch x sequence length).",
+        "chars",
+        protocol=True,
+        valid=at_least(1),
+        shown_default="none: no limit",
+    )
+    time_budget_s: float | None = setting(
+        None,
+        "Budget: seconds per run, evaluation included.",
+        "seconds",
+        aliases=("--time-budget",),
+        protocol=True,
+        valid=above(0),
+        shown_default="none: no limit",
+    )
+    eval_every_steps: int = setting(
+        1000,
+        "Evaluate on the validation split every N steps (and at each epoch end).",
+        "steps",
+        aliases=("--eval-every",),
+        valid=at_least(1),
+    )
+    patience_evals: int = setting(
+        5,
+        "Early stopping: evaluations without a better validation loss.",
+        "evals",
+        aliases=("--patience",),
+        valid=at_least(1),
+    )
+    warmup_steps: int = setting(
+        5, "Steps left out of the throughput figures.", "steps", experiment=False, valid=at_least(0)
+    )
 
     def __post_init__(self):
         check_settings(self)
@@ -281,24 +360,45 @@ class Execution:
     """How a sweep's runs are carried out: settings that change how fast a run goes, not what it
     learns. They are not part of a run's identity (its id); each record says what ran."""
 
-    jobs: int = setting(1, "Runs trained at once, each in a worker process of its own; on a CPU the torch threads "
-                           "are split between them (see --threads), on a GPU they share the device.", "runs",
-                        valid=at_least(1))
-    threads: int | None = setting(None, "Torch threads of each run on a CPU (part of a CPU run's hardware identity). "
-                                        "Default: torch's count (every core) for one job; with --jobs N, the cores "
-                                        "split between the N jobs.", "threads", valid=at_least(1),
-                                  shown_default="every core, split between the jobs")
-    cuda_graphs: bool = setting(True, "On CUDA, capture each run's training step in a CUDA graph after warm-up "
-                                      "and replay it (a run whose capture fails trains eagerly, and says so).")
-    tensorboard: str | None = setting(None, "Also write each run's curves (training and validation loss in nats and "
-                                            "bits, learning rate, training chars/s) and, at its end, its config as "
-                                            "hyperparameters, as TensorBoard event files under this folder "
-                                            "(pip install 'rnnbench[tensorboard]'; then tensorboard --logdir FOLDER).",
-                                      "folder")
-    stop_after_s: float | None = setting(None, "End the sweep gracefully after this many seconds: the runs in flight "
-                                               "save their state and stop, finished runs are stored, and the exit code "
-                                               "(75) says 'stopped, resumable'. SIGTERM does the same at once.", "seconds",
-                                         aliases=("--stop-after",), valid=above(0), shown_default="none: no deadline")
+    jobs: int = setting(
+        1,
+        "Runs trained at once, each in a worker process of its own; on a CPU the torch threads "
+        "are split between them (see --threads), on a GPU they share the device.",
+        "runs",
+        valid=at_least(1),
+    )
+    threads: int | None = setting(
+        None,
+        "Torch threads of each run on a CPU (part of a CPU run's hardware identity). "
+        "Default: torch's count (every core) for one job; with --jobs N, the cores "
+        "split between the N jobs.",
+        "threads",
+        valid=at_least(1),
+        shown_default="every core, split between the jobs",
+    )
+    cuda_graphs: bool = setting(
+        True,
+        "On CUDA, capture each run's training step in a CUDA graph after warm-up "
+        "and replay it (a run whose capture fails trains eagerly, and says so).",
+    )
+    tensorboard: str | None = setting(
+        None,
+        "Also write each run's curves (training and validation loss in nats and "
+        "bits, learning rate, training chars/s) and, at its end, its config as "
+        "hyperparameters, as TensorBoard event files under this folder "
+        "(pip install 'rnnbench[tensorboard]'; then tensorboard --logdir FOLDER).",
+        "folder",
+    )
+    stop_after_s: float | None = setting(
+        None,
+        "End the sweep gracefully after this many seconds: the runs in flight "
+        "save their state and stop, finished runs are stored, and the exit code "
+        "(75) says 'stopped, resumable'. SIGTERM does the same at once.",
+        "seconds",
+        aliases=("--stop-after",),
+        valid=above(0),
+        shown_default="none: no deadline",
+    )
 
     def __post_init__(self):
         check_settings(self)
@@ -334,8 +434,12 @@ class Hardware:
         kind = env.get("device_kind") or (device or "cpu").split(":")[0]
         model = env.get("gpu_name") if kind == "cuda" else env.get("cpu_model")
         threads = env.get("torch_num_threads") if kind == "cpu" else None
-        return cls(kind, str(model or "unknown"), int(threads) if threads is not None else None,
-                   str(env.get("torch_version") or "unknown"))
+        return cls(
+            kind,
+            str(model or "unknown"),
+            int(threads) if threads is not None else None,
+            str(env.get("torch_version") or "unknown"),
+        )
 
 
 @dataclass(frozen=True)
@@ -386,14 +490,22 @@ class Grid:
     cells: tuple[str, ...] = setting(("lstm", "rnn", "gru"), "Cell types from rnn, lstm, gru.")
     layers: tuple[int, ...] = setting((1, 2, 3), "Layer counts.", "layers", valid=at_least(1))
     sizes: tuple[int, ...] = setting((64, 128, 256, 512), "Sizes (see --size-mode).", valid=at_least(1))
-    size_mode: str = setting("params", "'params': a size is the parameter budget of a 1-layer LSTM that wide, "
-                                       "as in the paper; 'hidden': a size is the hidden width.")
-    devices: tuple[str, ...] = setting(("auto",), "Devices (cpu, cuda, cuda:N, mps) or 'auto' for every device present.")
+    size_mode: str = setting(
+        "params",
+        "'params': a size is the parameter budget of a 1-layer LSTM that wide, "
+        "as in the paper; 'hidden': a size is the hidden width.",
+    )
+    devices: tuple[str, ...] = setting(
+        ("auto",), "Devices (cpu, cuda, cuda:N, mps) or 'auto' for every device present."
+    )
     seeds: tuple[int, ...] = setting((0,), "Random seeds; each grid cell runs once per seed.", valid=at_least(0))
-    dropout: tuple[float, ...] = setting((0.0,), "Dropout values, between layers and before the output layer; each "
-                                                 "value is a run of its own, and the report takes, per model, the "
-                                                 "one with the lowest validation loss (as the paper chose).",
-                                        valid=PROBABILITY)
+    dropout: tuple[float, ...] = setting(
+        (0.0,),
+        "Dropout values, between layers and before the output layer; each "
+        "value is a run of its own, and the report takes, per model, the "
+        "one with the lowest validation loss (as the paper chose).",
+        valid=PROBABILITY,
+    )
     train: TrainConfig = field(default_factory=TrainConfig)
     execution: Execution = field(default_factory=Execution)
 
@@ -429,8 +541,13 @@ class Grid:
         kept |= {name: getattr(self, name) for name in GRID_AXES}
         return Grid.from_settings(**(kept | {k: v for k, v in changes.items() if v is not None}))
 
-    def expand(self, dataset_sha256: str, devices: tuple[str, ...] | None = None,
-               dataset_name: str | None = None, hardware: dict[str, Hardware] | None = None) -> list[RunConfig]:
+    def expand(
+        self,
+        dataset_sha256: str,
+        devices: tuple[str, ...] | None = None,
+        dataset_name: str | None = None,
+        hardware: dict[str, Hardware] | None = None,
+    ) -> list[RunConfig]:
         """Every run of the grid, in a fixed order (smallest models first, so results come early).
 
         A corpus given by path is named by `dataset_name` (its file's stem): the run id follows the
@@ -440,8 +557,18 @@ class Grid:
         trains = [dataclasses.replace(self.train, dropout=value) for value in self.dropout]
         hardware = hardware or {}
         return [
-            RunConfig(dataset_name or self.dataset, dataset_sha256, cell, num_layers, size, self.size_mode, device, seed,
-                      train, hardware.get(device))
+            RunConfig(
+                dataset_name or self.dataset,
+                dataset_sha256,
+                cell,
+                num_layers,
+                size,
+                self.size_mode,
+                device,
+                seed,
+                train,
+                hardware.get(device),
+            )
             for size in self.sizes
             for num_layers in self.layers
             for cell in self.cells
@@ -458,23 +585,35 @@ DTYPES = ("float32", "bfloat16", "float16")
 class CompareSpec:
     """What compare-devices measures: the models, the devices and how (see rnnbench.measure.device_speed)."""
 
-    dataset: str | None = setting(None, "Corpus whose vocabulary and text feed the models: warpeace, linux, "
-                                        "synthetic or a path. compare-devices never downloads: by default it takes "
-                                        "warpeace where it is at hand, else the generated synthetic corpus, and says which.",
-                                  shown_default="warpeace if at hand, else synthetic")
+    dataset: str | None = setting(
+        None,
+        "Corpus whose vocabulary and text feed the models: warpeace, linux, "
+        "synthetic or a path. compare-devices never downloads: by default it takes "
+        "warpeace where it is at hand, else the generated synthetic corpus, and says which.",
+        shown_default="warpeace if at hand, else synthetic",
+    )
     devices: tuple[str, ...] = same_as(Grid, "devices")
     cells: tuple[str, ...] = same_as(Grid, "cells", ("lstm", "gru", "rnn"))
     layers: tuple[int, ...] = same_as(Grid, "layers", (1, 2))
     sizes: tuple[int, ...] = same_as(Grid, "sizes", (128, 512))
     size_mode: str = same_as(Grid, "size_mode")
-    batch_size: int = same_as(TrainConfig, "batch_size", help="Sequences per batch for the training and inference workloads.")
+    batch_size: int = same_as(
+        TrainConfig, "batch_size", help="Sequences per batch for the training and inference workloads."
+    )
     seq_len: int = same_as(TrainConfig, "seq_len")
-    dtype: str = setting("float32", "float32, bfloat16 or float16 (reduced precision runs under torch.autocast).",
-                         choices=DTYPES)
-    threads: tuple[int, ...] | None = setting(None, "CPU thread counts to measure at.", "threads",
-                                              shown_default="torch's count", valid=at_least(1))
-    min_time_s: float = setting(1.0, "Seconds of timed blocks per figure (warm-up excluded).", "seconds",
-                                aliases=("--min-time",), valid=above(0))
+    dtype: str = setting(
+        "float32", "float32, bfloat16 or float16 (reduced precision runs under torch.autocast).", choices=DTYPES
+    )
+    threads: tuple[int, ...] | None = setting(
+        None, "CPU thread counts to measure at.", "threads", shown_default="torch's count", valid=at_least(1)
+    )
+    min_time_s: float = setting(
+        1.0,
+        "Seconds of timed blocks per figure (warm-up excluded).",
+        "seconds",
+        aliases=("--min-time",),
+        valid=above(0),
+    )
     warmup: int = setting(3, "Calls before the timed blocks, not kept.", "calls", valid=at_least(0))
 
     def __post_init__(self):
@@ -520,7 +659,9 @@ def load_preset(name_or_path: str) -> Grid:
         raise UsageError(f"cannot read preset {path}: {exc}") from exc
     unknown = sorted(set(values) - set(GRID_SETTINGS))
     if unknown:
-        raise UsageError(f"preset {path.name}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(GRID_SETTINGS)}")
+        raise UsageError(
+            f"preset {path.name}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(GRID_SETTINGS)}"
+        )
     for key, value in values.items():
         declared = GRID_SETTINGS[key]
         if declared.is_list:

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Union
+from typing import TYPE_CHECKING, Union
 
 if TYPE_CHECKING:
     from rnnbench.config import RunConfig
@@ -124,8 +125,19 @@ class RowMeasured:
     record: dict
 
 
-Event = Union[DownloadStarted, DownloadProgress, DownloadEnded, SweepPlanned, RunStarted, RunProgress,
-              RunFinished, RunSkipped, Notice, CpuDtypes, RowMeasured]
+Event = Union[
+    DownloadStarted,
+    DownloadProgress,
+    DownloadEnded,
+    SweepPlanned,
+    RunStarted,
+    RunProgress,
+    RunFinished,
+    RunSkipped,
+    Notice,
+    CpuDtypes,
+    RowMeasured,
+]
 OnEvent = Callable[[Event], None]
 
 
@@ -147,4 +159,5 @@ def throttled(send: Callable[[Progress], None], every_s: float = REMOTE_PROGRESS
         if now - last >= every_s or p.step == p.planned_steps:
             last = now
             send(p)
+
     return on_progress

@@ -1,11 +1,11 @@
 """Atomic file writes: a reader, or a process killed mid-write, never sees a partial file.
 
-    >>> import tempfile, pathlib
-    >>> from rnnbench.files import write_atomic
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "a" / "b.txt"
-    >>> write_atomic(path, b"whole")
-    >>> path.read_bytes()
-    b'whole'
+>>> import tempfile, pathlib
+>>> from rnnbench.files import write_atomic
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "a" / "b.txt"
+>>> write_atomic(path, b"whole")
+>>> path.read_bytes()
+b'whole'
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import tempfile
 from pathlib import Path
 
 from rnnbench.errors import StorageError
-
 
 RESULTS_ENV = "RNNBENCH_RESULTS_DIR"
 
@@ -46,8 +45,9 @@ def write_atomic(path: str | Path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         # The temporary's name says who writes it (pid): a later start removes it only if that
         # process is gone (remove_stray_temporaries).
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.{HOST}.{os.getpid()}.",
-                                         suffix=TMP_SUFFIX, delete=False) as tmp:
+        with tempfile.NamedTemporaryFile(
+            dir=path.parent, prefix=f".{path.name}.{HOST}.{os.getpid()}.", suffix=TMP_SUFFIX, delete=False
+        ) as tmp:
             tmp_name = tmp.name
             # Temporary files are private (0600); the result gets the usual mode for a new file.
             umask = os.umask(0)
@@ -75,7 +75,9 @@ def check_writable(folder: str | Path, what: str = "folder") -> None:
     try:
         write_atomic(probe, b"probe\n")
     except StorageError as exc:
-        raise StorageError(f"the {what} {folder} cannot be written ({str(exc).split(': ', 1)[-1]}); nothing was done") from None
+        raise StorageError(
+            f"the {what} {folder} cannot be written ({str(exc).split(': ', 1)[-1]}); nothing was done"
+        ) from None
     finally:
         with contextlib.suppress(OSError):  # a read-only folder refuses even the removal of nothing
             probe.unlink(missing_ok=True)

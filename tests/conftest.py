@@ -33,8 +33,17 @@ def tiny_text(tmp_path) -> Path:
 
 
 # A grid small enough that a run takes well under a second on one core.
-TINY = dict(cells="rnn,lstm,gru", layers="1", sizes="16", size_mode="hidden", devices="cpu",
-            batch_size=8, seq_len=16, max_steps=20, eval_every=10)
+TINY = dict(
+    cells="rnn,lstm,gru",
+    layers="1",
+    sizes="16",
+    size_mode="hidden",
+    devices="cpu",
+    batch_size=8,
+    seq_len=16,
+    max_steps=20,
+    eval_every=10,
+)
 
 
 def tiny_args(text: Path, results: Path, **overrides) -> list[str]:
@@ -49,8 +58,10 @@ def real_corpus_dir() -> Path | None:
     return SHARED_DATASETS if SHARED_DATASETS is not None and (SHARED_DATASETS / "warpeace.txt").exists() else None
 
 
-REAL_CORPORA_REASON = ("the real corpora are not at hand: set RNNBENCH_DATA_DIR to a folder with warpeace.txt and "
-                       "linux.txt to run this test")
+REAL_CORPORA_REASON = (
+    "the real corpora are not at hand: set RNNBENCH_DATA_DIR to a folder with warpeace.txt and "
+    "linux.txt to run this test"
+)
 
 
 def without_clock(curve: list[dict]) -> list[dict]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import without_clock
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -15,10 +16,8 @@ from rnnbench import results
 from rnnbench.cli import app
 from rnnbench.config import COMPARE_SETTINGS, GRID_SETTINGS, Grid
 from rnnbench.core.data import Corpus
-from rnnbench.events import Notice, RunFinished, RunProgress, RunStarted, SweepPlanned
 from rnnbench.core.synthetic import generate
-
-from conftest import without_clock
+from rnnbench.events import Notice, RunFinished, RunProgress, RunStarted, SweepPlanned
 
 PACKAGE = Path(__file__).resolve().parents[1] / "rnnbench"
 runner = CliRunner()
@@ -81,7 +80,9 @@ def test_every_setting_is_an_option_named_as_its_key_with_its_default_shown(comm
         if setting.type is bool:  # a flag pair shows the flag that is on by default
             text = setting.option[2:] if setting.default else "no-" + setting.option[2:]
         if text is not None:  # a default given in words is in parentheses
-            assert setting.option in shown and (f"[default: {text}]" in shown or f"[default: ({text})]" in shown), setting.name
+            assert setting.option in shown and (f"[default: {text}]" in shown or f"[default: ({text})]" in shown), (
+                setting.name
+            )
 
 
 def test_a_presets_value_stands_unless_its_option_is_given(monkeypatch):
@@ -91,7 +92,9 @@ def test_a_presets_value_stands_unless_its_option_is_given(monkeypatch):
     monkeypatch.setattr(sweep, "run_sweep", lambda grid, *args, **kwargs: grids.append(grid) or [])
     args = ["sweep", "--preset", "smoke", "--no-progress"]
     assert runner.invoke(app, args + ["--lr", "0.1", "--time-budget", "3", "--cells", "gru"]).exit_code == 0
-    assert runner.invoke(app, args + ["--eval-every-steps", "7", "--patience", "2", "--batch-size", "100"]).exit_code == 0
+    assert (
+        runner.invoke(app, args + ["--eval-every-steps", "7", "--patience", "2", "--batch-size", "100"]).exit_code == 0
+    )
     given, other = grids
     assert given.dataset == "synthetic" and given.train.max_chars == 1_500_000 and given.train.batch_size == 32
     assert given.train.lr == 0.1 and given.train.time_budget_s == 3.0 and given.cells == ("gru",)
@@ -103,10 +106,12 @@ def test_the_report_tells_experiments_apart_by_what_runs_learn():
     from rnnbench.report import experiments
 
     def record(**changes):
-        cfg = Grid.from_settings(dataset="x", cells=("lstm",), layers=(1,), sizes=(64,), devices=("cpu",),
-                                 **changes).expand("0" * 64)[0]
-        return results.make_record("sweep", cfg.run_id, "ok", cfg.as_dict(), {"host": "h"}, {"test_loss_nats": 1.0},
-                                   curve=[])
+        cfg = Grid.from_settings(
+            dataset="x", cells=("lstm",), layers=(1,), sizes=(64,), devices=("cpu",), **changes
+        ).expand("0" * 64)[0]
+        return results.make_record(
+            "sweep", cfg.run_id, "ok", cfg.as_dict(), {"host": "h"}, {"test_loss_nats": 1.0}, curve=[]
+        )
 
     rows = results.frame([record(), record(warmup_steps=50), record(dropout=0.25), record(lr=0.01)])
     # Warm-up changes no loss; dropout is an axis inside an experiment; the learning rate makes another.
@@ -116,8 +121,18 @@ def test_the_report_tells_experiments_apart_by_what_runs_learn():
 def test_a_sweep_reports_what_it_does_as_events(tiny_text, tmp_path):
     from rnnbench.sweep import run_sweep
 
-    grid = Grid.from_settings(dataset=str(tiny_text), cells=("rnn", "gru"), layers=(1,), sizes=(16,), size_mode="hidden",
-                              devices=("cpu",), batch_size=8, seq_len=16, max_steps=20, eval_every_steps=10)
+    grid = Grid.from_settings(
+        dataset=str(tiny_text),
+        cells=("rnn", "gru"),
+        layers=(1,),
+        sizes=(16,),
+        size_mode="hidden",
+        devices=("cpu",),
+        batch_size=8,
+        seq_len=16,
+        max_steps=20,
+        eval_every_steps=10,
+    )
     events = []
     records = run_sweep(grid, str(tmp_path), on_event=events.append)
     assert isinstance(events[0], SweepPlanned) and (events[0].runs, events[0].to_run) == (2, 2)
@@ -150,9 +165,19 @@ def test_the_training_step_can_be_wrapped_without_changing_training():
     from rnnbench.core.train import Trainer, train, train_step
 
     corpus = Corpus("tiny", generate(40_000, seed=2), "test")
-    cfg = Grid.from_settings(dataset="tiny", cells=("lstm",), layers=(2,), sizes=(24,), size_mode="hidden",
-                             devices=("cpu",), batch_size=16, seq_len=32, max_steps=30, eval_every_steps=10,
-                             dropout=0.1).expand(corpus.sha256)[0]
+    cfg = Grid.from_settings(
+        dataset="tiny",
+        cells=("lstm",),
+        layers=(2,),
+        sizes=(24,),
+        size_mode="hidden",
+        devices=("cpu",),
+        batch_size=16,
+        seq_len=32,
+        max_steps=30,
+        eval_every_steps=10,
+        dropout=0.1,
+    ).expand(corpus.sha256)[0]
     calls = []
 
     def counted(*args):
@@ -163,7 +188,9 @@ def test_the_training_step_can_be_wrapped_without_changing_training():
     trainer.step_fn = counted
     wrapped = trainer.run()
     assert len(calls) == 30
-    assert without_clock(wrapped.curve) == without_clock(train(cfg, corpus).curve)  # the step is all there is to training
+    assert without_clock(wrapped.curve) == without_clock(
+        train(cfg, corpus).curve
+    )  # the step is all there is to training
 
 
 class ReluRNN(torch.nn.RNN):
@@ -178,9 +205,35 @@ def test_a_new_cell_is_one_entry_and_sweeps_and_samples(tiny_text, tmp_path, mon
 
     monkeypatch.setitem(CELLS, "relu", Cell("relu", ReluRNN, gates=1, state_arity=1, step=torch.rnn_relu_cell))
     out = tmp_path / "results"
-    swept = runner.invoke(app, ["sweep", "--dataset", str(tiny_text), "--cells", "relu", "--layers", "2", "--sizes", "16",
-                                "--size-mode", "hidden", "--devices", "cpu", "--batch-size", "8", "--seq-len", "16",
-                                "--max-steps", "20", "--eval-every", "10", "--results-dir", str(out), "--no-progress"])
+    swept = runner.invoke(
+        app,
+        [
+            "sweep",
+            "--dataset",
+            str(tiny_text),
+            "--cells",
+            "relu",
+            "--layers",
+            "2",
+            "--sizes",
+            "16",
+            "--size-mode",
+            "hidden",
+            "--devices",
+            "cpu",
+            "--batch-size",
+            "8",
+            "--seq-len",
+            "16",
+            "--max-steps",
+            "20",
+            "--eval-every",
+            "10",
+            "--results-dir",
+            str(out),
+            "--no-progress",
+        ],
+    )
     assert swept.exit_code == 0, swept.output
     (row,) = results.load(out).itertuples()
     assert row.cell == "relu" and row.status == "ok" and row.test_loss_nats < 4.0
@@ -197,4 +250,6 @@ def test_a_new_cell_is_one_entry_and_sweeps_and_samples(tiny_text, tmp_path, mon
         _, state = model(seq[:, :3])
         states, step = layer_states(model, state), Stepper(model)
         for t in range(3, 6):
-            assert torch.allclose(step(torch.nn.functional.one_hot(seq[:, t], 20).float(), states), full[:, t], atol=1e-5)
+            assert torch.allclose(
+                step(torch.nn.functional.one_hot(seq[:, t], 20).float(), states), full[:, t], atol=1e-5
+            )

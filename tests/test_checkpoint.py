@@ -7,26 +7,37 @@ from collections import Counter
 
 import pytest
 import torch
+from conftest import tiny_args, without_clock
 from typer.testing import CliRunner
 
 from rnnbench import files
-from rnnbench.core import checkpoint
 from rnnbench.cli import app
 from rnnbench.config import Grid
+from rnnbench.core import checkpoint
 from rnnbench.core.data import Corpus
-from rnnbench.errors import UsageError
 from rnnbench.core.synthetic import generate
 from rnnbench.core.train import train
-
-from conftest import tiny_args, without_clock
+from rnnbench.errors import UsageError
 
 CORPUS = Corpus("tiny", generate(40_000, seed=2), "test")
 runner = CliRunner()
 
 
 def config(**changes):
-    values = dict(dataset="tiny", cells=("lstm",), layers=(2,), sizes=(24,), size_mode="hidden", devices=("cpu",),
-                  batch_size=16, seq_len=32, max_steps=100, eval_every_steps=10, lr=0.01, dropout=0.1)
+    values = dict(
+        dataset="tiny",
+        cells=("lstm",),
+        layers=(2,),
+        sizes=(24,),
+        size_mode="hidden",
+        devices=("cpu",),
+        batch_size=16,
+        seq_len=32,
+        max_steps=100,
+        eval_every_steps=10,
+        lr=0.01,
+        dropout=0.1,
+    )
     values.update(changes)
     return Grid.from_settings(**values).expand(CORPUS.sha256)[0]
 
@@ -70,7 +81,9 @@ def test_a_kill_during_a_write_leaves_the_previous_checkpoint(tmp_path, monkeypa
 
     monkeypatch.setattr(files.os, "replace", killed)
     with pytest.raises(KeyboardInterrupt):
-        checkpoint.save(path, {"kind": "best", "run_id": "b", "config": {}, "vocab": [1], "hidden_size": 1, "model": {}})
+        checkpoint.save(
+            path, {"kind": "best", "run_id": "b", "config": {}, "vocab": [1], "hidden_size": 1, "model": {}}
+        )
     monkeypatch.undo()
     assert checkpoint.load(path)["run_id"] == "a"
     # A hidden temporary file may stay behind (a killed process cannot clean up); nothing else.
@@ -131,11 +144,14 @@ def test_sample_is_seeded_and_temperature_shapes_it(trained):
     assert by_path.stdout == a.stdout
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--temperature", "0"], "temperature must be above 0"),
-    (["--prime", "é€"], "2 character(s) the model never saw: 'é', '€'"),
-    (["--length", "0"], "length must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--temperature", "0"], "temperature must be above 0"),
+        (["--prime", "é€"], "2 character(s) the model never saw: 'é', '€'"),
+        (["--length", "0"], "length must be at least 1"),
+    ],
+)
 def test_bad_sample_input_is_exit_2(trained, args, message):
     out, run_id = trained
     result = sample(out, run_id, *args)
@@ -173,6 +189,7 @@ def test_a_sweep_interrupted_mid_run_continues_that_run(tiny_text, tmp_path, mon
         def hook(progress):
             if progress.step == 20:
                 raise KeyboardInterrupt
+
         return real_train(cfg, corpus, hook, folder, *args)
 
     monkeypatch.setattr(runs, "train", interrupted_at_step_20)

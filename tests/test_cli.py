@@ -7,13 +7,12 @@ import sys
 
 import pytest
 import typer
+from conftest import tiny_args
 from typer.testing import CliRunner
 
 from rnnbench import results
-from rnnbench.sweep import driver, runs
 from rnnbench.cli import app
-
-from conftest import tiny_args
+from rnnbench.sweep import driver, runs
 
 runner = CliRunner()
 
@@ -89,16 +88,19 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tiny_text, tmp_path, mo
     assert "1 to run" in invoke(tiny_args(tiny_text, out)).output
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (dict(cells="rnn,lstn"), "unknown cell 'lstn'"),
-    (dict(devices="cuda"), "device 'cuda' is not available"),
-    (dict(devices="tpu"), "unknown device"),
-    (dict(layers="one"), "--layers takes a comma-separated list of int"),
-    (dict(size_mode="width"), "unknown size mode"),
-    (dict(batch_size=5000), "too small"),
-    (dict(dataset="/no/such/file.txt"), "no corpus"),
-    (dict(dropout=1.5), "dropout"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(cells="rnn,lstn"), "unknown cell 'lstn'"),
+        (dict(devices="cuda"), "device 'cuda' is not available"),
+        (dict(devices="tpu"), "unknown device"),
+        (dict(layers="one"), "--layers takes a comma-separated list of int"),
+        (dict(size_mode="width"), "unknown size mode"),
+        (dict(batch_size=5000), "too small"),
+        (dict(dataset="/no/such/file.txt"), "no corpus"),
+        (dict(dropout=1.5), "dropout"),
+    ],
+)
 def test_bad_sweep_input_is_one_line_and_exit_2(tiny_text, tmp_path, overrides, message):
     import torch
 
@@ -151,10 +153,15 @@ def test_data_list_shows_every_corpus(monkeypatch, tmp_path):
 def test_data_list_shows_the_split_sizes_of_a_layout(monkeypatch, tmp_path):
     monkeypatch.delenv("RNNBENCH_DATA_DIR", raising=False)
     # synthetic: 500,000 bytes, 50 chunks of 100 x 100 per row: 40 / 5 / 5 of them.
-    for args, title, sizes in ((["--preset", "paper"], "chunked at 100 x 100, 80/10/10", "400,000"),
-                               (["--split", "chunked", "--batch-size", "50", "--train-fraction", "0.9",
-                                 "--val-fraction", "0.05"], "chunked at 50 x 100, 90/5/5", "450,000"),
-                               ([], "contiguous, 80/10/10", "400,000")):
+    for args, title, sizes in (
+        (["--preset", "paper"], "chunked at 100 x 100, 80/10/10", "400,000"),
+        (
+            ["--split", "chunked", "--batch-size", "50", "--train-fraction", "0.9", "--val-fraction", "0.05"],
+            "chunked at 50 x 100, 90/5/5",
+            "450,000",
+        ),
+        ([], "contiguous, 80/10/10", "400,000"),
+    ):
         result = invoke(["data", "list", "--data-dir", str(tmp_path), *args])
         assert result.exit_code == 0 and title in result.output and sizes in result.output, (args, result.output)
     assert invoke(["data", "list", "--split", "striped"]).exit_code == 2
@@ -210,11 +217,14 @@ def test_ray_executor_without_ray_says_how_to_install(tiny_text, tmp_path, monke
     assert not (tmp_path / "r").exists()
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--executor", "slurm"], "unknown executor 'slurm'"),
-    (["--ray-address", "auto"], "--ray-address needs --executor ray"),
-    (["--ray-cpus-per-run", "2"], "--ray-cpus-per-run needs --executor ray"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--executor", "slurm"], "unknown executor 'slurm'"),
+        (["--ray-address", "auto"], "--ray-address needs --executor ray"),
+        (["--ray-cpus-per-run", "2"], "--ray-cpus-per-run needs --executor ray"),
+    ],
+)
 def test_bad_executor_options_are_exit_2(tiny_text, tmp_path, extra, message):
     result = invoke(tiny_args(tiny_text, tmp_path / "r") + extra)
     assert result.exit_code == 2 and message in result.output
@@ -227,8 +237,12 @@ def test_results_lists_rows_of_every_kind_beside_old_sweep_rows(tiny_text, tmp_p
     record = json.loads(path.read_text())
     del record["kind"]  # written before rows had a kind: a sweep run
     path.write_text(json.dumps(record))
-    results.write_run(out, results.make_record("baseline", "0123456789ab", "ok", {"model": "ngram", "order": 3},
-                                               {}, {"test_loss_nats": 1.0}))
+    results.write_run(
+        out,
+        results.make_record(
+            "baseline", "0123456789ab", "ok", {"model": "ngram", "order": 3}, {}, {"test_loss_nats": 1.0}
+        ),
+    )
     shown = invoke(["results", "--results-dir", str(out)])
     assert shown.exit_code == 0 and "1 sweep runs" in shown.output and "and 1 baseline rows" in shown.output
 
@@ -241,16 +255,20 @@ def test_threads_are_a_setting_of_a_sweep_and_combine_with_jobs(tiny_text, tmp_p
     from rnnbench import results
 
     before = torch.get_num_threads()
-    for args, expected in ((["--threads", "1"], 1), (["--jobs", "2", "--threads", "1"], 1),
-                           (["--jobs", "2"], max(1, before // 2))):
+    for args, expected in (
+        (["--threads", "1"], 1),
+        (["--jobs", "2", "--threads", "1"], 1),
+        (["--jobs", "2"], max(1, before // 2)),
+    ):
         out = tmp_path / "-".join(args)
         result = invoke(tiny_args(tiny_text, out, cells="gru") + args)
         assert result.exit_code == 0, result.output
         assert set(results.load(out).torch_num_threads) == {expected}, args
         assert {r["config"]["hardware"]["threads"] for r in results.iter_records(out)[0]} == {expected}
     assert torch.get_num_threads() == before  # the caller's process keeps its own count
-    crowded = invoke(tiny_args(tiny_text, tmp_path / "crowded", cells="gru") + ["--jobs", "2", "--threads",
-                                                                               str(os.cpu_count())])
+    crowded = invoke(
+        tiny_args(tiny_text, tmp_path / "crowded", cells="gru") + ["--jobs", "2", "--threads", str(os.cpu_count())]
+    )
     assert "CPU runs will slow each other down" in crowded.output
     ray = invoke(tiny_args(tiny_text, tmp_path / "ray") + ["--executor", "ray", "--threads", "1"])
     assert ray.exit_code == 2 and "--ray-cpus-per-run" in ray.output
@@ -264,9 +282,9 @@ def test_a_busy_machine_is_said_once_before_the_runs(tiny_text, tmp_path, monkey
 
 def test_the_runs_table_reads_at_80_columns_and_tells_rows_apart(tmp_path):
     from rich.console import Console
+    from test_results import record
 
     from rnnbench.cli import terminal
-    from test_results import record
     from rnnbench.config import Hardware
 
     records = [record("lstm"), record("lstm", hardware=Hardware("cuda", "NVIDIA H200", None, "2.11.0+cu130"))]

@@ -11,14 +11,43 @@ from rnnbench.cli import app
 from rnnbench.measure.device_speed import CompareSpec, cpu_dtype_support
 
 runner = CliRunner()
-TINY = ["--cells", "lstm,rnn", "--layers", "1", "--sizes", "16", "--size-mode", "hidden", "--batch-size", "4",
-        "--seq-len", "8", "--min-time", "0.01", "--devices", "cpu"]
+TINY = [
+    "--cells",
+    "lstm,rnn",
+    "--layers",
+    "1",
+    "--sizes",
+    "16",
+    "--size-mode",
+    "hidden",
+    "--batch-size",
+    "4",
+    "--seq-len",
+    "8",
+    "--min-time",
+    "0.01",
+    "--devices",
+    "cpu",
+]
 
 
 def test_cpu_end_to_end_through_the_cli(tiny_text, tmp_path):
     out, report = tmp_path / "results", tmp_path / "devices.md"
-    result = runner.invoke(app, ["compare-devices", *TINY, "--threads", "1,2", "--dataset", str(tiny_text),
-                                 "--results-dir", str(out), "--out", str(report)])
+    result = runner.invoke(
+        app,
+        [
+            "compare-devices",
+            *TINY,
+            "--threads",
+            "1,2",
+            "--dataset",
+            str(tiny_text),
+            "--results-dir",
+            str(out),
+            "--out",
+            str(report),
+        ],
+    )
     assert result.exit_code == 0, result.output
     df = results.load(out)
     assert set(df.kind) == {"compare"} and set(df.status) == {"ok"}
@@ -86,11 +115,15 @@ def test_out_of_memory_is_a_row_status_and_the_rest_go_on(tiny_text, tmp_path, m
 def test_unsupported_cpu_dtype_is_said_not_crashed(tiny_text, tmp_path, monkeypatch):
     from rnnbench.measure import device_speed
 
-    monkeypatch.setattr(device_speed, "cpu_dtype_support", lambda: {"float32": None, "bfloat16": "RuntimeError: no bf16 here",
-                                                               "float16": None})
+    monkeypatch.setattr(
+        device_speed,
+        "cpu_dtype_support",
+        lambda: {"float32": None, "bfloat16": "RuntimeError: no bf16 here", "float16": None},
+    )
     out = tmp_path / "results"
-    result = runner.invoke(app, ["compare-devices", *TINY, "--dtype", "bfloat16", "--dataset", str(tiny_text),
-                                 "--results-dir", str(out)])
+    result = runner.invoke(
+        app, ["compare-devices", *TINY, "--dtype", "bfloat16", "--dataset", str(tiny_text), "--results-dir", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert "bfloat16 no" in result.output and "unsupported" in result.output
     assert results.load(out).status.tolist() == ["unsupported"]

@@ -30,17 +30,20 @@ def test_replace_keeps_values_not_given():
     assert grid.train.lr == 0.01 and grid.train.epochs == 3 and grid.cells == ("gru",)
 
 
-@pytest.mark.parametrize("changes, message", [
-    (dict(cells=("lstn",)), "unknown cell"),
-    (dict(size_mode="width"), "unknown size mode"),
-    (dict(layers=(0,)), r"layers \(--layers\) must be at least 1, got 0"),
-    (dict(batch_size=0), r"batch_size \(--batch-size\) must be at least 1"),
-    (dict(dropout=1.0), r"dropout \(--dropout\) must be in \[0, 1\), got 1"),
-    (dict(epochs=None), "no training budget"),
-    (dict(max_chars=-5), r"max_chars \(--max-chars\) must be at least 1"),
-    (dict(grad_clip=-1.0), r"grad_clip \(--grad-clip\) must be above 0, got -1"),
-    (dict(cells=()), "cells must name at least one value"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (dict(cells=("lstn",)), "unknown cell"),
+        (dict(size_mode="width"), "unknown size mode"),
+        (dict(layers=(0,)), r"layers \(--layers\) must be at least 1, got 0"),
+        (dict(batch_size=0), r"batch_size \(--batch-size\) must be at least 1"),
+        (dict(dropout=1.0), r"dropout \(--dropout\) must be in \[0, 1\), got 1"),
+        (dict(epochs=None), "no training budget"),
+        (dict(max_chars=-5), r"max_chars \(--max-chars\) must be at least 1"),
+        (dict(grad_clip=-1.0), r"grad_clip \(--grad-clip\) must be above 0, got -1"),
+        (dict(cells=()), "cells must name at least one value"),
+    ],
+)
 def test_bad_grids_are_usage_errors(changes, message):
     with pytest.raises(UsageError, match=message):
         Grid.from_settings(**changes)

@@ -11,22 +11,24 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import REAL_CORPORA_REASON, real_corpus_dir
 
 from rnnbench.core import data
 from rnnbench.core.data import Corpus, load_corpus, streams
-from rnnbench.errors import UsageError
 from rnnbench.core.synthetic import LINE_WIDTH, generate
-
-from conftest import REAL_CORPORA_REASON, real_corpus_dir
+from rnnbench.errors import UsageError
 
 needs_real = pytest.mark.skipif(real_corpus_dir() is None, reason=REAL_CORPORA_REASON)
 
 
 @needs_real
-@pytest.mark.parametrize("name, n_bytes, vocab, splits", [
-    ("warpeace", 3_258_246, 87, (2_606_596, 325_824, 325_826)),
-    ("linux", 6_206_996, 99, (4_965_596, 620_699, 620_701)),
-])
+@pytest.mark.parametrize(
+    "name, n_bytes, vocab, splits",
+    [
+        ("warpeace", 3_258_246, 87, (2_606_596, 325_824, 325_826)),
+        ("linux", 6_206_996, 99, (4_965_596, 620_699, 620_701)),
+    ],
+)
 def test_real_corpora_exact_counts(name, n_bytes, vocab, splits):
     corpus = load_corpus(name, real_corpus_dir())
     assert corpus.n_bytes == n_bytes
@@ -90,8 +92,11 @@ def test_war_and_peace_chunked_as_char_rnn_at_100_x_100():
     assert layout.chunks(corpus.n_bytes) == (260, 32, 33)
     assert layout.sizes(corpus.n_bytes) == (2_600_000, 320_000, 330_000)
     parts = layout.streams(corpus.encode())
-    assert {k: tuple(v.shape) for k, v in parts.items()} == {"train": (100, 26_000), "val": (100, 3_200),
-                                                             "test": (100, 3_300)}
+    assert {k: tuple(v.shape) for k, v in parts.items()} == {
+        "train": (100, 26_000),
+        "val": (100, 3_200),
+        "test": (100, 3_300),
+    }
     # Row 1 starts at byte 32,500: its validation part is the book's bytes 58,500 .. 61,699.
     assert torch.equal(parts["val"][1], corpus.encode()[58_500:61_700])
 
@@ -141,11 +146,14 @@ def _empty_file(folder: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda p: p / "absent.txt", "no corpus"),
-    (_empty_file, "is empty"),
-    (lambda p: p, "is a directory"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: p / "absent.txt", "no corpus"),
+        (_empty_file, "is empty"),
+        (lambda p: p, "is a directory"),
+    ],
+)
 def test_bad_files_are_usage_errors(tmp_path, make, message):
     with pytest.raises(UsageError, match=message):
         load_corpus(str(make(tmp_path)))
@@ -227,6 +235,7 @@ def served_spec(monkeypatch):
         spec = data.CorpusSpec("served", "served.txt", len(BODY), hashlib.sha256(BODY).hexdigest(), "test", url=url)
         monkeypatch.setitem(data.REGISTRY, "served", spec)
         return spec
+
     return make
 
 
@@ -238,17 +247,22 @@ def test_download_good_file_lands_in_cache(server, served_spec, isolated_cache):
     corpus = load_corpus("served", on_event=events.append)
     assert corpus.data == BODY
     # Reported for a display to draw: the size, the bytes so far, and the end.
-    assert events[0] == DownloadStarted(f"{server}/good.txt", len(BODY)) and events[-1] == DownloadEnded(f"{server}/good.txt")
+    assert events[0] == DownloadStarted(f"{server}/good.txt", len(BODY)) and events[-1] == DownloadEnded(
+        f"{server}/good.txt"
+    )
     assert [e.bytes_done for e in events if isinstance(e, DownloadProgress)][-1] == len(BODY)
     assert (isolated_cache / "served.txt").read_bytes() == BODY
     assert [p.name for p in isolated_cache.iterdir()] == ["served.txt"]
 
 
-@pytest.mark.parametrize("path, message", [
-    ("/tampered.txt", "wrong sha256"),
-    ("/truncated.txt", "failed|cut short"),
-    ("/missing.txt", "HTTP 500"),
-])
+@pytest.mark.parametrize(
+    "path, message",
+    [
+        ("/tampered.txt", "wrong sha256"),
+        ("/truncated.txt", "failed|cut short"),
+        ("/missing.txt", "HTTP 500"),
+    ],
+)
 def test_bad_downloads_leave_nothing_in_cache(server, served_spec, isolated_cache, path, message):
     served_spec(f"{server}{path}")
     events = []
@@ -282,14 +296,18 @@ def _tarball(tmp_path: Path, files: dict[str, bytes], links: dict[str, str] | No
 
 
 def test_build_linux_follows_the_recipe(tmp_path):
-    tarball = _tarball(tmp_path, {
-        "kernel/sched/core.c": b"CORE",
-        "kernel/acct.c": b"ACCT",
-        "kernel/Makefile": b"skip: not .c/.h",
-        "kernel/a_b.h": b"AB",
-        "mm/slab.c": b"skip: not under kernel/",
-        "kernel/bpf/x.c": b"BPF",
-    }, links={"kernel/link.c": "acct.c"})
+    tarball = _tarball(
+        tmp_path,
+        {
+            "kernel/sched/core.c": b"CORE",
+            "kernel/acct.c": b"ACCT",
+            "kernel/Makefile": b"skip: not .c/.h",
+            "kernel/a_b.h": b"AB",
+            "mm/slab.c": b"skip: not under kernel/",
+            "kernel/bpf/x.c": b"BPF",
+        },
+        links={"kernel/link.c": "acct.c"},
+    )
     # Byte order puts '_' (0x5f) after upper case and before lower case: a_b.h < acct.c.
     assert data.build_linux_text(tarball, n_bytes=1000) == b"AB\nACCT\nBPF\nCORE"
     assert data.build_linux_text(tarball, n_bytes=6) == b"AB\nACC"

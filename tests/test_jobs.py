@@ -12,15 +12,14 @@ from pathlib import Path
 import psutil
 import pytest
 import torch
+from conftest import tiny_args
+from test_cli import invoke, stored
 
 from rnnbench import report, results
 from rnnbench.config import Grid
 from rnnbench.core.data import Corpus
-from rnnbench.events import RunStarted
 from rnnbench.core.synthetic import generate
-
-from conftest import tiny_args
-from test_cli import invoke, stored
+from rnnbench.events import RunStarted
 
 
 def losses(folder: Path) -> dict[str, float]:
@@ -44,7 +43,7 @@ def test_two_jobs_store_the_same_runs_as_one(tiny_text, tmp_path):
     for record in stored(two).values():
         env, m = record["env"], record["metrics"]
         assert env["jobs"] == 2 and env["torch_num_threads"] == max(1, threads // 2)
-        assert 1 <= env["runs_sharing_device"] <= 2 and env["other_cpu_cores"] >= 0
+        assert 1 <= env["runs_sharing_device"] <= 2 and isinstance(env["other_cpu_cores"], float)
         assert m["cuda_graphs"] is False and m["cuda_graphs_failure"] is None  # the CPU has no graphs
     assert {r["env"]["runs_sharing_device"] for r in stored(one).values()} == {1}
 
@@ -61,12 +60,21 @@ def test_a_failing_run_among_jobs_is_recorded_and_the_rest_go_on(tiny_text, tmp_
 
 
 def test_a_worker_that_dies_fails_its_run_only(tiny_text, tmp_path):
-    from rnnbench.sweep.processes import ProcessExecutor
     from rnnbench.sweep import run_sweep
+    from rnnbench.sweep.processes import ProcessExecutor
 
-    grid = Grid.from_settings(dataset=str(tiny_text), cells=("rnn", "lstm", "gru"), layers=(1,), sizes=(16,),
-                              size_mode="hidden", devices=("cpu",), batch_size=8, seq_len=16, max_steps=1000,
-                              eval_every_steps=100)
+    grid = Grid.from_settings(
+        dataset=str(tiny_text),
+        cells=("rnn", "lstm", "gru"),
+        layers=(1,),
+        sizes=(16,),
+        size_mode="hidden",
+        devices=("cpu",),
+        batch_size=8,
+        seq_len=16,
+        max_steps=1000,
+        eval_every_steps=100,
+    )
     executor = ProcessExecutor(jobs=2)
     started = []
 
@@ -86,7 +94,9 @@ def test_a_worker_that_dies_fails_its_run_only(tiny_text, tmp_path):
 
 def test_ctrl_c_stops_every_job_and_the_same_command_resumes(tiny_text, tmp_path):
     out = tmp_path / "r"
-    args = [sys.executable, "-m", "rnnbench"] + tiny_args(tiny_text, out, max_steps=1500, eval_every=50) + ["--jobs", "2"]
+    args = (
+        [sys.executable, "-m", "rnnbench"] + tiny_args(tiny_text, out, max_steps=1500, eval_every=50) + ["--jobs", "2"]
+    )
     sweep = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 120
     while not list(out.glob("checkpoints/*/latest.pt")):  # a run is under way, with a checkpoint
@@ -116,22 +126,51 @@ def test_jobs_must_be_positive_and_local(tiny_text, tmp_path):
 # --- throughput that was not measured alone -------------------------------------------------------
 
 
+def test_the_machine_load_counts_the_cores_other_processes_keep_busy():
+    import subprocess
+    import sys
+
+    from rnnbench.core.devices import MachineLoad
+
+    load = MachineLoad()
+    spin = "import time\nt = time.time()\nwhile time.time() - t < 1.5: pass"
+    subprocess.run([sys.executable, "-c", spin], check=True)
+    assert load.stop()["other_cpu_cores"] > 0.3  # the child spun a core for most of the time
+
+
 def record(cell, seed, rate, sharing=None, other_cores=None):
-    cfg = Grid.from_settings(dataset="x", cells=(cell,), layers=(1,), sizes=(64,), devices=("cpu",),
-                             seeds=(seed,)).expand("0" * 64)[0]
-    env = {"host": "h", "cpu_model": "c", "cpu_cores_logical": 2, "gpu_name": None, "torch_version": "t",
-           "cuda_version": None, "cudnn_version": None}
+    cfg = Grid.from_settings(
+        dataset="x", cells=(cell,), layers=(1,), sizes=(64,), devices=("cpu",), seeds=(seed,)
+    ).expand("0" * 64)[0]
+    env = {
+        "host": "h",
+        "cpu_model": "c",
+        "cpu_cores_logical": 2,
+        "gpu_name": None,
+        "torch_version": "t",
+        "cuda_version": None,
+        "cudnn_version": None,
+    }
     if sharing is not None:
         env |= {"runs_sharing_device": sharing, "other_cpu_cores": other_cores or 0.0}
-    return results.make_record("sweep", cfg.run_id, "ok", cfg.as_dict(), env,
-                               {"test_loss_nats": 1.0, "train_chars_per_s": rate, "achieved_gflops": 1.0,
-                                "vocab_size": 10, "n_params": 100}, curve=[])
+    return results.make_record(
+        "sweep",
+        cfg.run_id,
+        "ok",
+        cfg.as_dict(),
+        env,
+        {"test_loss_nats": 1.0, "train_chars_per_s": rate, "achieved_gflops": 1.0, "vocab_size": 10, "n_params": 100},
+        curve=[],
+    )
 
 
 def test_the_report_never_shows_shared_throughput_as_solo(tmp_path):
-    rows = [record("lstm", 0, 1000.0, sharing=1), record("lstm", 1, 400.0, sharing=2),  # solo beside shared
-            record("gru", 0, 300.0, sharing=4),  # shared only
-            record("rnn", 0, 200.0, sharing=1, other_cores=1.2)]  # alone in the sweep, on a busy machine
+    rows = [
+        record("lstm", 0, 1000.0, sharing=1),
+        record("lstm", 1, 400.0, sharing=2),  # solo beside shared
+        record("gru", 0, 300.0, sharing=4),  # shared only
+        record("rnn", 0, 200.0, sharing=1, other_cores=1.2),
+    ]  # alone in the sweep, on a busy machine
     for r in rows:
         results.write_run(tmp_path, r)
     values = report.cell_values(report.experiments(results.load(tmp_path))[0]).set_index("cell")
@@ -150,9 +189,19 @@ CORPUS = Corpus("tiny", generate(200_000, seed=2), "test")
 
 
 def cuda_config(cell="lstm", layers=2, dropout=0.0, steps=200):
-    return Grid.from_settings(dataset="tiny", cells=(cell,), layers=(layers,), sizes=(64,), size_mode="hidden",
-                              devices=("cuda",), batch_size=32, seq_len=64, max_steps=steps, eval_every_steps=50,
-                              dropout=dropout).expand(CORPUS.sha256)[0]
+    return Grid.from_settings(
+        dataset="tiny",
+        cells=(cell,),
+        layers=(layers,),
+        sizes=(64,),
+        size_mode="hidden",
+        devices=("cuda",),
+        batch_size=32,
+        seq_len=64,
+        max_steps=steps,
+        eval_every_steps=50,
+        dropout=dropout,
+    ).expand(CORPUS.sha256)[0]
 
 
 @needs_cuda

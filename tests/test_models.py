@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rnnbench.errors import UsageError
 from rnnbench.core.models import CELLS, CharRNN, flops_per_char, hidden_size_for, matmul_shapes, n_params
+from rnnbench.errors import UsageError
 
 VOCAB = 87  # War and Peace
 
@@ -68,7 +68,9 @@ def test_reset_before_gru_is_char_rnns_equation_with_torchs_parameters():
     model = CharRNN(VOCAB, "gru", 16, 2, gru_reset="before")
     assert isinstance(model.rnn, ResetBeforeGRU)
     assert [(n, p.shape) for n, p in model.named_parameters()] == [(n, p.shape) for n, p in fused.named_parameters()]
-    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), fused.parameters()))  # the same seed, the same init
+    assert all(
+        torch.equal(p, q) for p, q in zip(model.parameters(), fused.parameters())
+    )  # the same seed, the same init
     x = torch.randint(0, VOCAB, (3, 6))
     logits, state = model(x)
     # Step by step through the reference equations, layer by layer.
@@ -128,8 +130,13 @@ def test_hidden_mode_and_bad_values():
 def test_flops_count_every_matmul(cell, gates):
     v, h = VOCAB, 128
     shapes = matmul_shapes(cell, v, h, 2)
-    assert shapes == [(v, gates * h, False), (h, gates * h, True), (h, gates * h, True), (h, gates * h, True),
-                      (h, v, True)]
+    assert shapes == [
+        (v, gates * h, False),
+        (h, gates * h, True),
+        (h, gates * h, True),
+        (h, gates * h, True),
+        (h, v, True),
+    ]
     forward = 2 * (v * gates * h + 3 * h * gates * h + h * v)
     assert flops_per_char(cell, v, h, 2, training=False) == forward
     # Backward: weight and input gradients for every product, but no input gradient for one-hot data.

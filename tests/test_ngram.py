@@ -75,8 +75,21 @@ def test_higher_orders_predict_structured_text_better_and_modified_kn_is_better_
 
 
 def test_the_command_stores_a_row_per_order_and_smoothing_that_the_report_shows(tmp_path):
-    result = runner.invoke(app, ["baseline", "ngram", "--order", "4", "--dataset", "synthetic", "--split", "chunked",
-                                 "--results-dir", str(tmp_path)])
+    result = runner.invoke(
+        app,
+        [
+            "baseline",
+            "ngram",
+            "--order",
+            "4",
+            "--dataset",
+            "synthetic",
+            "--split",
+            "chunked",
+            "--results-dir",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 0, result.output
     rows = results.load(tmp_path)
     assert len(rows) == 8 and set(rows.order) == {1, 2, 3, 4} and set(rows.split) == {"chunked"}
@@ -86,10 +99,12 @@ def test_the_command_stores_a_row_per_order_and_smoothing_that_the_report_shows(
     assert four.train_split_bytes == 400_000  # 50 chunks of 100 x 100 per row, 40 of them train
     text = report.render_markdown(rows, results.load_curves(tmp_path))[0]
     assert "## Baselines" in text and f"{four.test_loss_nats:.3f}" in text
-    for args, message in ((["--order", "0"], "--order must be at least 1"),
-                          (["--smoothing", "kn,witten-bell"], "unknown smoothing witten-bell"),
-                          (["--split", "random"], "unknown split 'random'"),
-                          (["--train-fraction", "0.95"], "add up to less than 1")):
+    for args, message in (
+        (["--order", "0"], "--order must be at least 1"),
+        (["--smoothing", "kn,witten-bell"], "unknown smoothing witten-bell"),
+        (["--split", "random"], "unknown split 'random'"),
+        (["--train-fraction", "0.95"], "add up to less than 1"),
+    ):
         bad = runner.invoke(app, ["baseline", "ngram", "--dataset", "synthetic", "--results-dir", str(tmp_path), *args])
         assert bad.exit_code == 2 and message in bad.output, (args, bad.output)
 
@@ -98,14 +113,26 @@ def test_the_findings_say_whether_the_best_model_beats_the_baseline(tmp_path):
     from test_report import run_record
 
     results.write_run(tmp_path, run_record("lstm", 2, 64, loss=1.30))
-    for run_id, split, smoothing, loss in (("0123456789ab", "contiguous", "s", 1.25),
-                                           ("0123456789ac", "contiguous", "t", 1.27),  # the better one counts
-                                           ("0123456789ad", "chunked", "s", 1.10)):  # another layout
-        baseline = results.make_record("baseline", run_id, "ok",
-                                       {"model": "ngram", "order": 20, "smoothing": smoothing, "dataset": "warpeace",
-                                        "dataset_sha256": "f" * 64, "split": split},
-                                       {"host": "box"}, {"test_loss_nats": loss, "val_loss_nats": loss + 0.01,
-                                                         "seconds": 1.0, "peak_rss_mb": 1.0})
+    for run_id, split, smoothing, loss in (
+        ("0123456789ab", "contiguous", "s", 1.25),
+        ("0123456789ac", "contiguous", "t", 1.27),  # the better one counts
+        ("0123456789ad", "chunked", "s", 1.10),
+    ):  # another layout
+        baseline = results.make_record(
+            "baseline",
+            run_id,
+            "ok",
+            {
+                "model": "ngram",
+                "order": 20,
+                "smoothing": smoothing,
+                "dataset": "warpeace",
+                "dataset_sha256": "f" * 64,
+                "split": split,
+            },
+            {"host": "box"},
+            {"test_loss_nats": loss, "val_loss_nats": loss + 0.01, "seconds": 1.0, "peak_rss_mb": 1.0},
+        )
         results.write_run(tmp_path, baseline)
     text = report.render_markdown(results.load(tmp_path), results.load_curves(tmp_path))[0]
     assert "LSTM 2x64 (1.300 nats), does not beat the stored 20-gram baseline (1.250 nats, s, same layout)" in text

@@ -1,7 +1,7 @@
 """`sweep --executor ray` on a real Ray cluster that these tests start on 127.0.0.1 with 2 CPUs.
 
 Marked `ray`: `pytest -m ray` runs only these, `pytest -m "not ray"` leaves them out. The cluster
-is started once for the module (rnnbench.sweep.ray_executor.local_head) and stopped with it.
+is started once for the module (ray_head.local_head, beside the tests) and stopped with it.
 """
 
 from __future__ import annotations
@@ -15,16 +15,14 @@ import time
 from pathlib import Path
 
 import pytest
-
 import torch
+from conftest import tiny_args
+from ray_head import local_head
+from test_cli import invoke, stored
 
 from rnnbench import results
 from rnnbench.config import Grid, Hardware
-from rnnbench.sweep.ray_executor import local_head
 from rnnbench.sweep import run_sweep
-
-from conftest import tiny_args
-from test_cli import invoke, stored
 
 pytestmark = pytest.mark.ray
 ray = pytest.importorskip("ray", reason="the ray tests need pip install 'rnnbench[ray]' (in the test extra)")
@@ -57,8 +55,10 @@ def test_ray_sweep_gives_the_runs_of_a_local_sweep(tiny_text, tmp_path, ray_addr
     assert result.exit_code == 0, result.output
     assert "2 CPUs and 0 GPUs" in result.output and "3 to run" in result.output
     # One torch thread per task against two locally: other hardware, so other run ids; the same runs.
-    theirs = {results.identity("sweep", r["config"], Hardware(**r["config"]["hardware"] | {"threads": 1})): r
-              for r in stored(local).values()}
+    theirs = {
+        results.identity("sweep", r["config"], Hardware(**r["config"]["hardware"] | {"threads": 1})): r
+        for r in stored(local).values()
+    }
     ours = stored(distributed)
     assert {results.identity_of(r) for r in ours.values()} == set(theirs)
     for run_id, record in ours.items():
@@ -67,7 +67,10 @@ def test_ray_sweep_gives_the_runs_of_a_local_sweep(tiny_text, tmp_path, ray_addr
         # Reductions on one thread and on two may round differently.
         assert record["metrics"]["test_loss_nats"] == pytest.approx(local_record["metrics"]["test_loss_nats"], abs=1e-3)
         assert record["env"]["executor"] == "ray" and record["env"]["torch_num_threads"] == 1
-        assert record["config"]["hardware"]["threads"] == 1 and local_record["config"]["hardware"]["threads"] == torch.get_num_threads()
+        assert (
+            record["config"]["hardware"]["threads"] == 1
+            and local_record["config"]["hardware"]["threads"] == torch.get_num_threads()
+        )
         assert (distributed / "checkpoints" / run_id / "best.pt").is_file()  # written by the driver
         assert not (distributed / "checkpoints" / run_id / "latest.pt").exists()
 
@@ -90,14 +93,26 @@ def test_a_task_that_raises_or_dies_is_recorded_and_the_sweep_goes_on(tiny_text,
             os._exit(3)  # the worker process dies, as on a lost node
         return run_task(cfg, corpus, board, threads, keep_checkpoint, cuda_graphs)
 
-    grid = Grid.from_settings(dataset=str(tiny_text), cells=("rnn", "lstm", "gru"), layers=(1,), sizes=(16,), size_mode="hidden",
-                devices=("cpu",), batch_size=8, seq_len=16, max_steps=20, eval_every_steps=10)
+    grid = Grid.from_settings(
+        dataset=str(tiny_text),
+        cells=("rnn", "lstm", "gru"),
+        layers=(1,),
+        sizes=(16,),
+        size_mode="hidden",
+        devices=("cpu",),
+        batch_size=8,
+        seq_len=16,
+        max_steps=20,
+        eval_every_steps=10,
+    )
     out = tmp_path / "results"
-    records = run_sweep(grid, str(out),
-                        executor=RayExecutor(ray_address, max_retries=0, task=flaky_task))
+    records = run_sweep(grid, str(out), executor=RayExecutor(ray_address, max_retries=0, task=flaky_task))
     by_cell = {r["config"]["cell"]: r for r in records}
     assert by_cell["rnn"]["status"] == "ok"
-    assert by_cell["lstm"]["status"] == "failed" and "RuntimeError: task blew up outside training" in by_cell["lstm"]["error"]
+    assert (
+        by_cell["lstm"]["status"] == "failed"
+        and "RuntimeError: task blew up outside training" in by_cell["lstm"]["error"]
+    )
     assert by_cell["gru"]["status"] == "failed" and "WorkerCrashedError" in by_cell["gru"]["error"]
     assert "(Ray task, 1 attempt(s))" in by_cell["gru"]["error"]
     assert by_cell["gru"]["env"]["executor"] == "ray"
@@ -118,10 +133,19 @@ def test_runs_go_on_when_the_progress_actor_is_lost(tiny_text, tmp_path, ray_add
         ray.kill(board)
         return run_task(cfg, corpus, board, threads, keep_checkpoint, cuda_graphs)
 
-    grid = Grid.from_settings(dataset=str(tiny_text), cells=("rnn", "gru"), layers=(1,), sizes=(16,), size_mode="hidden",
-                devices=("cpu",), batch_size=8, seq_len=16, max_steps=20, eval_every_steps=10)
-    records = run_sweep(grid, str(tmp_path / "results"),
-                        executor=RayExecutor(ray_address, task=board_killing_task))
+    grid = Grid.from_settings(
+        dataset=str(tiny_text),
+        cells=("rnn", "gru"),
+        layers=(1,),
+        sizes=(16,),
+        size_mode="hidden",
+        devices=("cpu",),
+        batch_size=8,
+        seq_len=16,
+        max_steps=20,
+        eval_every_steps=10,
+    )
+    records = run_sweep(grid, str(tmp_path / "results"), executor=RayExecutor(ray_address, task=board_killing_task))
     assert [r["status"] for r in records] == ["ok", "ok"]
 
 
@@ -130,9 +154,19 @@ def two_node_cluster():
     """A head and a second node, one CPU each: two runs of one CPU start at once, one on each."""
     with local_head(num_cpus=1) as address, tempfile.TemporaryDirectory() as folder:
         log = Path(folder, "node.log").open("wb")
-        node = subprocess.Popen([str(Path(sys.executable).with_name("ray")), "start", f"--address={address}",
-                                 "--num-cpus=1", "--disable-usage-stats", "--block"], stdout=log, stderr=subprocess.STDOUT,
-                                env={**os.environ, "RAY_AUTH_MODE": "disabled"})
+        node = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("ray")),
+                "start",
+                f"--address={address}",
+                "--num-cpus=1",
+                "--disable-usage-stats",
+                "--block",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "RAY_AUTH_MODE": "disabled"},
+        )
         try:
             ray.init(address=address, logging_level="WARNING")
             deadline = time.monotonic() + 60
@@ -163,36 +197,59 @@ def test_a_run_whose_node_dies_is_retried_then_recorded(tiny_text, tmp_path, two
         head = next(n["NodeID"] for n in ray.nodes() if "node:__internal_head__" in n["Resources"])
         if node_id != head:  # kill this node's raylet: the node is lost with the run on it
             for process in psutil.process_iter(["cmdline"]):
-                if any("raylet" in part for part in process.info["cmdline"] or []) and node_id in " ".join(process.info["cmdline"]):
+                if any("raylet" in part for part in process.info["cmdline"] or []) and node_id in " ".join(
+                    process.info["cmdline"]
+                ):
                     os.kill(process.pid, signal.SIGKILL)
             time.sleep(120)
         return run_task(cfg, corpus, board, threads, keep_checkpoint, cuda_graphs)
 
-    grid = Grid.from_settings(dataset=str(tiny_text), cells=("rnn", "gru"), layers=(1,), sizes=(16,), size_mode="hidden",
-                devices=("cpu",), batch_size=8, seq_len=16, max_steps=200, eval_every_steps=100)
-    records = run_sweep(grid, str(tmp_path / "results"),
-                        executor=RayExecutor(two_node_cluster, max_retries=retries, task=node_killing_task))
+    grid = Grid.from_settings(
+        dataset=str(tiny_text),
+        cells=("rnn", "gru"),
+        layers=(1,),
+        sizes=(16,),
+        size_mode="hidden",
+        devices=("cpu",),
+        batch_size=8,
+        seq_len=16,
+        max_steps=200,
+        eval_every_steps=100,
+    )
+    records = run_sweep(
+        grid,
+        str(tmp_path / "results"),
+        executor=RayExecutor(two_node_cluster, max_retries=retries, task=node_killing_task),
+    )
     assert sorted(r["status"] for r in records) == statuses
     for r in records:
         # Ray names the loss by what it noticed first: the node, or the worker on it.
         assert r["status"] == "ok" or r["error"].startswith(("NodeDiedError", "WorkerCrashedError"))
 
 
-@pytest.mark.parametrize("devices, extra, message", [
-    ("cuda", {}, "the Ray cluster has no GPUs"),
-    ("cuda:1", {}, "cannot be scheduled by Ray"),
-    ("cpu", {"ray_cpus_per_run": 3}, "no node of the cluster has more than 2 CPUs"),
-])
-def test_devices_and_resources_are_checked_against_the_cluster(tiny_text, tmp_path, ray_address, devices, extra, message):
+@pytest.mark.parametrize(
+    "devices, extra, message",
+    [
+        ("cuda", {}, "the Ray cluster has no GPUs"),
+        ("cuda:1", {}, "cannot be scheduled by Ray"),
+        ("cpu", {"ray_cpus_per_run": 3}, "no node of the cluster has more than 2 CPUs"),
+    ],
+)
+def test_devices_and_resources_are_checked_against_the_cluster(
+    tiny_text, tmp_path, ray_address, devices, extra, message
+):
     result = invoke(tiny_args(tiny_text, tmp_path / "r", devices=devices) + ray_args(ray_address, **extra))
     assert result.exit_code == 2 and message in result.output and not (tmp_path / "r").exists()
 
 
-@pytest.mark.parametrize("address, message", [
-    (None, "no Ray cluster answers at"),  # a free port: nothing listens there
-    ("ray://127.0.0.1:10001", "--ray-address takes auto, local or HOST:PORT"),
-    ("127.0.0.1", "--ray-address takes auto, local or HOST:PORT"),
-])
+@pytest.mark.parametrize(
+    "address, message",
+    [
+        (None, "no Ray cluster answers at"),  # a free port: nothing listens there
+        ("ray://127.0.0.1:10001", "--ray-address takes auto, local or HOST:PORT"),
+        ("127.0.0.1", "--ray-address takes auto, local or HOST:PORT"),
+    ],
+)
 def test_a_bad_address_or_one_where_no_cluster_answers_is_exit_2(tiny_text, tmp_path, address, message):
     started = time.monotonic()
     result = invoke(tiny_args(tiny_text, tmp_path / "r") + ray_args(address or f"127.0.0.1:{free_port()}"))

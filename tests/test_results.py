@@ -11,9 +11,25 @@ import pytest
 from rnnbench import results
 from rnnbench.config import Grid, Hardware, content_id
 
-REQUIRED_COLUMNS = ["run_id", "schema_version", "status", "dataset", "cell", "num_layers", "size", "size_mode",
-                    "hidden_size", "n_params", "device", "seed", "test_loss_nats", "val_loss_nats",
-                    "train_chars_per_s", "step_ms_median", "peak_rss_mb"]
+REQUIRED_COLUMNS = [
+    "run_id",
+    "schema_version",
+    "status",
+    "dataset",
+    "cell",
+    "num_layers",
+    "size",
+    "size_mode",
+    "hidden_size",
+    "n_params",
+    "device",
+    "seed",
+    "test_loss_nats",
+    "val_loss_nats",
+    "train_chars_per_s",
+    "step_ms_median",
+    "peak_rss_mb",
+]
 
 
 CPU = Hardware("cpu", "Test CPU", 2, "2.13.0+cpu")
@@ -21,13 +37,29 @@ CPU = Hardware("cpu", "Test CPU", 2, "2.13.0+cpu")
 
 def record(cell="lstm", status="ok", test_loss=1.5, hardware=CPU):
     cfg = Grid.from_settings(dataset="x", cells=(cell,), layers=(2,), sizes=(64,), devices=("cpu",)).expand(
-        "0" * 64, hardware={"cpu": hardware})[0]
-    metrics = {"hidden_size": 64, "n_params": 1000, "test_loss_nats": test_loss, "val_loss_nats": float("nan"),
-               "train_chars_per_s": 1e4, "step_ms_median": 3.0, "peak_rss_mb": 300.0}
-    return {"schema_version": results.SCHEMA_VERSION, "run_id": cfg.run_id, "status": status, "error": None,
-            "config": cfg.as_dict(), "env": {"host": "h", "torch_version": "t"}, "metrics": metrics,
-            "curve": [{"step": 10, "epoch": 0.5, "train_loss_nats": 2.0, "val_loss_nats": 1.9, "train_s": 3.0,
-                       "wall_s": 4.0}]}
+        "0" * 64, hardware={"cpu": hardware}
+    )[0]
+    metrics = {
+        "hidden_size": 64,
+        "n_params": 1000,
+        "test_loss_nats": test_loss,
+        "val_loss_nats": float("nan"),
+        "train_chars_per_s": 1e4,
+        "step_ms_median": 3.0,
+        "peak_rss_mb": 300.0,
+    }
+    return {
+        "schema_version": results.SCHEMA_VERSION,
+        "run_id": cfg.run_id,
+        "status": status,
+        "error": None,
+        "config": cfg.as_dict(),
+        "env": {"host": "h", "torch_version": "t"},
+        "metrics": metrics,
+        "curve": [
+            {"step": 10, "epoch": 0.5, "train_loss_nats": 2.0, "val_loss_nats": 1.9, "train_s": 3.0, "wall_s": 4.0}
+        ],
+    }
 
 
 def test_write_then_load_one_tidy_row(tmp_path):
@@ -42,8 +74,17 @@ def test_write_then_load_one_tidy_row(tmp_path):
     assert (row.cell, row.num_layers, row.batch_size, row.host) == ("lstm", 2, 100, "h")
     assert pd.isna(row.val_loss_nats)
     curves = results.load_curves(tmp_path)
-    assert curves.to_dict("records") == [{"run_id": row.run_id, "step": 10, "epoch": 0.5, "train_loss_nats": 2.0,
-                                          "val_loss_nats": 1.9, "train_s": 3.0, "wall_s": 4.0}]
+    assert curves.to_dict("records") == [
+        {
+            "run_id": row.run_id,
+            "step": 10,
+            "epoch": 0.5,
+            "train_loss_nats": 2.0,
+            "val_loss_nats": 1.9,
+            "train_s": 3.0,
+            "wall_s": 4.0,
+        }
+    ]
 
 
 def test_bad_files_are_named_and_do_not_stop_the_rest(tmp_path):
@@ -75,8 +116,13 @@ def schema_1(rec: dict) -> dict:
     """The record as schema 1 wrote it: no hardware in the config (it is in env), no clock in the curve."""
     config = {k: v for k, v in rec["config"].items() if k != "hardware"}
     hw = rec["config"]["hardware"]
-    env = rec["env"] | {"device_kind": hw["device_kind"], "cpu_model": hw["model"], "torch_num_threads": hw["threads"],
-                        "torch_version": hw["torch"], "gpu_name": None}
+    env = rec["env"] | {
+        "device_kind": hw["device_kind"],
+        "cpu_model": hw["model"],
+        "torch_num_threads": hw["threads"],
+        "torch_version": hw["torch"],
+        "gpu_name": None,
+    }
     curve = [{k: v for k, v in p.items() if k not in ("train_s", "wall_s")} for p in rec["curve"]]
     old_id = content_id(config)
     return rec | {"schema_version": 1, "run_id": old_id, "config": config, "env": env, "curve": curve}
@@ -146,10 +192,22 @@ def test_export_formats(tmp_path):
 
 def test_integer_columns_stay_integers_beside_compare_rows_in_load_and_exports(tmp_path):
     results.write_run(tmp_path, record("lstm"))
-    compare = {"dataset": "x", "device": "cpu", "threads": 2, "dtype": "float32", "batch_size": 8, "seq_len": 16,
-               "workload": "matmul", "cell": None, "num_layers": None, "size": None, "size_mode": "params"}
-    results.write_run(tmp_path, results.make_record("compare", "c0ffee000002", "ok", compare, {"host": "h"},
-                                                    {"gflops": 5.0}))
+    compare = {
+        "dataset": "x",
+        "device": "cpu",
+        "threads": 2,
+        "dtype": "float32",
+        "batch_size": 8,
+        "seq_len": 16,
+        "workload": "matmul",
+        "cell": None,
+        "num_layers": None,
+        "size": None,
+        "size_mode": "params",
+    }
+    results.write_run(
+        tmp_path, results.make_record("compare", "c0ffee000002", "ok", compare, {"host": "h"}, {"gflops": 5.0})
+    )
     df = results.load(tmp_path)
     for column in ("num_layers", "size", "hidden_size", "n_params", "seed", "batch_size"):
         assert str(df[column].dtype) == "Int64", column

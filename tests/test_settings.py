@@ -57,8 +57,9 @@ def test_a_sweep_setting_out_of_range_is_one_line_before_any_work(setting, bad, 
 @pytest.mark.parametrize("setting, bad", bad_values(COMPARE_SETTINGS), ids=lambda v: getattr(v, "name", str(v)))
 def test_a_compare_devices_setting_out_of_range_is_refused_before_measuring(setting, bad, tmp_path):
     results = tmp_path / "results"
-    result = runner.invoke(app, ["compare-devices", "--devices", "cpu", setting.option, str(bad),
-                                 "--results-dir", str(results)])
+    result = runner.invoke(
+        app, ["compare-devices", "--devices", "cpu", setting.option, str(bad), "--results-dir", str(results)]
+    )
     assert result.exit_code == 2 and f"({setting.option}) must be" in result.output, result.output
     assert not (results / "runs").exists()  # nothing measured
     with pytest.raises(UsageError):

@@ -6,13 +6,12 @@ import json
 import shutil
 
 import pytest
+from conftest import tiny_args
+from test_cli import invoke, stored
 
 from rnnbench import results
 from rnnbench.config import Grid
 from rnnbench.sweep import Shard
-
-from conftest import tiny_args
-from test_cli import invoke, stored
 
 SIX_RUNS = dict(layers="1,2")  # 3 cells x 2 depths
 
@@ -45,7 +44,9 @@ def test_shards_cover_the_grid_once_and_merge_to_the_single_sweep(tiny_text, tmp
 
 
 def test_shard_selection_is_a_deterministic_round_robin():
-    runs = Grid.from_settings(cells=("rnn", "lstm", "gru"), layers=(1, 2, 3), sizes=(64, 128), devices=("cpu",)).expand("0" * 64)
+    runs = Grid.from_settings(cells=("rnn", "lstm", "gru"), layers=(1, 2, 3), sizes=(64, 128), devices=("cpu",)).expand(
+        "0" * 64
+    )
     slices = [Shard(i, 4).select(runs) for i in (1, 2, 3, 4)]
     assert sorted(len(s) for s in slices) == [4, 4, 5, 5]
     assert sorted(cfg.run_id for s in slices for cfg in s) == sorted(cfg.run_id for cfg in runs)
@@ -102,7 +103,9 @@ def test_a_finished_run_replaces_a_failed_attempt_and_says_so(tiny_text, tmp_pat
     result = invoke(["results", "merge", str(good), "--into", str(failed)])
     assert result.exit_code == 0 and f"replaced: {run_id}:" in result.output and "node lost" not in str(stored(failed))
     assert stored(failed)[run_id] == stored(good)[run_id]
-    assert (failed / "checkpoints" / run_id / "best.pt").read_bytes() == (good / "checkpoints" / run_id / "best.pt").read_bytes()
+    assert (failed / "checkpoints" / run_id / "best.pt").read_bytes() == (
+        good / "checkpoints" / run_id / "best.pt"
+    ).read_bytes()
 
 
 def test_merge_dry_run_writes_nothing_and_bad_sources_are_exit_2(tiny_text, tmp_path):

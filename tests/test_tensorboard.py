@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import tiny_args
 from test_cli import invoke, stored
 
@@ -14,7 +13,9 @@ def test_a_sweep_writes_each_runs_curves_and_config(tiny_text, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     out, board = tmp_path / "results", tmp_path / "tb"
-    result = invoke(tiny_args(tiny_text, out, cells="lstm,gru", max_steps=40, eval_every=10) + ["--tensorboard", str(board)])
+    result = invoke(
+        tiny_args(tiny_text, out, cells="lstm,gru", max_steps=40, eval_every=10) + ["--tensorboard", str(board)]
+    )
     assert result.exit_code == 0, result.output
     records = stored(out)
     folders = sorted(p for p in board.iterdir() if p.is_dir())
@@ -22,8 +23,14 @@ def test_a_sweep_writes_each_runs_curves_and_config(tiny_text, tmp_path):
     for folder in folders:
         events = EventAccumulator(str(folder)).Reload()
         tags = set(events.Tags()["scalars"])
-        assert {"loss/train_nats", "loss/train_bits_per_char", "loss/val_nats", "loss/val_bits_per_char",
-                "optimizer/lr", "speed/train_chars_per_s"} <= tags
+        assert {
+            "loss/train_nats",
+            "loss/train_bits_per_char",
+            "loss/val_nats",
+            "loss/val_bits_per_char",
+            "optimizer/lr",
+            "speed/train_chars_per_s",
+        } <= tags
         record = records[folder.name.split()[0]]
         val = events.Scalars("loss/val_nats")
         assert [e.step for e in val] == [p["step"] for p in record["curve"]]

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from rnnbench.measure import device_speed
 from rnnbench.core.timing import StepTimer, summarize
 from rnnbench.errors import UsageError
+from rnnbench.measure import device_speed
 
 
 def test_summarize_is_median_and_iqr_of_the_raw_samples():
@@ -64,8 +64,11 @@ def test_a_new_kind_of_device_is_one_entry_and_timing_synchronises_through_it(mo
     from rnnbench.core.timing import StepTimer, synchronize
 
     synced = []
-    monkeypatch.setitem(DEVICE_KINDS, "xpu", DeviceKind("xpu", synchronize=lambda device: synced.append(device.type),
-                                                       model_name=lambda device: "Test XPU"))
+    monkeypatch.setitem(
+        DEVICE_KINDS,
+        "xpu",
+        DeviceKind("xpu", synchronize=lambda device: synced.append(device.type), model_name=lambda device: "Test XPU"),
+    )
     timer = StepTimer("xpu", warmup=0)
     with timer:
         assert synced == ["xpu"]  # what was queued before the step is not the step's

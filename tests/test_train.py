@@ -16,8 +16,20 @@ CORPUS = Corpus("tiny", generate(40_000, seed=2), "test")
 
 
 def config(**changes):
-    values = dict(dataset="tiny", cells=("lstm",), layers=(1,), sizes=(32,), size_mode="hidden", devices=("cpu",),
-                  batch_size=8, seq_len=32, max_steps=60, eval_every_steps=20, lr=0.01, warmup_steps=2)
+    values = dict(
+        dataset="tiny",
+        cells=("lstm",),
+        layers=(1,),
+        sizes=(32,),
+        size_mode="hidden",
+        devices=("cpu",),
+        batch_size=8,
+        seq_len=32,
+        max_steps=60,
+        eval_every_steps=20,
+        lr=0.01,
+        warmup_steps=2,
+    )
     values.update(changes)
     return Grid.from_settings(**values).expand(CORPUS.sha256)[0]
 
@@ -40,7 +52,7 @@ def test_metrics_are_complete_and_consistent():
     assert m["n_timed_steps"] == 58  # warm-up steps are not timed
     assert m["step_ms_q1"] <= m["step_ms_median"] <= m["step_ms_q3"]
     assert m["train_chars_per_s"] == pytest.approx(8 * 32 / (m["step_ms_median"] / 1e3))
-    assert m["train_chars_per_s_iqr"] >= 0
+    assert m["train_chars_per_s_iqr"] > 0  # 58 timed steps are never all equally long
     assert m["achieved_gflops"] == pytest.approx(m["flops_per_char"] * m["train_chars_per_s"] / 1e9)
     assert m["peak_rss_mb"] > 50 and m["peak_cuda_mb"] is None
     assert m["val_loss_nats"] == min(p["val_loss_nats"] for p in train(config(), CORPUS).curve)
@@ -106,28 +118,50 @@ def test_a_chunked_run_trains_bit_for_bit_as_a_contiguous_run_on_the_text_rearra
     batch, seq, chunks = 8, 16, 20
     text = generate(batch * seq * chunks, seed=5)
     row = seq * chunks
-    rows = [text[b * row:(b + 1) * row] for b in range(batch)]
-    rearranged = b"".join(r[:16 * seq] for r in rows) + b"".join(r[16 * seq:18 * seq] for r in rows) + \
-        b"".join(r[18 * seq:] for r in rows)
+    rows = [text[b * row : (b + 1) * row] for b in range(batch)]
+    rearranged = (
+        b"".join(r[: 16 * seq] for r in rows)
+        + b"".join(r[16 * seq : 18 * seq] for r in rows)
+        + b"".join(r[18 * seq :] for r in rows)
+    )
     chunked, contiguous = Corpus("t", text, "test"), Corpus("t", rearranged, "test")
     assert chunked.vocab == contiguous.vocab
     runs = {}
     for name, corpus, split in (("chunked", chunked, "chunked"), ("contiguous", contiguous, "contiguous")):
-        cfg = Grid.from_settings(dataset="t", cells=("lstm",), layers=(2,), sizes=(16,), size_mode="hidden",
-                                 devices=("cpu",), batch_size=batch, seq_len=seq, max_steps=40, eval_every_steps=10,
-                                 split=split).expand(corpus.sha256)[0]
+        cfg = Grid.from_settings(
+            dataset="t",
+            cells=("lstm",),
+            layers=(2,),
+            sizes=(16,),
+            size_mode="hidden",
+            devices=("cpu",),
+            batch_size=batch,
+            seq_len=seq,
+            max_steps=40,
+            eval_every_steps=10,
+            split=split,
+        ).expand(corpus.sha256)[0]
         runs[name] = train(cfg, corpus)
     a, b = runs["chunked"], runs["contiguous"]
-    assert [(p["step"], p["train_loss_nats"], p["val_loss_nats"]) for p in a.curve] == \
-        [(p["step"], p["train_loss_nats"], p["val_loss_nats"]) for p in b.curve]
+    assert [(p["step"], p["train_loss_nats"], p["val_loss_nats"]) for p in a.curve] == [
+        (p["step"], p["train_loss_nats"], p["val_loss_nats"]) for p in b.curve
+    ]
     assert a.metrics["test_loss_nats"] == b.metrics["test_loss_nats"]
     assert a.metrics["steps"] == 40 and len(a.curve) >= 4  # several epochs of 15 steps: state across them
     assert [a.metrics[f"{s}_split_bytes"] for s in ("train", "val", "test")] == [2048, 256, 256]
 
 
 def test_the_layout_and_the_initialisation_are_part_of_the_run_identity():
-    ids = {config(**change).run_id for change in ({}, {"split": "chunked"}, {"train_fraction": 0.7},
-                                                 {"lstm_forget_bias": "uniform"}, {"gru_reset": "before"})}
+    ids = {
+        config(**change).run_id
+        for change in (
+            {},
+            {"split": "chunked"},
+            {"train_fraction": 0.7},
+            {"lstm_forget_bias": "uniform"},
+            {"gru_reset": "before"},
+        )
+    }
     assert len(ids) == 5
 
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from rnnbench import results
-from rnnbench.report import run_pairs
-from rnnbench.config import Grid, Hardware
-from rnnbench.errors import UsageError
-
 from conftest import tiny_args
 from test_cli import invoke, stored
+
+from rnnbench import results
+from rnnbench.config import Grid, Hardware
+from rnnbench.errors import UsageError
+from rnnbench.report import run_pairs
 
 CPU2 = Hardware("cpu", "Test CPU", 2, "2.13.0+cpu")
 GPU = Hardware("cuda", "Test GPU", None, "2.11.0+cu130")
@@ -19,14 +18,25 @@ GPU = Hardware("cuda", "Test GPU", None, "2.11.0+cu130")
 
 def row(cell: str, hardware: Hardware, step_ms: tuple[float, float, float], loss: float = 1.5, shared: int = 1) -> dict:
     device = "cuda" if hardware.device_kind == "cuda" else "cpu"
-    cfg = Grid.from_settings(dataset="warpeace", cells=(cell,), layers=(1,), sizes=(64,), devices=(device,),
-                             epochs=1).expand("f" * 64, hardware={device: hardware})[0]
+    cfg = Grid.from_settings(
+        dataset="warpeace", cells=(cell,), layers=(1,), sizes=(64,), devices=(device,), epochs=1
+    ).expand("f" * 64, hardware={device: hardware})[0]
     q1, median, q3 = step_ms
-    metrics = {"test_loss_nats": loss, "val_loss_nats": loss, "step_ms_q1": q1, "step_ms_median": median,
-               "step_ms_q3": q3, "train_chars_per_s": 1e7 / median, "hidden_size": 64, "n_params": 1000,
-               "vocab_size": 87, "achieved_gflops": 1.0}
-    return results.make_record("sweep", cfg.run_id, "ok", cfg.as_dict(), {"host": "h", "runs_sharing_device": shared},
-                               metrics)
+    metrics = {
+        "test_loss_nats": loss,
+        "val_loss_nats": loss,
+        "step_ms_q1": q1,
+        "step_ms_median": median,
+        "step_ms_q3": q3,
+        "train_chars_per_s": 1e7 / median,
+        "hidden_size": 64,
+        "n_params": 1000,
+        "vocab_size": 87,
+        "achieved_gflops": 1.0,
+    }
+    return results.make_record(
+        "sweep", cfg.run_id, "ok", cfg.as_dict(), {"host": "h", "runs_sharing_device": shared}, metrics
+    )
 
 
 def folder(tmp_path, name: str, records: list[dict]):
@@ -36,11 +46,18 @@ def folder(tmp_path, name: str, records: list[dict]):
 
 
 def test_runs_match_across_hardware_and_noise_decides_the_verdict(tmp_path):
-    base = folder(tmp_path, "base", [row("lstm", CPU2, (9, 10, 11)), row("gru", CPU2, (9, 10, 11)),
-                                     row("rnn", CPU2, (9, 10, 11))])
-    new = folder(tmp_path, "new", [row("lstm", GPU, (1, 1, 1), loss=1.4),   # far faster: quartiles apart
-                                   row("gru", GPU, (10, 10.5, 12)),         # quartiles overlap: same
-                                   row("rnn", GPU, (20, 21, 22))])          # slower
+    base = folder(
+        tmp_path, "base", [row("lstm", CPU2, (9, 10, 11)), row("gru", CPU2, (9, 10, 11)), row("rnn", CPU2, (9, 10, 11))]
+    )
+    new = folder(
+        tmp_path,
+        "new",
+        [
+            row("lstm", GPU, (1, 1, 1), loss=1.4),  # far faster: quartiles apart
+            row("gru", GPU, (10, 10.5, 12)),  # quartiles overlap: same
+            row("rnn", GPU, (20, 21, 22)),
+        ],
+    )  # slower
     table = run_pairs.compare_runs(base, new).set_index("cell")
     assert table.loc["lstm", "verdict"] == "faster" and table.loc["lstm", "speedup"] == pytest.approx(10)
     assert table.loc["lstm", "test_loss_change_nats"] == pytest.approx(-0.1)
@@ -60,7 +77,9 @@ def test_one_folder_split_by_filters_and_bad_filters_are_usage_errors(tmp_path):
     df = folder(tmp_path, "both", [row("lstm", CPU2, (9, 10, 11)), row("lstm", GPU, (1, 1, 1))])
     with pytest.raises(UsageError, match="more than one machine"):
         run_pairs.compare_runs(df, df)
-    table = run_pairs.compare_runs(df, df, [run_pairs.Filter.parse("device=cpu")], [run_pairs.Filter.parse("hardware~Test GPU")])
+    table = run_pairs.compare_runs(
+        df, df, [run_pairs.Filter.parse("device=cpu")], [run_pairs.Filter.parse("hardware~Test GPU")]
+    )
     assert list(table.verdict) == ["faster"]
     with pytest.raises(UsageError, match="no such column"):
         run_pairs.compare_runs(df, df, [run_pairs.Filter.parse("colour=red")])
@@ -70,8 +89,10 @@ def test_one_folder_split_by_filters_and_bad_filters_are_usage_errors(tmp_path):
 
 
 def test_compare_command_prints_writes_markdown_and_fails_if_slower(tmp_path):
-    for name, records in (("base", [row("lstm", CPU2, (9, 10, 11)), row("rnn", CPU2, (9, 10, 11))]),
-                          ("new", [row("lstm", GPU, (1, 1, 1)), row("rnn", GPU, (20, 21, 22))])):
+    for name, records in (
+        ("base", [row("lstm", CPU2, (9, 10, 11)), row("rnn", CPU2, (9, 10, 11))]),
+        ("new", [row("lstm", GPU, (1, 1, 1)), row("rnn", GPU, (20, 21, 22))]),
+    ):
         for record in records:
             results.write_run(tmp_path / name, record)
     args = ["results", "compare", str(tmp_path / "base"), str(tmp_path / "new"), "--out", str(tmp_path / "cmp.md")]
@@ -109,8 +130,18 @@ def test_the_same_grid_on_two_thread_counts_is_two_sets_of_rows_in_one_folder(ti
     runs = stored(out)
     assert len(runs) == 6
     assert sorted(r["config"]["hardware"]["threads"] for r in runs.values()) == [1, 1, 1, 2, 2, 2]
-    compared = invoke(["results", "compare", str(out), str(out), "--base-filter", "hardware~2 threads",
-                       "--new-filter", "hardware~1 thread"])
+    compared = invoke(
+        [
+            "results",
+            "compare",
+            str(out),
+            str(out),
+            "--base-filter",
+            "hardware~2 threads",
+            "--new-filter",
+            "hardware~1 thread",
+        ]
+    )
     assert compared.exit_code == 0 and "3 runs in both" in compared.output
 
 
@@ -118,9 +149,13 @@ def test_time_to_target_reads_the_curves_clock_and_says_not_reached(tmp_path):
     from rnnbench.report import experiments, time_to_target
 
     fast, slow = row("lstm", CPU2, (9, 10, 11)), row("gru", CPU2, (9, 10, 11))
-    fast["curve"] = [{"step": 100, "epoch": 0.5, "train_loss_nats": 2.0, "val_loss_nats": 1.5, "train_s": 3.0, "wall_s": 4.0},
-                     {"step": 200, "epoch": 1.0, "train_loss_nats": 1.5, "val_loss_nats": 1.1, "train_s": 6.0, "wall_s": 8.0}]
-    slow["curve"] = [{"step": 100, "epoch": 0.5, "train_loss_nats": 2.0, "val_loss_nats": 1.4, "train_s": 5.0, "wall_s": 6.0}]
+    fast["curve"] = [
+        {"step": 100, "epoch": 0.5, "train_loss_nats": 2.0, "val_loss_nats": 1.5, "train_s": 3.0, "wall_s": 4.0},
+        {"step": 200, "epoch": 1.0, "train_loss_nats": 1.5, "val_loss_nats": 1.1, "train_s": 6.0, "wall_s": 8.0},
+    ]
+    slow["curve"] = [
+        {"step": 100, "epoch": 0.5, "train_loss_nats": 2.0, "val_loss_nats": 1.4, "train_s": 5.0, "wall_s": 6.0}
+    ]
     for r in (fast, slow):
         results.write_run(tmp_path, r)
     (exp,) = experiments(results.load(tmp_path))
@@ -145,6 +180,9 @@ def test_cross_hardware_table_with_a_named_baseline(tmp_path):
     assert "**A** = cpu: Test CPU, 2 threads, torch 2.13.0+cpu; **B** = cuda: Test GPU, torch 2.11.0+cu130" in report
     assert "| warpeace | LSTM 1x64 (hidden 64) | 100 x 100 | 1,000,000 | 10,000,000 (x10.0) |" in report
     invoke(["report", "--results-dir", str(tmp_path), "--baseline-hardware", "GPU"])
-    assert "| warpeace | LSTM 1x64 (hidden 64) | 100 x 100 | 10,000,000 | 1,000,000 (x0.1) |" in (tmp_path / "REPORT.md").read_text()
+    assert (
+        "| warpeace | LSTM 1x64 (hidden 64) | 100 x 100 | 10,000,000 | 1,000,000 (x0.1) |"
+        in (tmp_path / "REPORT.md").read_text()
+    )
     bad = invoke(["report", "--results-dir", str(tmp_path), "--baseline-hardware", "torch"])
     assert bad.exit_code == 2 and "names 2 of the hardware present" in bad.output

@@ -48,19 +48,29 @@ class OneLineErrors(TyperGroup):
 # Plain Click help, not rich's panels: it wraps to any terminal (rich's cut option names at 80
 # columns) and takes text as written (rich markup ate "[tensorboard]" from an install hint).
 HELP = {"rich_markup_mode": None}
-app = typer.Typer(cls=OneLineErrors, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-                  help="Benchmark character-level RNN, LSTM and GRU language models: loss and throughput "
-                       "over cells, depths, sizes and devices.", **HELP)
+app = typer.Typer(
+    cls=OneLineErrors,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Benchmark character-level RNN, LSTM and GRU language models: loss and throughput "
+    "over cells, depths, sizes and devices.",
+    **HELP,
+)
 data_app = typer.Typer(no_args_is_help=True, help="List, download and build the corpora.", **HELP)
 results_app = typer.Typer(help="Show or export the stored runs (run with no subcommand to show them).", **HELP)
-baseline_app = typer.Typer(no_args_is_help=True, help="Baselines the RNNs are measured against, stored as rows.", **HELP)
+baseline_app = typer.Typer(
+    no_args_is_help=True, help="Baselines the RNNs are measured against, stored as rows.", **HELP
+)
 app.add_typer(data_app, name="data")
 app.add_typer(results_app, name="results")
 app.add_typer(baseline_app, name="baseline")
 
-RESULTS_DIR_HELP = ("Folder of stored results (runs are files under RESULTS_DIR/runs). Default: $RNNBENCH_RESULTS_DIR, "
-                    "else the user data folder (~/.local/share/rnnbench/results on Linux). A checkout's results/ "
-                    "holds the published rows: name it to add to them.")
+RESULTS_DIR_HELP = (
+    "Folder of stored results (runs are files under RESULTS_DIR/runs). Default: $RNNBENCH_RESULTS_DIR, "
+    "else the user data folder (~/.local/share/rnnbench/results on Linux). A checkout's results/ "
+    "holds the published rows: name it to add to them."
+)
 DATA_DIR_HELP = "Folder searched first for named corpora (then $RNNBENCH_DATA_DIR, then the cache)."
 
 
@@ -68,8 +78,9 @@ def _results_dir(value: Path | None) -> Path:
     return value if value is not None else default_results_dir()
 
 
-RESULTS_DIR_OPTION = typer.Option(None, callback=_results_dir, help=RESULTS_DIR_HELP, show_default=False,
-                                  metavar="FOLDER")
+RESULTS_DIR_OPTION = typer.Option(
+    None, callback=_results_dir, help=RESULTS_DIR_HELP, show_default=False, metavar="FOLDER"
+)
 
 
 def _version(value: bool) -> None:
@@ -79,8 +90,11 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                       help="Print the version and exit.")) -> None:
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
     """Benchmark character-level RNN, LSTM and GRU language models."""
 
 
@@ -105,12 +119,25 @@ def _option(s: Setting) -> inspect.Parameter:
     """The command-line option of a setting, with the setting's default (shown by --help)."""
     help_text = s.help
     if s.is_list:  # lists are typed as a,b,c
-        help_text = "Comma-separated " + (help_text[0].lower() + help_text[1:] if help_text[1:2].islower() else help_text)
+        help_text = "Comma-separated " + (
+            help_text[0].lower() + help_text[1:] if help_text[1:2].islower() else help_text
+        )
     default = s.default_text() if s.is_list and s.default is not None else s.default
     names = [f"{s.option}/--no-{s.option[2:]}"] if s.type is bool else [s.option, *s.aliases]
-    one = "|".join(s.choices) if s.choices else s.unit.upper() if s.unit else {int: "INT", float: "NUMBER"}.get(s.type, "TEXT")
-    option = typer.Option(default, *names, help=help_text, show_default=s.shown_default or default is not None,
-                          metavar=None if s.type is bool else f"{one},..." if s.is_list else one)
+    one = (
+        "|".join(s.choices)
+        if s.choices
+        else s.unit.upper()
+        if s.unit
+        else {int: "INT", float: "NUMBER"}.get(s.type, "TEXT")
+    )
+    option = typer.Option(
+        default,
+        *names,
+        help=help_text,
+        show_default=s.shown_default or default is not None,
+        metavar=None if s.type is bool else f"{one},..." if s.is_list else one,
+    )
     annotation = Optional[str] if s.is_list else Optional[s.type]
     return inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation)
 
@@ -119,26 +146,33 @@ def with_settings(declared: dict[str, Setting]):
     """Give a command one option per declared setting, in the place of its `settings` parameter.
     The command gets {name: value} of the options given on the command line only, lists parsed,
     so that a preset's value stands where an option was left at its default."""
+
     def decorate(command):
         own = list(inspect.signature(command).parameters.values())
         at = [p.name for p in own].index("settings")
         params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
-        params[at:at + 1] = [_option(s) for s in declared.values()]
+        params[at : at + 1] = [_option(s) for s in declared.values()]
         params.append(inspect.Parameter("_ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context))
 
         @functools.wraps(command)
         def wrapper(_ctx: typer.Context, **kwargs):
             given = {name: kwargs.pop(name) for name in declared}
             # By the source's name: Typer may bring its own copy of Click and of its enums.
-            given = {name: value for name, value in given.items()
-                     if _ctx.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP")}
-            settings = {name: _split(value, declared[name].type, declared[name].option[2:]) if declared[name].is_list
-                        else value for name, value in given.items()}
+            given = {
+                name: value
+                for name, value in given.items()
+                if _ctx.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP")
+            }
+            settings = {
+                name: _split(value, declared[name].type, declared[name].option[2:]) if declared[name].is_list else value
+                for name, value in given.items()
+            }
             return command(settings=settings, **kwargs)
 
         wrapper.__signature__ = inspect.Signature(params)
         wrapper.__annotations__ = {p.name: p.annotation for p in params}
         return wrapper
+
     return decorate
 
 
@@ -155,19 +189,59 @@ EXECUTORS = ("local", "ray")
 @app.command()
 @with_settings(GRID_SETTINGS)
 def sweep(
-    preset: Optional[str] = typer.Option(None, metavar="NAME|FILE", help="Preset name (benchmarks/presets/NAME.toml) or a .toml path; options given here override it."),
+    preset: Optional[str] = typer.Option(
+        None,
+        metavar="NAME|FILE",
+        help="Preset name (benchmarks/presets/NAME.toml) or a .toml path; options given here override it.",
+    ),
     settings: dict = None,
     data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP, metavar="FOLDER"),
     results_dir: Optional[Path] = RESULTS_DIR_OPTION,
-    force: bool = typer.Option(False, "--force", help="Run again runs that are already finished (their files are replaced)."),
+    force: bool = typer.Option(
+        False, "--force", help="Run again runs that are already finished (their files are replaced)."
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the live progress display on stderr."),
-    save_checkpoints: bool = typer.Option(True, "--save-checkpoints/--no-save-checkpoints", help="Keep each run's best weights and, while it runs, its latest state under RESULTS_DIR/checkpoints/RUN_ID/, so an interrupted run resumes exactly and `rnnbench sample` can use it."),
-    shard: Optional[str] = typer.Option(None, metavar="I/N", help="Run only slice I of N of the grid (I/N, I from 1): every N-th run of the grid's fixed order, for spreading a sweep over the jobs of a batch scheduler. Merge their results with `rnnbench results merge`."),
-    executor: str = typer.Option("local", metavar="local|ray", help="Where runs train: 'local' (one at a time, in this process) or 'ray' (one Ray task per run; needs pip install 'rnnbench[ray]')."),
-    ray_address: Optional[str] = typer.Option(None, show_default="a running cluster if there is one, else a local one started for the sweep", help="With --executor ray: the cluster to use, 'auto' (the running one), 'local' (a new one on this machine) or HOST:PORT (its GCS address, port 6379 unless `ray start --port` said otherwise)."),
-    ray_cpus_per_run: Optional[int] = typer.Option(None, show_default="1", help="With --executor ray: CPUs each CPU run asks Ray for, and the torch threads it trains with (a CUDA run asks for one GPU and one CPU)."),
-    ray_max_retries: Optional[int] = typer.Option(None, show_default="1", help="With --executor ray: times Ray retries a run whose worker or node died; an error inside training is recorded, not retried."),
-    ray_gpus_per_run: Optional[float] = typer.Option(None, show_default="1", help="With --executor ray: the fraction of a GPU each CUDA run asks for; 0.25 lets four runs share one GPU."),
+    save_checkpoints: bool = typer.Option(
+        True,
+        "--save-checkpoints/--no-save-checkpoints",
+        help="Keep each run's best weights and, while it runs, its latest state under "
+        "RESULTS_DIR/checkpoints/RUN_ID/, so an interrupted run resumes exactly and `rnnbench sample` can use it.",
+    ),
+    shard: Optional[str] = typer.Option(
+        None,
+        metavar="I/N",
+        help="Run only slice I of N of the grid (I/N, I from 1): every N-th run of the grid's fixed order, for "
+        "spreading a sweep over the jobs of a batch scheduler. Merge their results with `rnnbench results merge`.",
+    ),
+    executor: str = typer.Option(
+        "local",
+        metavar="local|ray",
+        help="Where runs train: 'local' (one at a time, in this process) or 'ray' (one Ray task per run; needs pip "
+        "install 'rnnbench[ray]').",
+    ),
+    ray_address: Optional[str] = typer.Option(
+        None,
+        show_default="a running cluster if there is one, else a local one started for the sweep",
+        help="With --executor ray: the cluster to use, 'auto' (the running one), 'local' (a new one on this machine) "
+        "or HOST:PORT (its GCS address, port 6379 unless `ray start --port` said otherwise).",
+    ),
+    ray_cpus_per_run: Optional[int] = typer.Option(
+        None,
+        show_default="1",
+        help="With --executor ray: CPUs each CPU run asks Ray for, and the torch threads it trains with (a CUDA run "
+        "asks for one GPU and one CPU).",
+    ),
+    ray_max_retries: Optional[int] = typer.Option(
+        None,
+        show_default="1",
+        help="With --executor ray: times Ray retries a run whose worker or node died; an error inside training is "
+        "recorded, not retried.",
+    ),
+    ray_gpus_per_run: Optional[float] = typer.Option(
+        None,
+        show_default="1",
+        help="With --executor ray: the fraction of a GPU each CUDA run asks for; 0.25 lets four runs share one GPU.",
+    ),
 ) -> None:
     """Train every model of a grid and store one result file per run; finished runs are skipped."""
     from rnnbench.config import Grid, load_preset
@@ -175,19 +249,26 @@ def sweep(
 
     if executor not in EXECUTORS:
         raise UsageError(f"unknown executor '{executor}': choose from {', '.join(EXECUTORS)}")
-    ray_options = {"address": ray_address, "cpus_per_run": ray_cpus_per_run, "max_retries": ray_max_retries,
-                   "gpus_per_run": ray_gpus_per_run}
+    ray_options = {
+        "address": ray_address,
+        "cpus_per_run": ray_cpus_per_run,
+        "max_retries": ray_max_retries,
+        "gpus_per_run": ray_gpus_per_run,
+    }
     given = [name for name, value in ray_options.items() if value is not None]
     if executor != "ray" and given:
         raise UsageError(f"--ray-{given[0].replace('_', '-')} needs --executor ray")
     slice_ = Shard.parse(shard) if shard is not None else None
     grid = (load_preset(preset) if preset else Grid()).replace(**settings)
     if executor == "ray" and grid.execution.jobs != 1:
-        raise UsageError("--jobs is for the local executor; under Ray, --ray-cpus-per-run and --ray-gpus-per-run "
-                         "decide how many runs share a machine")
+        raise UsageError(
+            "--jobs is for the local executor; under Ray, --ray-cpus-per-run and --ray-gpus-per-run "
+            "decide how many runs share a machine"
+        )
     if executor == "ray" and grid.execution.threads is not None:
-        raise UsageError("--threads is for the local executor; under Ray, --ray-cpus-per-run sets the torch threads "
-                         "of each CPU run")
+        raise UsageError(
+            "--threads is for the local executor; under Ray, --ray-cpus-per-run sets the torch threads of each CPU run"
+        )
     if executor == "ray" and grid.execution.stop_after_s is not None:
         raise UsageError("--stop-after is for the local executor: runs under Ray restart from their first step")
     stopper = Stopper(grid.execution.stop_after_s)
@@ -201,18 +282,29 @@ def sweep(
         else:
             runner = local_executor(grid.execution)
         with terminal.SweepDisplay(enabled=progress) as display:
-            records = run_sweep(grid, str(results_dir), str(data_dir) if data_dir else None, force=force,
-                                on_event=display.handle, save_checkpoints=save_checkpoints, executor=runner,
-                                shard=slice_, stopper=stopper)
+            records = run_sweep(
+                grid,
+                str(results_dir),
+                str(data_dir) if data_dir else None,
+                force=force,
+                on_event=display.handle,
+                save_checkpoints=save_checkpoints,
+                executor=runner,
+                shard=slice_,
+                stopper=stopper,
+            )
     except StopRequested:
         terminal.stopped(str(results_dir / "runs"), save_checkpoints)
         raise typer.Exit(EXIT_STOPPED) from None
     except KeyboardInterrupt:
-        terminal.interrupted(str(results_dir / "runs"),
-                             "runs in progress were cancelled and start over" if executor == "ray" else
-                             "runs in progress were not stored (with checkpoints they continue from their last evaluation)"
-                             if grid.execution.jobs > 1 else
-                             "the run in progress was not stored (with checkpoints it continues from its last evaluation)")
+        terminal.interrupted(
+            str(results_dir / "runs"),
+            "runs in progress were cancelled and start over"
+            if executor == "ray"
+            else "runs in progress were not stored (with checkpoints they continue from their last evaluation)"
+            if grid.execution.jobs > 1
+            else "the run in progress was not stored (with checkpoints it continues from its last evaluation)",
+        )
         raise typer.Exit(EXIT_INTERRUPTED) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -228,9 +320,10 @@ def compare_devices(
     results_dir: Optional[Path] = RESULTS_DIR_OPTION,
     out: Optional[Path] = typer.Option(None, help="Also write the markdown report to this file."),
 ) -> None:
-    """Time the same models on every device: training, inference and generation, against each device's measured limits."""
-    from rnnbench.measure.device_speed import CompareSpec, run_compare
+    """Time the same models on every device: training, inference and generation, against each device's measured
+    limits."""
     from rnnbench.files import write_atomic
+    from rnnbench.measure.device_speed import CompareSpec, run_compare
     from rnnbench.report import device_comparison_markdown
     from rnnbench.results import frame
 
@@ -250,22 +343,29 @@ def compare_devices(
 
 @app.command()
 def sample(
-    run: str = typer.Argument(..., help="A run id (its RESULTS_DIR/checkpoints/RUN_ID/best.pt) or the path of a checkpoint file."),
+    run: str = typer.Argument(
+        ..., help="A run id (its RESULTS_DIR/checkpoints/RUN_ID/best.pt) or the path of a checkpoint file."
+    ),
     results_dir: Optional[Path] = RESULTS_DIR_OPTION,
     length: int = typer.Option(500, help="Characters (bytes) to generate after the priming text."),
-    temperature: float = typer.Option(1.0, help="Divides the logits: below 1 sharpens the distribution, above 1 flattens it; must be above 0."),
-    prime: str = typer.Option("", show_default="a newline", help="Text fed to the model first; generation continues it."),
+    temperature: float = typer.Option(
+        1.0, help="Divides the logits: below 1 sharpens the distribution, above 1 flattens it; must be above 0."
+    ),
+    prime: str = typer.Option(
+        "", show_default="a newline", help="Text fed to the model first; generation continues it."
+    ),
     seed: int = typer.Option(0, help="Seed of the sampling generator: the same seed gives the same text."),
     device: str = typer.Option("cpu", help="Device to run the model on (a model trained on a GPU samples on a CPU)."),
-    greedy: bool = typer.Option(False, "--greedy", help="Take the most likely character every time instead of sampling."),
+    greedy: bool = typer.Option(
+        False, "--greedy", help="Take the most likely character every time instead of sampling."
+    ),
 ) -> None:
     """Generate text from a trained run, one character at a time, each fed back as the next input."""
+    import codecs
     import time
 
     from rnnbench.core import checkpoint
     from rnnbench.core.devices import resolve_devices
-    import codecs
-
     from rnnbench.measure.sample import load_model, stream
     from rnnbench.results import ResultsFolder
 
@@ -281,9 +381,11 @@ def sample(
     seconds = time.perf_counter() - start
     sys.stdout.write(decoder.decode(b"", final=True) + "\n")
     config = ckpt["config"]
-    terminal.info(f"{config['cell']} {config['num_layers']}x{config['size']} from {path} (step {ckpt['step']}, "
-                  f"val {ckpt['val_loss_nats']:.3f} nats): {length} characters in {seconds:.2f} s "
-                  f"({length / seconds:,.0f} chars/s)")
+    terminal.info(
+        f"{config['cell']} {config['num_layers']}x{config['size']} from {path} (step {ckpt['step']}, "
+        f"val {ckpt['val_loss_nats']:.3f} nats): {length} characters in {seconds:.2f} s "
+        f"({length / seconds:,.0f} chars/s)"
+    )
 
 
 REPORT_FORMATS = ("markdown", "html", "csv")
@@ -292,13 +394,34 @@ REPORT_FORMATS = ("markdown", "html", "csv")
 @app.command()
 def report(
     results_dir: Optional[Path] = RESULTS_DIR_OPTION,
-    out: Optional[Path] = typer.Option(None, show_default="RESULTS_DIR/REPORT.md or .html; csv goes to stdout", help="Report file."),
-    figures_dir: Optional[Path] = typer.Option(None, show_default="figures/ beside the report", help="Where the markdown report's PNG figures go."),
-    format: str = typer.Option("markdown", "--format", help="markdown (with PNG figures), html (one self-contained page) or csv (the loss grids, long form)."),
-    target_loss: list[str] = typer.Option([], "--target-loss", metavar="CORPUS=NATS", help="Target validation loss for the time to target, per corpus; repeatable. Default: the paper's 20-gram baseline (warpeace=1.195, linux=0.889)."),
-    baseline_hardware: Optional[str] = typer.Option(None, "--baseline-hardware", metavar="TEXT", help="The hardware the cross-hardware speedups are against: text that is part of one hardware's name (e.g. H200, '2 threads')."),
+    out: Optional[Path] = typer.Option(
+        None, show_default="RESULTS_DIR/REPORT.md or .html; csv goes to stdout", help="Report file."
+    ),
+    figures_dir: Optional[Path] = typer.Option(
+        None, show_default="figures/ beside the report", help="Where the markdown report's PNG figures go."
+    ),
+    format: str = typer.Option(
+        "markdown",
+        "--format",
+        help="markdown (with PNG figures), html (one self-contained page) or csv (the loss grids, long form).",
+    ),
+    target_loss: list[str] = typer.Option(
+        [],
+        "--target-loss",
+        metavar="CORPUS=NATS",
+        help="Target validation loss for the time to target, per corpus; repeatable. Default: the paper's 20-gram "
+        "baseline (warpeace=1.195, linux=0.889).",
+    ),
+    baseline_hardware: Optional[str] = typer.Option(
+        None,
+        "--baseline-hardware",
+        metavar="TEXT",
+        help="The hardware the cross-hardware speedups are against: text that is part of one hardware's name (e.g. "
+        "H200, '2 threads').",
+    ),
 ) -> None:
-    """Render the report from the stored rows only: the loss grids beside the paper's, throughput, time to a target loss, hardware, devices, figures."""
+    """Render the report from the stored rows only: the loss grids beside the paper's, throughput, time to a target
+    loss, hardware, devices, figures."""
     from rnnbench import report as rep
     from rnnbench import results
     from rnnbench.files import write_atomic
@@ -309,7 +432,9 @@ def report(
     df = results.load(results_dir, warn=False)
     terminal.skipped(df.attrs["problems"])
     if df.empty:
-        raise UsageError(f"no runs stored in {results.runs_dir(results_dir)}: run `rnnbench sweep` first; nothing written")
+        raise UsageError(
+            f"no runs stored in {results.runs_dir(results_dir)}: run `rnnbench sweep` first; nothing written"
+        )
     if format == "csv":
         text = rep.render_csv(df)
         if out is None:
@@ -331,22 +456,33 @@ def report(
         terminal.info(f"wrote {out} (figures inlined)")
 
 
-LAYOUT_SETTINGS = {name: GRID_SETTINGS[name] for name in ("dataset", "split", "train_fraction", "val_fraction",
-                                                            "batch_size", "seq_len")}
+LAYOUT_SETTINGS = {
+    name: GRID_SETTINGS[name]
+    for name in ("dataset", "split", "train_fraction", "val_fraction", "batch_size", "seq_len")
+}
 
 
 @baseline_app.command("ngram")
 @with_settings(LAYOUT_SETTINGS)
 def baseline_ngram(
     settings,
-    order: int = typer.Option(20, help="The highest n: every order from 1 to n is counted and scored in one pass "
-                                       "(an order-n model predicts each byte from the n - 1 bytes before it; the "
-                                       "paper's baseline is 20)."),
-    smoothing: str = typer.Option("kn,mkn", help="Comma-separated smoothings: kn (one discount per order), mkn "
-                                                 "(modified Kneser-Ney, three discounts per order)."),
-    preset: Optional[str] = typer.Option(None, help="Take the corpus and the data layout from this sweep preset "
-                                                    "(e.g. paper), so that the n-grams see the RNNs' splits; "
-                                                    "the options above override it."),
+    order: int = typer.Option(
+        20,
+        help="The highest n: every order from 1 to n is counted and scored in one pass "
+        "(an order-n model predicts each byte from the n - 1 bytes before it; the "
+        "paper's baseline is 20).",
+    ),
+    smoothing: str = typer.Option(
+        "kn,mkn",
+        help="Comma-separated smoothings: kn (one discount per order), mkn "
+        "(modified Kneser-Ney, three discounts per order).",
+    ),
+    preset: Optional[str] = typer.Option(
+        None,
+        help="Take the corpus and the data layout from this sweep preset "
+        "(e.g. paper), so that the n-grams see the RNNs' splits; "
+        "the options above override it.",
+    ),
     data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP, metavar="FOLDER"),
     results_dir: Optional[Path] = RESULTS_DIR_OPTION,
 ) -> None:
@@ -363,16 +499,23 @@ def baseline_ngram(
     check_writable(results_dir, "results folder")
     corpus = load_corpus(grid.dataset, data_dir, terminal.DownloadBar().handle)
     train_bytes = layout.sizes(corpus.n_bytes)[0]
-    with terminal.status(f"counting 1- to {order}-grams of '{corpus.name}' ({train_bytes:,} training bytes, "
-                         f"{layout.split} layout)"):
+    with terminal.status(
+        f"counting 1- to {order}-grams of '{corpus.name}' ({train_bytes:,} training bytes, {layout.split} layout)"
+    ):
         records = run_baseline(corpus, layout, order, smoothings)
     for record in records:
         results.write_run(results_dir, record)
-    terminal.show(terminal.ngram_table(records, title=f"n-gram baselines on '{corpus.name}' ({layout.split} layout), "
-                                                      "nats per character"))
+    terminal.show(
+        terminal.ngram_table(
+            records, title=f"n-gram baselines on '{corpus.name}' ({layout.split} layout), nats per character"
+        )
+    )
     m = records[0]["metrics"]
-    terminal.info(f"{len(records)} rows stored in {results.runs_dir(results_dir)}; one pass of {m['seconds']:.1f} s, "
-                  f"peak RSS {m['peak_rss_mb']:,.0f} MB", terminal.stdout)
+    terminal.info(
+        f"{len(records)} rows stored in {results.runs_dir(results_dir)}; one pass of {m['seconds']:.1f} s, "
+        f"peak RSS {m['peak_rss_mb']:,.0f} MB",
+        terminal.stdout,
+    )
 
 
 @results_app.callback(invoke_without_command=True)
@@ -391,13 +534,23 @@ def results_show(
     if not records:
         terminal.info(f"no runs stored in {results.runs_dir(results_dir)}; run `rnnbench sweep` first")
         return
-    sweeps.sort(key=lambda r: (r["config"]["dataset"], r["config"]["size"], r["config"]["num_layers"],
-                               r["config"]["cell"], r["config"]["device"], r["config"]["seed"]))
+    sweeps.sort(
+        key=lambda r: (
+            r["config"]["dataset"],
+            r["config"]["size"],
+            r["config"]["num_layers"],
+            r["config"]["cell"],
+            r["config"]["device"],
+            r["config"]["seed"],
+        )
+    )
     terminal.show(terminal.runs_table(sweeps, title=f"{len(sweeps)} sweep runs in {results_dir}"))
     if len(sweeps) < len(records):
         kinds = sorted({r.get("kind", "sweep") for r in records} - {"sweep"})  # old sweep rows have no kind
-        terminal.info(f"and {len(records) - len(sweeps)} {', '.join(k.replace('compare', 'compare-devices') for k in kinds)} "
-                      "rows: see `rnnbench report` or `rnnbench results export`")
+        terminal.info(
+            f"and {len(records) - len(sweeps)} {', '.join(k.replace('compare', 'compare-devices') for k in kinds)} "
+            "rows: see `rnnbench report` or `rnnbench results export`"
+        )
 
 
 @results_app.command("export")
@@ -426,7 +579,9 @@ def results_export(
 
 @results_app.command("merge")
 def results_merge(
-    sources: list[Path] = typer.Argument(..., help="Result folders to merge (each with a runs/ folder), e.g. one per machine or shard."),
+    sources: list[Path] = typer.Argument(
+        ..., help="Result folders to merge (each with a runs/ folder), e.g. one per machine or shard."
+    ),
     into: Path = typer.Option(..., help="Result folder to merge into; created if absent. Its runs are kept."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be merged, write nothing."),
 ) -> None:
@@ -444,10 +599,14 @@ def results_merge(
         check_writable(into, "folder to merge into")
         results.apply_merge(plan)
     verb = "would add" if dry_run else "added"
-    terminal.merge_outcome(plan.replaced, plan.conflicts,
-                           f"{verb} {len(plan.writes)} run(s) to {into} from {len(sources)} folder(s); "
-                           f"{plan.duplicates} duplicate(s) skipped, {len(plan.replaced)} failed attempt(s) replaced, "
-                           f"{len(plan.conflicts)} conflict(s)", str(into))
+    terminal.merge_outcome(
+        plan.replaced,
+        plan.conflicts,
+        f"{verb} {len(plan.writes)} run(s) to {into} from {len(sources)} folder(s); "
+        f"{plan.duplicates} duplicate(s) skipped, {len(plan.replaced)} failed attempt(s) replaced, "
+        f"{len(plan.conflicts)} conflict(s)",
+        str(into),
+    )
     if plan.conflicts:
         raise typer.Exit(1)
 
@@ -456,10 +615,25 @@ def results_merge(
 def results_compare(
     base: Path = typer.Argument(..., help="Result folder of the baseline runs."),
     new: Path = typer.Argument(..., help="Result folder of the runs to compare with them (may be BASE, with filters)."),
-    base_filter: list[str] = typer.Option([], "--base-filter", help="Keep BASE runs whose COLUMN=VALUE, or COLUMN~TEXT (contains); repeatable. E.g. device=cpu, hardware~'2 threads'."),
+    base_filter: list[str] = typer.Option(
+        [],
+        "--base-filter",
+        help="Keep BASE runs whose COLUMN=VALUE, or COLUMN~TEXT (contains); repeatable. E.g. device=cpu, hardware~'2 "
+        "threads'.",
+    ),
     new_filter: list[str] = typer.Option([], "--new-filter", help="The same for NEW, e.g. hardware~H200."),
-    fail_if_slower: Optional[str] = typer.Option(None, "--fail-if-slower", metavar="PERCENT", help="Exit 1 if a run is flagged slower by more than this (e.g. 5%): for CI."),
-    min_change: float = typer.Option(0.02, "--min-change", metavar="FRACTION", help="Medians closer than this are 'same' even when the quartiles do not overlap."),
+    fail_if_slower: Optional[str] = typer.Option(
+        None,
+        "--fail-if-slower",
+        metavar="PERCENT",
+        help="Exit 1 if a run is flagged slower by more than this (e.g. 5%): for CI.",
+    ),
+    min_change: float = typer.Option(
+        0.02,
+        "--min-change",
+        metavar="FRACTION",
+        help="Medians closer than this are 'same' even when the quartiles do not overlap.",
+    ),
     out: Optional[Path] = typer.Option(None, help="Also write the comparison as markdown to this file."),
 ) -> None:
     """For every run in both BASE and NEW: the change in test loss and the speedup of training, with noise.
@@ -467,8 +641,8 @@ def results_compare(
     Runs match on corpus, cell, depth, size, seed and every training setting (not on device or hardware).
     Faster or slower only where the step-time interquartile ranges do not overlap; else same."""
     from rnnbench import results
-    from rnnbench.report import run_pairs
     from rnnbench.files import write_atomic
+    from rnnbench.report import run_pairs
 
     limit = run_pairs.parse_percent(fail_if_slower) if fail_if_slower is not None else None
     sides = []
@@ -478,8 +652,12 @@ def results_compare(
         df = results.load(folder, warn=False)
         terminal.skipped(df.attrs["problems"])
         sides.append(df)
-    table = run_pairs.compare_runs(*sides, [run_pairs.Filter.parse(f) for f in base_filter],
-                                [run_pairs.Filter.parse(f) for f in new_filter], min_change)
+    table = run_pairs.compare_runs(
+        *sides,
+        [run_pairs.Filter.parse(f) for f in base_filter],
+        [run_pairs.Filter.parse(f) for f in new_filter],
+        min_change,
+    )
     terminal.show(terminal.versus_table(table, f"{base} (BASE) against {new} (NEW)"))
     terminal.info(run_pairs.summary(table), terminal.stdout)
     terminal.info(run_pairs.method_text(min_change))
@@ -489,8 +667,10 @@ def results_compare(
     if limit is not None:
         slow = run_pairs.slowdowns(table, limit)
         if not slow.empty:
-            terminal.error(f"{len(slow)} run(s) slower by more than {limit:.0%}: "
-                           + ", ".join(f"{r.cell} {r.num_layers}x{r.size} x{r.speedup:.2f}" for r in slow.itertuples()))
+            terminal.error(
+                f"{len(slow)} run(s) slower by more than {limit:.0%}: "
+                + ", ".join(f"{r.cell} {r.num_layers}x{r.size} x{r.speedup:.2f}" for r in slow.itertuples())
+            )
             raise typer.Exit(1)
 
 
@@ -503,8 +683,8 @@ def data_list(
 ) -> None:
     """Show each corpus: where it is, its size, vocabulary and split sizes under a layout (contiguous 80/10/10 unless
     told otherwise)."""
-    from rnnbench.core import data
     from rnnbench.config import Grid, load_preset
+    from rnnbench.core import data
 
     layout = data.Layout.of((load_preset(preset) if preset else Grid()).replace(**settings).train)
     terminal.show(terminal.corpora_table(data.list_corpora(data_dir, layout), layout))
@@ -527,7 +707,9 @@ def data_fetch(
 
 @data_app.command("build-linux")
 def data_build_linux(
-    tarball: Path = typer.Argument(..., help="Debian's usr/src/linux-source-6.1.tar.xz from linux-source-6.1 6.1.192-2."),
+    tarball: Path = typer.Argument(
+        ..., help="Debian's usr/src/linux-source-6.1.tar.xz from linux-source-6.1 6.1.192-2."
+    ),
     out: Optional[Path] = typer.Option(None, show_default="the cache folder", help="Where to write linux.txt."),
 ) -> None:
     """Rebuild the Linux corpus from kernel source by its documented recipe, and verify its sha256."""
@@ -540,8 +722,10 @@ def data_build_linux(
     with terminal.status(f"reading kernel/*.[ch] from {tarball}"):
         text = data.build_linux_text(tarball, spec.n_bytes)
     if len(text) != spec.n_bytes or data.sha256_of(text) != spec.sha256:
-        raise UsageError(f"the text built from {tarball} ({len(text):,} bytes, sha256 {data.sha256_of(text)[:12]}…) "
-                         f"is not the pinned corpus (sha256 {spec.sha256[:12]}…): use linux-source-6.1 6.1.192-2; nothing written")
+        raise UsageError(
+            f"the text built from {tarball} ({len(text):,} bytes, sha256 {data.sha256_of(text)[:12]}…) "
+            f"is not the pinned corpus (sha256 {spec.sha256[:12]}…): use linux-source-6.1 6.1.192-2; nothing written"
+        )
     path = out or data.cache_dir() / spec.filename
     write_atomic(path, text)
     terminal.info(f"linux: {path} ({len(text):,} bytes, sha256 verified)", terminal.stdout)
@@ -554,7 +738,11 @@ def devices_list() -> None:
 
     for device in available_devices():
         env = environment(device)
-        name = env["gpu_name"] or f"{env['cpu_model']} ({env['cpu_cores_logical']} logical cores, {env['torch_num_threads']} torch threads)"
+        name = (
+            env["gpu_name"]
+            or f"{env['cpu_model']} ({env['cpu_cores_logical']} logical cores, "
+            f"{env['torch_num_threads']} torch threads)"
+        )
         terminal.info(f"{device}: {name}", terminal.stdout)
     if "cuda" not in " ".join(available_devices()):
         terminal.info("no CUDA device: only the CPU can be measured here", terminal.stdout)

@@ -1,9 +1,16 @@
 """Everything rnnbench draws on a terminal: progress displays, tables and one-line messages.
 
+    >>> import tempfile
     >>> from rnnbench.cli.terminal import SweepDisplay
-    >>> from rnnbench.sweep import run_sweep                                # doctest: +SKIP
-    >>> with SweepDisplay(enabled=True) as display:                        # doctest: +SKIP
-    ...     records = run_sweep(grid, on_event=display.handle)
+    >>> from rnnbench.config import Grid
+    >>> from rnnbench.sweep import run_sweep
+    >>> grid = Grid.from_settings(dataset="synthetic", cells=("gru",), layers=(1,), sizes=(16,),
+    ...                           size_mode="hidden", devices=("cpu",), batch_size=8, seq_len=16,
+    ...                           max_steps=10, eval_every_steps=5)
+    >>> with SweepDisplay(enabled=False) as display:                # enabled=True: live progress bars
+    ...     records = run_sweep(grid, tempfile.mkdtemp(), on_event=display.handle)
+    >>> len(records)
+    1
 
 The library reports long work as events (rnnbench.events); the displays here turn them into rich
 progress bars and lines on stderr. Tables of results go to stdout, messages and progress to
@@ -15,15 +22,26 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from rich.console import Console
 from rich.markup import escape
 
-from rnnbench.events import (CpuDtypes, DownloadEnded, DownloadProgress, DownloadStarted, Event, RowMeasured,
-                             Notice, RunFinished, RunProgress, RunSkipped, RunStarted,
-                             SweepPlanned)
+from rnnbench.events import (
+    CpuDtypes,
+    DownloadEnded,
+    DownloadProgress,
+    DownloadStarted,
+    Event,
+    Notice,
+    RowMeasured,
+    RunFinished,
+    RunProgress,
+    RunSkipped,
+    RunStarted,
+    SweepPlanned,
+)
 
 # Piped output gets wide tables (160 columns, or $COLUMNS) rather than rich's 80-column default
 # for non-terminals.
@@ -55,15 +73,22 @@ def skipped(problems: Iterable[str]) -> None:
 
 
 def interrupted(runs_dir: str, unfinished: str) -> None:
-    stderr.print(f"[yellow]interrupted:[/] finished runs are stored in {escape(runs_dir)}; {escape(unfinished)}. "
-                 "Run the same command again to continue.")
+    stderr.print(
+        f"[yellow]interrupted:[/] finished runs are stored in {escape(runs_dir)}; {escape(unfinished)}. "
+        "Run the same command again to continue."
+    )
 
 
 def stopped(runs_dir: str, with_checkpoints: bool) -> None:
-    how = ("the runs in flight saved their state and continue from it" if with_checkpoints else
-           "the runs in flight start over (no checkpoints were kept)")
-    stderr.print(f"[yellow]stopped:[/] finished runs are stored in {escape(runs_dir)}; {how}. "
-                 f"Run the same command again to resume (exit code 75).")
+    how = (
+        "the runs in flight saved their state and continue from it"
+        if with_checkpoints
+        else "the runs in flight start over (no checkpoints were kept)"
+    )
+    stderr.print(
+        f"[yellow]stopped:[/] finished runs are stored in {escape(runs_dir)}; {how}. "
+        f"Run the same command again to resume (exit code 75)."
+    )
 
 
 def merge_outcome(replaced: list[str], conflicts: list[str], summary: str, into: str) -> None:
@@ -73,8 +98,10 @@ def merge_outcome(replaced: list[str], conflicts: list[str], summary: str, into:
         stderr.print(f"[red]conflict:[/] {escape(line)}", highlight=False, soft_wrap=True)
     info(summary, stdout)
     if conflicts:
-        info(f"{len(conflicts)} run id(s) have two different results and were left as they were in {into}: "
-             "delete the unwanted SOURCE/runs/RUN_ID.json and merge again.")
+        info(
+            f"{len(conflicts)} run id(s) have two different results and were left as they were in {into}: "
+            "delete the unwanted SOURCE/runs/RUN_ID.json and merge again."
+        )
 
 
 def status(message: str):
@@ -97,8 +124,14 @@ class DownloadBar:
         from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
 
         if isinstance(event, DownloadStarted):
-            self.progress = Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
-                                     console=stderr, disable=not self.enabled, transient=True)
+            self.progress = Progress(
+                *Progress.get_default_columns(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                console=stderr,
+                disable=not self.enabled,
+                transient=True,
+            )
             self.progress.start()
             self.task = self.progress.add_task(f"downloading {event.url.rsplit('/', 1)[-1]}", total=event.total_bytes)
         elif isinstance(event, DownloadProgress) and self.progress is not None:
@@ -113,16 +146,26 @@ class SweepDisplay:
     flight (several at once when runs train side by side), and a line per finished run."""
 
     def __init__(self, enabled: bool = True, console: Console = stderr):
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self.console = console
         self.downloads = DownloadBar(enabled)
         # Narrow terminals (80 columns) get a short label, a short bar and no elapsed time, so
         # that a row stays on one line and every figure in it stays whole.
         self.narrow = console.width < 120
-        columns = [TextColumn("{task.description}"), BarColumn(bar_width=8 if self.narrow else 30),
-                   MofNCompleteColumn(), TextColumn("{task.fields[detail]}")]
+        columns = [
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=8 if self.narrow else 30),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"),
+        ]
         columns += [TimeRemainingColumn()] if self.narrow else [TimeElapsedColumn(), TimeRemainingColumn()]
         self.progress = Progress(*columns, console=console, disable=not enabled)
         self.overall = None
@@ -147,8 +190,11 @@ class SweepDisplay:
             if event.cfg.run_id not in self.rows:
                 self.handle(RunStarted(event.cfg))
             p = event.progress
-            detail = (f"train {p.train_loss_nats:.3f} nats {p.chars_per_s / 1e3:,.0f}k ch/s" if self.narrow else
-                      f"train loss {p.train_loss_nats:.3f} nats  {p.chars_per_s:,.0f} chars/s (training only)")
+            detail = (
+                f"train {p.train_loss_nats:.3f} nats {p.chars_per_s / 1e3:,.0f}k ch/s"
+                if self.narrow
+                else f"train loss {p.train_loss_nats:.3f} nats  {p.chars_per_s:,.0f} chars/s (training only)"
+            )
             self.progress.update(self.rows[event.cfg.run_id], completed=p.step, total=p.planned_steps, detail=detail)
         elif isinstance(event, RunFinished):
             self._finished(event)
@@ -156,14 +202,19 @@ class SweepDisplay:
             self.progress.console.print(f"[yellow]note:[/] {escape(event.text)}", highlight=False)
         elif isinstance(event, RunSkipped):
             self.progress.advance(self.overall)
-            self.progress.console.print(f"{event.cfg.run_id}  {escape(event.cfg.label)}: [yellow]skipped[/], "
-                                        f"{escape(event.why)}", highlight=False)
+            self.progress.console.print(
+                f"{event.cfg.run_id}  {escape(event.cfg.label)}: [yellow]skipped[/], {escape(event.why)}",
+                highlight=False,
+            )
 
     def _planned(self, e: SweepPlanned) -> None:
         which = f"shard {e.shard}: {e.runs} of {e.grid_runs} runs" if e.shard else f"{e.runs} runs"
-        self.console.print(f"[bold]{which}[/] on '{escape(e.dataset)}' ({e.n_bytes:,} bytes, vocabulary "
-                           f"{e.vocab_size}): {e.already_finished} already finished, {e.to_run} to run "
-                           f"({escape(e.executor)}).", highlight=False)
+        self.console.print(
+            f"[bold]{which}[/] on '{escape(e.dataset)}' ({e.n_bytes:,} bytes, vocabulary "
+            f"{e.vocab_size}): {e.already_finished} already finished, {e.to_run} to run "
+            f"({escape(e.executor)}).",
+            highlight=False,
+        )
         self.progress.start()
         self.overall = self.progress.add_task("sweep", total=e.to_run, detail="")
 
@@ -172,10 +223,14 @@ class SweepDisplay:
             self.progress.remove_task(self.rows.pop(e.cfg.run_id))
         self.progress.advance(self.overall)
         record = e.record
-        outcome = (f"test {record['metrics']['test_loss_nats']:.3f} nats" if record["status"] == "ok"
-                   else f"[red]{record['status']}[/] {escape(record['error'] or '')}")
+        outcome = (
+            f"test {record['metrics']['test_loss_nats']:.3f} nats"
+            if record["status"] == "ok"
+            else f"[red]{record['status']}[/] {escape(record['error'] or '')}"
+        )
         if record["metrics"].get("cuda_graphs_failure"):  # said once, for the run it concerns
-            outcome += f" [yellow](trained eagerly: CUDA graph capture failed: {escape(record['metrics']['cuda_graphs_failure'])})[/]"
+            failure = escape(record["metrics"]["cuda_graphs_failure"])
+            outcome += f" [yellow](trained eagerly: CUDA graph capture failed: {failure})[/]"
         self.progress.console.print(f"{e.cfg.run_id}  {escape(e.cfg.label)}: {outcome}", highlight=False)
 
 
@@ -188,16 +243,23 @@ class CompareDisplay:
         self.downloads = DownloadBar()
         self.table = Table(title="compare-devices")
         for name in ("device", "model", "workload", "median time (IQR)", "rate", "GFLOP/s", "of peak", "status"):
-            self.table.add_column(name, justify="left" if name in ("device", "model", "workload", "status") else "right")
+            self.table.add_column(
+                name, justify="left" if name in ("device", "model", "workload", "status") else "right"
+            )
 
     def handle(self, event: Event) -> None:
         if isinstance(event, (DownloadStarted, DownloadProgress, DownloadEnded)):
             self.downloads.handle(event)
         elif isinstance(event, CpuDtypes):
-            info("CPU dtypes: " + ", ".join(f"{name} {'yes' if why is None else 'no'}" for name, why in event.support.items()))
+            info(
+                "CPU dtypes: "
+                + ", ".join(f"{name} {'yes' if why is None else 'no'}" for name, why in event.support.items())
+            )
             if event.support[event.dtype] is not None:
-                note(f"the CPU does not run this model in {event.dtype} ({event.support[event.dtype]}); "
-                     "its rows are stored as 'unsupported'")
+                note(
+                    f"the CPU does not run this model in {event.dtype} ({event.support[event.dtype]}); "
+                    "its rows are stored as 'unsupported'"
+                )
         elif isinstance(event, RowMeasured):
             self._row(event.record)
         elif isinstance(event, Notice):
@@ -217,15 +279,31 @@ class CompareDisplay:
             time_text = f"{m['time_ms_median']:.3f} ({m['time_ms_iqr']:.3f}) ms"
         else:
             time_text = "-"
-        rate = (f"{m['chars_per_s']:,.0f} chars/s" if "chars_per_s" in m else f"{m['gb_per_s']:,.1f} GB/s"
-                if "gb_per_s" in m else f"{m['gflops']:,.1f} GFLOP/s" if "gflops" in m else "-")
-        info(f"  {device_label(row)}  {model}  {row['workload']}: {record['status']}"
-             + (f", {time_text}" if time_text != "-" else ""))
-        self.table.add_row(device_label(row), model, row["workload"], time_text, rate,
-                           f"{m['achieved_gflops']:,.1f}" if "achieved_gflops" in m else "-",
-                           f"{m['matmul_fraction']:.0%}" if "matmul_fraction" in m else "-",
-                           record["status"] if record["status"] == "ok"
-                           else f"[red]{record['status']}[/] {escape(str(record['error']))}")
+        rate = (
+            f"{m['chars_per_s']:,.0f} chars/s"
+            if "chars_per_s" in m
+            else f"{m['gb_per_s']:,.1f} GB/s"
+            if "gb_per_s" in m
+            else f"{m['gflops']:,.1f} GFLOP/s"
+            if "gflops" in m
+            else "-"
+        )
+        info(
+            f"  {device_label(row)}  {model}  {row['workload']}: {record['status']}"
+            + (f", {time_text}" if time_text != "-" else "")
+        )
+        self.table.add_row(
+            device_label(row),
+            model,
+            row["workload"],
+            time_text,
+            rate,
+            f"{m['achieved_gflops']:,.1f}" if "achieved_gflops" in m else "-",
+            f"{m['matmul_fraction']:.0%}" if "matmul_fraction" in m else "-",
+            record["status"]
+            if record["status"] == "ok"
+            else f"[red]{record['status']}[/] {escape(str(record['error']))}",
+        )
 
 
 # --- tables -----------------------------------------------------------------------------------------
@@ -264,8 +342,13 @@ def fitted_table(title: str, columns: list[Column], rows: list[list[str]], width
     table = Table(title=escape(title), caption=caption)
     for c in kept:
         col = columns[c]
-        table.add_column(col.name, justify="right" if col.right else "left", no_wrap=not col.wrap,
-                         overflow="fold" if col.wrap else "ellipsis", min_width=natural(c))
+        table.add_column(
+            col.name,
+            justify="right" if col.right else "left",
+            no_wrap=not col.wrap,
+            overflow="fold" if col.wrap else "ellipsis",
+            min_width=natural(c),
+        )
     for r in rows:
         table.add_row(*[r[c] for c in kept])
     return table
@@ -300,16 +383,28 @@ def budget_short(train: dict) -> str:
 
 # Dropped first at a narrow terminal: the highest `drop`. The test loss column says a run's status
 # where it has no loss, so the status column can go before what tells runs apart.
-RUN_COLUMNS = [Column("run"), Column("status", drop=6), Column("dataset", drop=3), Column("model"),
-               Column("hidden", drop=11, right=True), Column("params", drop=12, right=True), Column("device", drop=4),
-               Column("hardware", drop=2, wrap=True), Column("budget", drop=1, wrap=True),
-               Column("seed", drop=5, right=True), Column("test", right=True), Column("val", drop=7, right=True),
-               Column("chars/s (IQR)", drop=8, right=True), Column("step ms", drop=9, right=True)]
+RUN_COLUMNS = [
+    Column("run"),
+    Column("status", drop=6),
+    Column("dataset", drop=3),
+    Column("model"),
+    Column("hidden", drop=11, right=True),
+    Column("params", drop=12, right=True),
+    Column("device", drop=4),
+    Column("hardware", drop=2, wrap=True),
+    Column("budget", drop=1, wrap=True),
+    Column("seed", drop=5, right=True),
+    Column("test", right=True),
+    Column("val", drop=7, right=True),
+    Column("chars/s (IQR)", drop=8, right=True),
+    Column("step ms", drop=9, right=True),
+]
 
 
 def runs_table(records: list[dict], title: str, width: int | None = None):
     """Sweep runs as a table, one row per run, with what tells rows apart (hardware, budget and
     layout); at a narrow terminal the least needed columns are left out, never the run id or the loss."""
+
     def num(value, spec):
         return "-" if value is None else format(value, spec)
 
@@ -318,15 +413,30 @@ def runs_table(records: list[dict], title: str, width: int | None = None):
     rows = []
     for r in records:
         c, m = r["config"], r["metrics"]
-        rate = "-" if m.get("train_chars_per_s") is None else (
-            f"{m['train_chars_per_s']:,.0f} ({num(m.get('train_chars_per_s_iqr'), ',.0f')})")
+        rate = (
+            "-"
+            if m.get("train_chars_per_s") is None
+            else (f"{m['train_chars_per_s']:,.0f} ({num(m.get('train_chars_per_s_iqr'), ',.0f')})")
+        )
         # a run id is what `rnnbench sample` takes: it is never cut
-        rows.append([r["run_id"], r["status"], c["dataset"], f"{c['cell']} {c['num_layers']}x{c['size']}",
-                     num(m.get("hidden_size"), "d"), num(m.get("n_params"), ","), c["device"],
-                     short_hardware(hardware_of(r).as_dict()), budget_short(c.get("train", {})), str(c["seed"]),
-                     num(m.get("test_loss_nats"), ".3f") if m.get("test_loss_nats") is not None else r["status"],
-                     num(m.get("val_loss_nats"), ".3f"), rate,
-                     num(m.get("step_ms_median"), ".1f")])
+        rows.append(
+            [
+                r["run_id"],
+                r["status"],
+                c["dataset"],
+                f"{c['cell']} {c['num_layers']}x{c['size']}",
+                num(m.get("hidden_size"), "d"),
+                num(m.get("n_params"), ","),
+                c["device"],
+                short_hardware(hardware_of(r).as_dict()),
+                budget_short(c.get("train", {})),
+                str(c["seed"]),
+                num(m.get("test_loss_nats"), ".3f") if m.get("test_loss_nats") is not None else r["status"],
+                num(m.get("val_loss_nats"), ".3f"),
+                rate,
+                num(m.get("step_ms_median"), ".1f"),
+            ]
+        )
     return fitted_table(f"{title} (losses in nats per character)", RUN_COLUMNS, rows, width or stdout.width)
 
 
@@ -336,15 +446,33 @@ def versus_table(table, title: str):
 
     colours = {"faster": "green", "slower": "red", "shared": "yellow"}
     out = Table(title=escape(title))
-    for name in ("corpus", "model", "seed", "BASE test", "NEW test", "change", "BASE step ms (IQR)",
-                 "NEW step ms (IQR)", "speedup", "verdict"):
+    for name in (
+        "corpus",
+        "model",
+        "seed",
+        "BASE test",
+        "NEW test",
+        "change",
+        "BASE step ms (IQR)",
+        "NEW step ms (IQR)",
+        "speedup",
+        "verdict",
+    ):
         out.add_column(name, justify="left" if name in ("corpus", "model", "verdict") else "right")
     for r in table.itertuples():
         colour = colours.get(r.verdict)
-        out.add_row(escape(r.dataset), f"{r.cell.upper()} {r.num_layers}x{r.size}", str(r.seed),
-                    f"{r.base_test_loss_nats:.4f}", f"{r.new_test_loss_nats:.4f}", f"{r.test_loss_change_nats:+.4f}",
-                    f"{r.base_step_ms:.3g} ({r.base_step_ms_iqr:.2g})", f"{r.new_step_ms:.3g} ({r.new_step_ms_iqr:.2g})",
-                    f"x{r.speedup:.2f}", f"[{colour}]{r.verdict}[/]" if colour else r.verdict)
+        out.add_row(
+            escape(r.dataset),
+            f"{r.cell.upper()} {r.num_layers}x{r.size}",
+            str(r.seed),
+            f"{r.base_test_loss_nats:.4f}",
+            f"{r.new_test_loss_nats:.4f}",
+            f"{r.test_loss_change_nats:+.4f}",
+            f"{r.base_step_ms:.3g} ({r.base_step_ms_iqr:.2g})",
+            f"{r.new_step_ms:.3g} ({r.new_step_ms_iqr:.2g})",
+            f"x{r.speedup:.2f}",
+            f"[{colour}]{r.verdict}[/]" if colour else r.verdict,
+        )
     return out
 
 
@@ -385,16 +513,25 @@ def corpora_table(corpora, layout):
 
     t, v = layout.train_fraction, layout.val_fraction
     chunked = f" at {layout.batch_size} x {layout.seq_len}" if layout.split == "chunked" else ""
-    table = Table(title=f"corpora (bytes; splits {layout.split}{chunked}, {100 * t:g}/{100 * v:g}/{100 * (1 - t - v):g})")
+    table = Table(
+        title=f"corpora (bytes; splits {layout.split}{chunked}, {100 * t:g}/{100 * v:g}/{100 * (1 - t - v):g})"
+    )
     for name in ("name", "present", "bytes", "vocab", "train", "val", "test", "description"):
         table.add_column(name, justify="right" if name in ("bytes", "vocab", "train", "val", "test") else "left")
     for c in corpora:
         if c.problem is not None:
             table.add_row(c.name, f"[red]{escape(c.problem)}[/]", *["-"] * 5, c.description)
         elif c.where is None:
-            table.add_row(c.name, f"[yellow]no[/]: {escape(c.how_to_get)}", f"{c.n_bytes:,}", "-", "-", "-", "-",
-                          c.description)
+            table.add_row(
+                c.name, f"[yellow]no[/]: {escape(c.how_to_get)}", f"{c.n_bytes:,}", "-", "-", "-", "-", c.description
+            )
         else:
-            table.add_row(c.name, escape(c.where), f"{c.n_bytes:,}", str(c.vocab_size),
-                          *[f"{n:,}" for n in c.split_sizes], c.description)
+            table.add_row(
+                c.name,
+                escape(c.where),
+                f"{c.n_bytes:,}",
+                str(c.vocab_size),
+                *[f"{n:,}" for n in c.split_sizes],
+                c.description,
+            )
     return table

@@ -1,8 +1,12 @@
 """Checkpoints: a plain dict saved atomically, loaded with a clear error when it is not one.
 
-    >>> from rnnbench.core.checkpoint import load, save        # doctest: +SKIP
-    >>> save("results/checkpoints/ab12cd34ef56/best.pt", {"model": model.state_dict(), ...})
-    >>> ckpt = load("results/checkpoints/ab12cd34ef56/best.pt")
+    >>> import tempfile, torch
+    >>> from rnnbench.core.checkpoint import RunFiles
+    >>> files = RunFiles(f"{tempfile.mkdtemp()}/ab12cd34ef56")      # RESULTS_DIR/checkpoints/RUN_ID
+    >>> n_bytes = files.save_latest({"kind": "latest", "run_id": "ab12cd34ef56", "config": {}, "vocab": [97, 98],
+    ...                              "hidden_size": 2, "model": {"w": torch.ones(2)}})
+    >>> files.load_latest()["model"]["w"].tolist()
+    [1.0, 1.0]
 
 A run keeps two under `<results-dir>/checkpoints/<run_id>/`, named, written and read by RunFiles only:
     best.pt    the best-validation weights: {"format", "kind": "best", "run_id", "config", "vocab",
@@ -62,8 +66,14 @@ def load(path: str | Path) -> dict:
     except FileNotFoundError as exc:
         raise UsageError(f"no checkpoint at {path}") from exc
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as exc:
-        raise UsageError(f"{path} is not a readable checkpoint ({exc.__class__.__name__}): it may be cut short or corrupt") from exc
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT or any(k not in checkpoint for k in REQUIRED_KEYS):
+        raise UsageError(
+            f"{path} is not a readable checkpoint ({exc.__class__.__name__}): it may be cut short or corrupt"
+        ) from exc
+    if (
+        not isinstance(checkpoint, dict)
+        or checkpoint.get("format") != FORMAT
+        or any(k not in checkpoint for k in REQUIRED_KEYS)
+    ):
         raise UsageError(f"{path} is not an rnnbench checkpoint (expected format {FORMAT})")
     return checkpoint
 

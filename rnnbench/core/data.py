@@ -47,10 +47,10 @@ import platformdirs
 import torch
 
 from rnnbench.config import check_fractions
+from rnnbench.core.synthetic import generate
 from rnnbench.errors import UsageError
 from rnnbench.events import DownloadEnded, DownloadProgress, DownloadStarted, OnEvent, ignore
 from rnnbench.files import write_atomic
-from rnnbench.core.synthetic import generate
 
 TRAIN_FRACTION = 0.8
 VAL_FRACTION = 0.1
@@ -110,8 +110,12 @@ class Layout:
             if size // self.batch_size < self.seq_len + 1:
                 need = self.batch_size * (self.seq_len + 1)
                 if self.split == "chunked":
-                    need = math.ceil(self.batch_size * self.seq_len * 2 / min(self.train_fraction, self.val_fraction,
-                                                                             1 - self.train_fraction - self.val_fraction))
+                    need = math.ceil(
+                        self.batch_size
+                        * self.seq_len
+                        * 2
+                        / min(self.train_fraction, self.val_fraction, 1 - self.train_fraction - self.val_fraction)
+                    )
                 raise UsageError(
                     f"corpus '{corpus_name}' is too small: its {split} split has {size:,} bytes but "
                     f"batch size {self.batch_size} x sequence length {self.seq_len} needs at least {need:,} "
@@ -237,7 +241,7 @@ class Corpus:
         out = np.empty(self.n_bytes, dtype=np.uint8)
         start = 0
         for part in _chunks(self._byte_values):
-            out[start:start + len(part)] = lookup[part]
+            out[start : start + len(part)] = lookup[part]
             start += len(part)
         return torch.from_numpy(out)
 
@@ -255,7 +259,7 @@ def _chunks(values: np.ndarray, size: int = 1 << 24):
     """Slices of 16 MB: numpy widens an index or bincount input to int64, and on a whole 1 GB
     corpus that would be an 8 GB temporary."""
     for start in range(0, len(values), size):
-        yield values[start:start + size]
+        yield values[start : start + size]
 
 
 def streams(split: torch.Tensor, batch_size: int) -> torch.Tensor:
@@ -309,8 +313,9 @@ def find(spec: CorpusSpec, data_dir: str | Path | None = None) -> Path | None:
     return None
 
 
-def download(url: str, expected_bytes: int, expected_sha256: str, timeout_s: float = 60.0,
-             on_event: OnEvent = ignore) -> bytes:
+def download(
+    url: str, expected_bytes: int, expected_sha256: str, timeout_s: float = 60.0, on_event: OnEvent = ignore
+) -> bytes:
     """Fetch `url` whole and verified, or raise UsageError; nothing is written here."""
     chunks = []
     try:
@@ -331,9 +336,14 @@ def download(url: str, expected_bytes: int, expected_sha256: str, timeout_s: flo
         raise UsageError(f"download of {url} failed: {reason}") from exc
     data = b"".join(chunks)
     if len(data) != expected_bytes:
-        raise UsageError(f"download of {url} was cut short or too long: got {len(data):,} of {expected_bytes:,} bytes; try again")
+        raise UsageError(
+            f"download of {url} was cut short or too long: got {len(data):,} of {expected_bytes:,} bytes; try again"
+        )
     if sha256_of(data) != expected_sha256:
-        raise UsageError(f"download of {url} has the wrong sha256 ({sha256_of(data)[:12]}…, expected {expected_sha256[:12]}…); not saved")
+        raise UsageError(
+            f"download of {url} has the wrong sha256 ({sha256_of(data)[:12]}…, expected {expected_sha256[:12]}…); "
+            "not saved"
+        )
     return data
 
 
@@ -343,7 +353,9 @@ def fetch(spec: CorpusSpec, data_dir: str | Path | None = None, on_event: OnEven
     if path is not None:
         return path
     if spec.url is None:
-        raise UsageError(f"corpus '{spec.name}' not found in {', '.join(map(str, search_dirs(data_dir)))}: {spec.how_to_get}")
+        raise UsageError(
+            f"corpus '{spec.name}' not found in {', '.join(map(str, search_dirs(data_dir)))}: {spec.how_to_get}"
+        )
     data = download(spec.url, spec.n_bytes, spec.sha256, on_event=on_event)
     path = cache_dir() / spec.filename
     write_atomic(path, data)
@@ -394,16 +406,25 @@ def list_corpora(data_dir: str | Path | None = None, layout: Layout | None = Non
     for name, spec in entries:
         description = spec.description if spec else "generated; long-range structure (see rnnbench.core.synthetic)"
         if spec is not None and find(spec, data_dir) is None:
-            out.append(CorpusInfo(name, description, spec.n_bytes,
-                                  how_to_get="downloads on first use" if spec.url else spec.how_to_get))
+            out.append(
+                CorpusInfo(
+                    name,
+                    description,
+                    spec.n_bytes,
+                    how_to_get="downloads on first use" if spec.url else spec.how_to_get,
+                )
+            )
             continue
         try:
             corpus = load_corpus(name, data_dir)
         except UsageError as exc:
             out.append(CorpusInfo(name, description, spec.n_bytes, problem=str(exc)))
             continue
-        out.append(CorpusInfo(name, description, corpus.n_bytes, corpus.source, corpus.vocab_size,
-                              layout.sizes(corpus.n_bytes)))
+        out.append(
+            CorpusInfo(
+                name, description, corpus.n_bytes, corpus.source, corpus.vocab_size, layout.sizes(corpus.n_bytes)
+            )
+        )
     return out
 
 
@@ -425,8 +446,12 @@ def build_linux_text(tarball: str | Path, n_bytes: int = REGISTRY["linux"].n_byt
         for member in archive:
             parts = PurePosixPath(member.name).parts
             relative = PurePosixPath(*parts[1:]) if len(parts) > 1 else None
-            if (member.isfile() and relative is not None and relative.parts[0] == "kernel"
-                    and relative.suffix in (".c", ".h")):
+            if (
+                member.isfile()
+                and relative is not None
+                and relative.parts[0] == "kernel"
+                and relative.suffix in (".c", ".h")
+            ):
                 files[str(relative)] = archive.extractfile(member).read()
     if not files:
         raise UsageError(f"{tarball} holds no kernel/*.c or *.h files under a top-level folder")

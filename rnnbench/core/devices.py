@@ -26,9 +26,9 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import psutil
 import torch
@@ -67,13 +67,25 @@ def _mps_synchronize(device: torch.device) -> None:
 DEVICE_KINDS: dict[str, DeviceKind] = {
     "cpu": DeviceKind("cpu", _nothing, threads=True),
     "cuda": DeviceKind(
-        "cuda", torch.cuda.synchronize, empty_cache=lambda d: torch.cuda.empty_cache(),
-        reset_peak_memory=torch.cuda.reset_peak_memory_stats, peak_memory_bytes=torch.cuda.max_memory_allocated,
-        out_of_memory=(torch.cuda.OutOfMemoryError,), model_name=torch.cuda.get_device_name,
-        rng_state=torch.cuda.get_rng_state, set_rng_state=torch.cuda.set_rng_state,
-        event_timing=True, graphs=True, matmul_sizes=(2048, 4096, 8192)),
-    "mps": DeviceKind("mps", _mps_synchronize, empty_cache=lambda d: torch.mps.empty_cache(),
-                      model_name=lambda d: f"Apple MPS ({cpu_model()})"),
+        "cuda",
+        torch.cuda.synchronize,
+        empty_cache=lambda d: torch.cuda.empty_cache(),
+        reset_peak_memory=torch.cuda.reset_peak_memory_stats,
+        peak_memory_bytes=torch.cuda.max_memory_allocated,
+        out_of_memory=(torch.cuda.OutOfMemoryError,),
+        model_name=torch.cuda.get_device_name,
+        rng_state=torch.cuda.get_rng_state,
+        set_rng_state=torch.cuda.set_rng_state,
+        event_timing=True,
+        graphs=True,
+        matmul_sizes=(2048, 4096, 8192),
+    ),
+    "mps": DeviceKind(
+        "mps",
+        _mps_synchronize,
+        empty_cache=lambda d: torch.mps.empty_cache(),
+        model_name=lambda d: f"Apple MPS ({cpu_model()})",
+    ),
 }
 
 
@@ -171,10 +183,16 @@ def git_commit() -> str | None:
     Ray worker or a user's shell is anywhere."""
     here = Path(__file__).resolve().parent
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True,
-                                cwd=here).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
-                               timeout=5, cwd=here).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True, cwd=here
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=here,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return commit + ("-dirty" if dirty else "")
@@ -185,8 +203,9 @@ def hardware(device: str, threads: int | None = None) -> Hardware:
     threads, as a worker that sets them will)."""
     kind = kind_of(device)
     model = kind.model_name(torch.device(device)) if kind.model_name else cpu_model()
-    return Hardware(kind.name, model, (threads or torch.get_num_threads()) if kind.threads else None,
-                    str(torch.__version__))
+    return Hardware(
+        kind.name, model, (threads or torch.get_num_threads()) if kind.threads else None, str(torch.__version__)
+    )
 
 
 def environment(device: str) -> dict:
@@ -267,6 +286,9 @@ class MachineLoad:
     def stop(self) -> dict:
         wall = time.perf_counter() - self.wall_start
         others = (_busy_cpu_s() - self.busy_start) - (_own_cpu_s() - self.own_start)
-        return {"load_avg_1m_start": self.load_start, "load_avg_1m_end": os.getloadavg()[0],
-                # Mean number of cores kept busy by other processes (other runs included) meanwhile.
-                "other_cpu_cores": max(0.0, others / wall) if wall > 0 else None}
+        return {
+            "load_avg_1m_start": self.load_start,
+            "load_avg_1m_end": os.getloadavg()[0],
+            # Mean number of cores kept busy by other processes (other runs included) meanwhile.
+            "other_cpu_cores": max(0.0, others / wall) if wall > 0 else None,
+        }

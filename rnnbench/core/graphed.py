@@ -2,7 +2,7 @@
 hundreds, so that small models keep a GPU busy.
 
     >>> from rnnbench.core.graphed import GraphedStep
-    >>> trainer.step_fn = GraphedStep(train_step)    # doctest: +SKIP  (what Trainer does on CUDA)
+    >>> trainer.step_fn = GraphedStep(train_step)  # what Trainer does on a GPU  # doctest: +SKIP
 
 GraphedStep has train_step's signature and does the same work: forward, loss, backward, gradient
 clipping, the optimizer step, and carrying the hidden state to the next step. Its first `warmup`
@@ -21,13 +21,13 @@ this step and all later ones run eagerly and `failure` says why.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
-from rnnbench.errors import one_line
 from rnnbench.core.models import CELLS, CharRNN
+from rnnbench.errors import one_line
 
 WARMUP_CALLS = 3  # eager steps before the capture; within the steps left out of the timings
 
@@ -48,8 +48,15 @@ class GraphedStep:
     def replaying(self) -> bool:
         return self.graph is not None
 
-    def __call__(self, model: CharRNN, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-                 state, grad_clip: float):
+    def __call__(
+        self,
+        model: CharRNN,
+        optimizer: torch.optim.Optimizer,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        state,
+        grad_clip: float,
+    ):
         if self.failure is not None:
             return self.step(model, optimizer, x, y, state, grad_clip)
         if self.graph is None and self.calls < self.warmup:
@@ -89,8 +96,9 @@ class GraphedStep:
         for buffer, part in zip(self.state, parts):
             buffer.copy_(part)
 
-    def _capture(self, model: CharRNN, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-                 grad_clip: float) -> None:
+    def _capture(
+        self, model: CharRNN, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, grad_clip: float
+    ) -> None:
         rnn = model.rnn
         shape = (rnn.num_layers, x.size(0), rnn.hidden_size)
         self.state = tuple(torch.zeros(shape, device=x.device) for _ in range(CELLS[model.cell].state_arity))

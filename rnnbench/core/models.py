@@ -11,14 +11,15 @@ This module does no I/O. A new cell type is one entry in CELLS.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from rnnbench.errors import UsageError
+
 
 @dataclass(frozen=True)
 class Cell:
@@ -44,6 +45,8 @@ CELLS: dict[str, Cell] = {
 def register_cell(cell: Cell) -> None:
     """Add (or replace) a kind of cell: the grid, training, sampling and compare-devices read it from here."""
     CELLS[cell.name] = cell
+
+
 SIZE_MODES = ("hidden", "params")
 INIT_RANGE = 0.08  # char-rnn's uniform initialisation
 GRU_RESETS = ("after", "before")  # where the GRU's reset gate acts: torch's and cuDNN's, or char-rnn's
@@ -61,21 +64,26 @@ class ResetBeforeGRU(nn.Module):
     time step at a time (the input products of all steps at once): there is no fused kernel for it.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int, batch_first: bool = True,
-                 dropout: float = 0.0):
+    def __init__(
+        self, input_size: int, hidden_size: int, num_layers: int, batch_first: bool = True, dropout: float = 0.0
+    ):
         super().__init__()
         if not batch_first:
             raise ValueError("ResetBeforeGRU takes batch-first input only")
         self.input_size, self.hidden_size, self.num_layers, self.dropout = input_size, hidden_size, num_layers, dropout
         for k in range(num_layers):
             inputs = input_size if k == 0 else hidden_size
-            for name, shape in (("weight_ih", (3 * hidden_size, inputs)), ("weight_hh", (3 * hidden_size, hidden_size)),
-                                ("bias_ih", (3 * hidden_size,)), ("bias_hh", (3 * hidden_size,))):
+            for name, shape in (
+                ("weight_ih", (3 * hidden_size, inputs)),
+                ("weight_hh", (3 * hidden_size, hidden_size)),
+                ("bias_ih", (3 * hidden_size,)),
+                ("bias_hh", (3 * hidden_size,)),
+            ):
                 self.register_parameter(f"{name}_l{k}", nn.Parameter(torch.empty(shape)))
         # As nn.GRU draws its initial weights (CharRNN overwrites them): the random numbers drawn
         # after this are then the same as with nn.GRU.
         for p in self.parameters():
-            nn.init.uniform_(p, -hidden_size ** -0.5, hidden_size ** -0.5)
+            nn.init.uniform_(p, -(hidden_size**-0.5), hidden_size**-0.5)
 
     @staticmethod
     def step(x: torch.Tensor, h: torch.Tensor, w_ih, w_hh, b_ih, b_hh) -> torch.Tensor:
@@ -85,9 +93,9 @@ class ResetBeforeGRU(nn.Module):
     @staticmethod
     def _update(gi: torch.Tensor, h: torch.Tensor, w_hh, b_hh) -> torch.Tensor:
         hidden = h.size(-1)
-        rz = torch.sigmoid(gi[:, :2 * hidden] + F.linear(h, w_hh[:2 * hidden], b_hh[:2 * hidden]))
+        rz = torch.sigmoid(gi[:, : 2 * hidden] + F.linear(h, w_hh[: 2 * hidden], b_hh[: 2 * hidden]))
         r, z = rz[:, :hidden], rz[:, hidden:]
-        n = torch.tanh(gi[:, 2 * hidden:] + F.linear(r * h, w_hh[2 * hidden:], b_hh[2 * hidden:]))
+        n = torch.tanh(gi[:, 2 * hidden :] + F.linear(r * h, w_hh[2 * hidden :], b_hh[2 * hidden :]))
         return n + z * (h - n)
 
     def forward(self, x: torch.Tensor, state: torch.Tensor | None = None):
@@ -96,7 +104,9 @@ class ResetBeforeGRU(nn.Module):
             state = x.new_zeros(self.num_layers, x.size(0), self.hidden_size)
         finals = []
         for k in range(self.num_layers):
-            w_ih, w_hh, b_ih, b_hh = (getattr(self, f"{name}_l{k}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+            w_ih, w_hh, b_ih, b_hh = (
+                getattr(self, f"{name}_l{k}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+            )
             gi = F.linear(x, w_ih, b_ih)  # every step's input products in one
             h, outputs = state[k], []
             for t in range(x.size(1)):
@@ -127,16 +137,25 @@ def check_size_mode(size_mode: str) -> None:
 class CharRNN(nn.Module):
     """One-hot characters in, a stack of recurrent layers, a linear layer to next-character logits."""
 
-    def __init__(self, vocab_size: int, cell: str, hidden_size: int, num_layers: int, dropout: float = 0.0,
-                 lstm_forget_bias: str = "1", gru_reset: str = "after"):
+    def __init__(
+        self,
+        vocab_size: int,
+        cell: str,
+        hidden_size: int,
+        num_layers: int,
+        dropout: float = 0.0,
+        lstm_forget_bias: str = "1",
+        gru_reset: str = "after",
+    ):
         super().__init__()
         check_cell(cell)
         check_gru_reset(gru_reset)
         module = ResetBeforeGRU if cell == "gru" and gru_reset == "before" else CELLS[cell].module
         self.vocab_size, self.cell = vocab_size, cell
         # torch applies `dropout` between stacked layers only; self.drop covers the top layer.
-        self.rnn = module(vocab_size, hidden_size, num_layers, batch_first=True,
-                          dropout=dropout if num_layers > 1 else 0.0)
+        self.rnn = module(
+            vocab_size, hidden_size, num_layers, batch_first=True, dropout=dropout if num_layers > 1 else 0.0
+        )
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, vocab_size)
         self.reset_parameters(cell, lstm_forget_bias)

@@ -12,8 +12,8 @@
 
 Truncated backpropagation through time over parallel streams: the run's layout (data.Layout)
 cuts the train split into `batch_size` streams, each step consumes `seq_len` characters of each,
-and the hidden state is carried (detached) from step to step. Evaluation walks the val or test split the same way, without
-gradients, and scores every character but the last of each stream.
+and the hidden state is carried (detached) from step to step. Evaluation walks the val or test
+split the same way, without gradients, and scores every character but the last of each stream.
 
 Losses are mean cross-entropy in nats per character; bits per character = nats / ln 2.
 Throughput is the median over timed steps after warm-up (the first `warmup_steps` are left out);
@@ -30,24 +30,24 @@ import dataclasses
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import psutil
 import torch
 import torch.nn.functional as F
 
+from rnnbench.config import RunConfig
 from rnnbench.core import checkpoint
 from rnnbench.core.checkpoint import RunFiles
-from rnnbench.core.devices import kind_of
-from rnnbench.config import RunConfig
-from rnnbench.core.graphed import GraphedStep
 from rnnbench.core.data import SPLIT_NAMES, Corpus, Layout
-from rnnbench.errors import StopRequested, UsageError
-from rnnbench.events import Progress
+from rnnbench.core.devices import kind_of
+from rnnbench.core.graphed import GraphedStep
 from rnnbench.core.models import CharRNN, flops_per_char, hidden_size_for, n_params
 from rnnbench.core.timing import StepTimer, rate, summarize, synchronize
+from rnnbench.errors import StopRequested, UsageError
+from rnnbench.events import Progress
 
 LOG_EVERY_STEPS = 10  # how often the loss is read back from the device (a sync on CUDA)
 
@@ -71,8 +71,9 @@ def detach(state):
     return state.detach()
 
 
-def train_step(model: CharRNN, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-               state, grad_clip: float):
+def train_step(
+    model: CharRNN, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, state, grad_clip: float
+):
     """One step of truncated BPTT: forward, loss, backward, clip the gradient norm, update."""
     logits, state = model(x, detach(state))
     loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1).long())
@@ -96,8 +97,9 @@ def evaluate(model: CharRNN, data: torch.Tensor, seq_len: int) -> tuple[float, i
     for i in range(0, last, seq_len):
         j = min(i + seq_len, last)
         logits, state = model(data[:, i:j], state)
-        total += F.cross_entropy(logits.reshape(-1, logits.size(-1)), data[:, i + 1:j + 1].reshape(-1).long(),
-                                 reduction="sum")
+        total += F.cross_entropy(
+            logits.reshape(-1, logits.size(-1)), data[:, i + 1 : j + 1].reshape(-1).long(), reduction="sum"
+        )
     n_chars = data.size(0) * last
     loss = total.item() / n_chars  # .item() synchronises
     seconds = time.perf_counter() - start
@@ -163,9 +165,14 @@ def _set_rng_states(states: dict, device: torch.device) -> None:
         kind_of(device).set_rng_state(states[device.type], device)
 
 
-def train(cfg: RunConfig, corpus: Corpus, on_progress: Callable[[Progress], None] | None = None,
-          checkpoint_dir: str | Path | None = None, cuda_graphs: bool = True,
-          should_stop: Callable[[], bool] | None = None) -> RunResult:
+def train(
+    cfg: RunConfig,
+    corpus: Corpus,
+    on_progress: Callable[[Progress], None] | None = None,
+    checkpoint_dir: str | Path | None = None,
+    cuda_graphs: bool = True,
+    should_stop: Callable[[], bool] | None = None,
+) -> RunResult:
     """Train one model under its budgets, keep the best-validation weights, score them on test.
 
     With `checkpoint_dir`, the best weights go to best.pt whenever validation improves, and the
@@ -183,9 +190,15 @@ class Trainer:
     of training. `step_fn` is the training step; it may be replaced by a wrapped or captured
     version with the same signature."""
 
-    def __init__(self, cfg: RunConfig, corpus: Corpus, on_progress: Callable[[Progress], None] | None = None,
-                 checkpoint_dir: str | Path | None = None, cuda_graphs: bool = True,
-                 should_stop: Callable[[], bool] | None = None):
+    def __init__(
+        self,
+        cfg: RunConfig,
+        corpus: Corpus,
+        on_progress: Callable[[Progress], None] | None = None,
+        checkpoint_dir: str | Path | None = None,
+        cuda_graphs: bool = True,
+        should_stop: Callable[[], bool] | None = None,
+    ):
         t = self.t = cfg.train
         self.cfg, self.on_progress, self.should_stop = cfg, on_progress, should_stop
         self.wall_start = time.perf_counter()
@@ -196,14 +209,16 @@ class Trainer:
         self.device = device = torch.device(cfg.device)
         self.vocab_size, self.corpus_bytes = corpus.vocab_size, corpus.n_bytes
         self.hidden = hidden_size_for(cfg.cell, cfg.num_layers, cfg.size, self.vocab_size, cfg.size_mode)
-        self.model = CharRNN(self.vocab_size, cfg.cell, self.hidden, cfg.num_layers, t.dropout,
-                             t.lstm_forget_bias, t.gru_reset).to(device)
+        self.model = CharRNN(
+            self.vocab_size, cfg.cell, self.hidden, cfg.num_layers, t.dropout, t.lstm_forget_bias, t.gru_reset
+        ).to(device)
         graphs = cuda_graphs and kind_of(device).graphs
         # A captured optimizer step reads its learning rate from the device, where the decay can
         # change it between replays; eager training keeps a plain float.
         self.lr_tensor = torch.tensor(t.lr, device=device) if graphs else None
-        self.optimizer = torch.optim.RMSprop(self.model.parameters(), lr=self.lr_tensor if graphs else t.lr,
-                                             alpha=t.rmsprop_alpha, capturable=graphs)
+        self.optimizer = torch.optim.RMSprop(
+            self.model.parameters(), lr=self.lr_tensor if graphs else t.lr, alpha=t.rmsprop_alpha, capturable=graphs
+        )
         self.step_fn = GraphedStep(train_step) if graphs else train_step
         # The corpus lives on the device as one tensor; a batch is a slice of it, never a copy.
         self.data = self.layout.streams(corpus.encode().to(device))
@@ -219,8 +234,12 @@ class Trainer:
         self.state = None  # the hidden state carried from step to step
         self.loss_sum = torch.zeros((), device=device)  # summed on the device: no sync per step
         self.files = RunFiles(checkpoint_dir) if checkpoint_dir is not None else None
-        self.identity = {"run_id": cfg.run_id, "config": cfg.as_dict(), "vocab": list(corpus.vocab),
-                         "hidden_size": self.hidden}
+        self.identity = {
+            "run_id": cfg.run_id,
+            "config": cfg.as_dict(),
+            "vocab": list(corpus.vocab),
+            "hidden_size": self.hidden,
+        }
         self.status, self.stop_reason = "ok", None
         self.timer = StepTimer(device, warmup=t.warmup_steps)  # each session warms up anew
         self.lr = t.lr  # the learning rate now, as set_epoch_lr last set it
@@ -272,8 +291,10 @@ class Trainer:
 
     def save_best(self) -> None:
         loop = self.loop
-        loop.checkpoint_bytes += self.files.save_best(self.identity | {
-            "kind": "best", "model": self.best_weights, "step": loop.best_step, "val_loss_nats": loop.best_val})
+        loop.checkpoint_bytes += self.files.save_best(
+            self.identity
+            | {"kind": "best", "model": self.best_weights, "step": loop.best_step, "val_loss_nats": loop.best_val}
+        )
         self.saved_best_step = loop.best_step
 
     def save_checkpoints(self) -> None:
@@ -284,10 +305,21 @@ class Trainer:
         if self.best_weights is not None and loop.best_step != self.saved_best_step:
             self.save_best()
         snapshot = dataclasses.asdict(loop) | {"wall_s_before": self.elapsed_s()}
-        loop.checkpoint_bytes += self.files.save_latest(self.identity | {
-            "kind": "latest", "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "state": self.state, "best_weights": self.best_weights, "loss_sum": self.loss_sum.item(),
-            "loop": snapshot, "rng": _rng_states(self.device), "step": loop.step, "val_loss_nats": loop.best_val})
+        loop.checkpoint_bytes += self.files.save_latest(
+            self.identity
+            | {
+                "kind": "latest",
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "state": self.state,
+                "best_weights": self.best_weights,
+                "loss_sum": self.loss_sum.item(),
+                "loop": snapshot,
+                "rng": _rng_states(self.device),
+                "step": loop.step,
+                "val_loss_nats": loop.best_val,
+            }
+        )
         loop.checkpoint_s += time.perf_counter() - start
 
     def save_final_best(self) -> None:
@@ -320,8 +352,8 @@ class Trainer:
     def step(self, i: int) -> None:
         """The i-th training step of the epoch, timed; its loss is added up on the device."""
         seq = self.t.seq_len
-        x = self.data["train"][:, i * seq:(i + 1) * seq]
-        y = self.data["train"][:, i * seq + 1:(i + 1) * seq + 1]
+        x = self.data["train"][:, i * seq : (i + 1) * seq]
+        y = self.data["train"][:, i * seq + 1 : (i + 1) * seq + 1]
         with self.timer:
             loss, self.state = self.step_fn(self.model, self.optimizer, x, y, self.state, self.t.grad_clip)
         self.loss_sum += loss
@@ -396,9 +428,17 @@ class Trainer:
         if self.on_progress is not None:
             now = time.perf_counter()
             last = loop.curve[-1] if loop.curve else {}
-            self.on_progress(Progress(loop.step, self.planned, loop.last_train_loss,
-                                      (loop.step - self.rate_step) * self.chars_per_step / max(now - self.rate_start, 1e-9),
-                                      last.get("val_loss_nats"), last.get("step"), self.lr))
+            self.on_progress(
+                Progress(
+                    loop.step,
+                    self.planned,
+                    loop.last_train_loss,
+                    (loop.step - self.rate_step) * self.chars_per_step / max(now - self.rate_start, 1e-9),
+                    last.get("val_loss_nats"),
+                    last.get("step"),
+                    self.lr,
+                )
+            )
             self.restart_rate()
 
     def check_budgets(self) -> None:
@@ -420,8 +460,16 @@ class Trainer:
         self.peak_rss = max(self.peak_rss, self.process.memory_info().rss)
         # train_s: training so far, evaluation and checkpoints excluded (for time to a target loss);
         # wall_s: the whole run so far, this evaluation included.
-        loop.curve.append({"step": loop.step, "epoch": epoch, "train_loss_nats": loop.last_train_loss,
-                           "val_loss_nats": val, "train_s": loop.train_loop_s, "wall_s": self.elapsed_s()})
+        loop.curve.append(
+            {
+                "step": loop.step,
+                "epoch": epoch,
+                "train_loss_nats": loop.last_train_loss,
+                "val_loss_nats": val,
+                "train_s": loop.train_loop_s,
+                "wall_s": self.elapsed_s(),
+            }
+        )
         if val < loop.best_val:
             loop.best_val, loop.best_step, loop.best_epoch = val, loop.step, epoch
             self.best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}

@@ -1,9 +1,13 @@
 """Compare devices on the same models: training, inference and generation speed, against each
 device's own measured limits (matmul rate, copy bandwidth) and its input data path.
 
+    >>> import tempfile
     >>> from rnnbench.measure.device_speed import CompareSpec, run_compare
-    >>> spec = CompareSpec(devices=("cpu",), cells=("lstm",), layers=(1,), sizes=(128,))
-    >>> records = run_compare(spec, results_dir="results", on_event=print)   # doctest: +SKIP
+    >>> spec = CompareSpec(dataset="synthetic", devices=("cpu",), cells=("lstm",), layers=(1,), sizes=(16,),
+    ...                    batch_size=8, seq_len=16, min_time_s=0.05, warmup=1)
+    >>> records = run_compare(spec, results_dir=tempfile.mkdtemp())
+    >>> [r["config"]["workload"] for r in records]
+    ['matmul', 'copy', 'train', 'infer', 'generate']
 
 Every figure is timed by torch.utils.benchmark (its timer synchronises CUDA around each block),
 after explicit warm-up calls that are not kept; medians and IQRs are computed here from the raw
@@ -22,9 +26,9 @@ results store as sweep runs:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import psutil
 import torch
@@ -35,13 +39,20 @@ from rnnbench import results
 from rnnbench.config import DTYPES as DTYPE_NAMES
 from rnnbench.config import CompareSpec, TrainConfig, content_id
 from rnnbench.core.data import Corpus, load_corpus, streams
-from rnnbench.core.devices import environment, hardware, is_out_of_memory, kind_of, last_level_cache_bytes, resolve_devices
-from rnnbench.errors import one_line
-from rnnbench.events import CpuDtypes, Notice, OnEvent, RowMeasured, ignore
-from rnnbench.files import default_results_dir
+from rnnbench.core.devices import (
+    environment,
+    hardware,
+    is_out_of_memory,
+    kind_of,
+    last_level_cache_bytes,
+    resolve_devices,
+)
 from rnnbench.core.models import CharRNN, flops_per_char, hidden_size_for, n_params
 from rnnbench.core.timing import rate, summarize, synchronize
 from rnnbench.core.train import detach, train_step
+from rnnbench.errors import one_line
+from rnnbench.events import CpuDtypes, Notice, OnEvent, RowMeasured, ignore
+from rnnbench.files import default_results_dir
 
 DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
 WORKLOADS = ("train", "infer", "generate")
@@ -60,8 +71,9 @@ class Timings:
         return summarize(list(self.times_s))
 
 
-def measure(fn: Callable[[], object], device: str, threads: int, min_time_s: float, warmup: int,
-            min_blocks: int = 5) -> Timings:
+def measure(
+    fn: Callable[[], object], device: str, threads: int, min_time_s: float, warmup: int, min_blocks: int = 5
+) -> Timings:
     """Time `fn` after `warmup` calls that are not kept: at least `min_blocks` blocks."""
     torch.set_num_threads(threads)
     for _ in range(warmup):
@@ -97,15 +109,25 @@ class ModelWorkloads:
     """One model on one device: the three workloads as zero-argument callables. The training step
     is a sweep's, with the paper's optimizer settings (TrainConfig's defaults)."""
 
-    def __init__(self, corpus: Corpus, cell: str, hidden: int, layers: int, device: str, dtype: torch.dtype,
-                 batch_size: int, seq_len: int):
+    def __init__(
+        self,
+        corpus: Corpus,
+        cell: str,
+        hidden: int,
+        layers: int,
+        device: str,
+        dtype: torch.dtype,
+        batch_size: int,
+        seq_len: int,
+    ):
         torch.manual_seed(0)
         self.device, self.dtype = torch.device(device), dtype
         self.autocast = dtype != torch.float32
         self.model = CharRNN(corpus.vocab_size, cell, hidden, layers).to(self.device)
         self.grad_clip = PAPER_OPTIMIZER.grad_clip
-        self.optimizer = torch.optim.RMSprop(self.model.parameters(), lr=PAPER_OPTIMIZER.lr,
-                                             alpha=PAPER_OPTIMIZER.rmsprop_alpha)
+        self.optimizer = torch.optim.RMSprop(
+            self.model.parameters(), lr=PAPER_OPTIMIZER.lr, alpha=PAPER_OPTIMIZER.rmsprop_alpha
+        )
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=dtype == torch.float16)
         # int64 batches, as a training loop that stores its text widened would move them
         data = streams(corpus.splits()["train"], batch_size)[:, : seq_len + 1].long()
@@ -158,8 +180,14 @@ def matmul_rate(device: str, dtype: torch.dtype, threads: int, min_time_s: float
         b = torch.randn(n, n, device=device).to(dtype)
         s = measure(lambda a=a, b=b: a @ b, device, threads, min_time_s, warmup).stats
         flops, flops_iqr = rate(2.0 * n**3, s)
-        found = {"gflops": flops / 1e9, "gflops_iqr": flops_iqr / 1e9, "matmul_n": n,
-                 "time_ms_median": s["median"] * 1e3, "time_ms_iqr": s["iqr"] * 1e3, "n_samples": s["n"]}
+        found = {
+            "gflops": flops / 1e9,
+            "gflops_iqr": flops_iqr / 1e9,
+            "matmul_n": n,
+            "time_ms_median": s["median"] * 1e3,
+            "time_ms_iqr": s["iqr"] * 1e3,
+            "n_samples": s["n"],
+        }
         if best is None or found["gflops"] > best["gflops"]:
             best = found
     return best
@@ -196,13 +224,18 @@ def default_corpus(data_dir: str | None, on_event: OnEvent = ignore) -> str:
     if where is not None:
         on_event(Notice(f"corpus: warpeace, found at {where}"))
         return "warpeace"
-    on_event(Notice("corpus: synthetic (generated; warpeace is not at hand and compare-devices does not download: "
-                    "--dataset names another)"))
+    on_event(
+        Notice(
+            "corpus: synthetic (generated; warpeace is not at hand and compare-devices does not download: "
+            "--dataset names another)"
+        )
+    )
     return SYNTHETIC_NAME
 
 
-def run_compare(spec: CompareSpec, results_dir: str | Path | None = None, data_dir: str | None = None,
-                on_event: OnEvent = ignore) -> list[dict]:
+def run_compare(
+    spec: CompareSpec, results_dir: str | Path | None = None, data_dir: str | None = None, on_event: OnEvent = ignore
+) -> list[dict]:
     """Measure every row of `spec`, store each as it is measured (a RowMeasured event), return them all."""
     results_dir = results_dir if results_dir is not None else default_results_dir()
     devices = resolve_devices(spec.devices)  # an absent device is an error before any measurement
@@ -219,8 +252,7 @@ def run_compare(spec: CompareSpec, results_dir: str | Path | None = None, data_d
     def emit(identity: dict, status: str, metrics: dict, error: str | None = None) -> None:
         identity = identity | {"hardware": hardware(identity["device"], identity["threads"]).as_dict()}
         env = environment(identity["device"]) | {"torch_num_threads": identity["threads"]}
-        record = results.make_record("compare", content_id(identity), status, identity, env,
-                                     metrics, error)
+        record = results.make_record("compare", content_id(identity), status, identity, env, metrics, error)
         # A row measured again replaces its earlier file (and a schema-1 one of another id).
         results.write_run(results_dir, record, stored.get(results.identity_of(record)))
         records.append(record)
@@ -242,13 +274,24 @@ def _measure_device(spec, corpus, device, cpu_support, default_threads, dtype, e
     is_cpu = kind_of(device).threads  # a kind whose speed depends on the thread count: measured at each
     thread_counts = (spec.threads or (default_threads,)) if is_cpu else (default_threads,)
     for threads in thread_counts:
-        base = {"dataset": corpus.name, "dataset_sha256": corpus.sha256, "device": device,
-                "threads": threads if is_cpu else None, "dtype": spec.dtype,
-                "batch_size": spec.batch_size, "seq_len": spec.seq_len}
+        base = {
+            "dataset": corpus.name,
+            "dataset_sha256": corpus.sha256,
+            "device": device,
+            "threads": threads if is_cpu else None,
+            "dtype": spec.dtype,
+            "batch_size": spec.batch_size,
+            "seq_len": spec.seq_len,
+        }
         unsupported = cpu_support.get(spec.dtype) if is_cpu else None
         if unsupported:
-            emit(base | {"workload": "train", "cell": None, "num_layers": None, "size": None,
-                         "size_mode": spec.size_mode}, "unsupported", {}, unsupported)
+            emit(
+                base
+                | {"workload": "train", "cell": None, "num_layers": None, "size": None, "size_mode": spec.size_mode},
+                "unsupported",
+                {},
+                unsupported,
+            )
             continue
         limits = _measure_limits(spec, device, threads, dtype, base, emit)
         for size in spec.sizes:
@@ -269,11 +312,20 @@ def _measure_limits(spec, device, threads, dtype, base, emit) -> dict[str, float
     copy_fn, copy_bytes = _copy(device, buffer_bytes)
     s = measure(copy_fn, device, threads, spec.min_time_s, spec.warmup).stats
     bandwidth, bandwidth_iqr = rate(copy_bytes, s)
-    emit(base | no_model | {"workload": "copy"}, "ok",
-         {"time_ms_median": s["median"] * 1e3, "time_ms_iqr": s["iqr"] * 1e3, "n_samples": s["n"],
-          "gb_per_s": bandwidth / 1e9, "gb_per_s_iqr": bandwidth_iqr / 1e9,
-          # What the copy streamed through: two buffers of buffer_mb, sized from cache_mb (None: unknown).
-          "buffer_mb": buffer_bytes / 2**20, "cache_mb": cache / 2**20 if cache else None})
+    emit(
+        base | no_model | {"workload": "copy"},
+        "ok",
+        {
+            "time_ms_median": s["median"] * 1e3,
+            "time_ms_iqr": s["iqr"] * 1e3,
+            "n_samples": s["n"],
+            "gb_per_s": bandwidth / 1e9,
+            "gb_per_s_iqr": bandwidth_iqr / 1e9,
+            # What the copy streamed through: two buffers of buffer_mb, sized from cache_mb (None: unknown).
+            "buffer_mb": buffer_bytes / 2**20,
+            "cache_mb": cache / 2**20 if cache else None,
+        },
+    )
     return {"matmul": matmul["gflops"]}
 
 
@@ -291,9 +343,13 @@ def _measure_model(spec, corpus, device, threads, dtype, base, cell, layers, siz
             chars_per_s, chars_per_s_iqr = rate(GENERATE_CHARS if workload == "generate" else chars, s)
             flops = flops_per_char(cell, vocab, hidden, layers, training=workload == "train")
             metrics = shape | {
-                "time_ms_median": s["median"] * 1e3, "time_ms_iqr": s["iqr"] * 1e3, "n_samples": s["n"],
-                "chars_per_s": chars_per_s, "chars_per_s_iqr": chars_per_s_iqr,
-                "flops_per_char": flops, "achieved_gflops": flops * chars_per_s / 1e9,
+                "time_ms_median": s["median"] * 1e3,
+                "time_ms_iqr": s["iqr"] * 1e3,
+                "n_samples": s["n"],
+                "chars_per_s": chars_per_s,
+                "chars_per_s_iqr": chars_per_s_iqr,
+                "flops_per_char": flops,
+                "achieved_gflops": flops * chars_per_s / 1e9,
                 "matmul_fraction": flops * chars_per_s / 1e9 / limits["matmul"],
             }
             if workload == "generate":
@@ -315,9 +371,19 @@ def _measure_transfer(spec, workloads, device, threads, train_ms, model_id, emit
     """Host-to-device time of one input batch, pageable and pinned, against the training step."""
     pinned = workloads.host_batch.pin_memory()
     for workload, source in (("h2d_pageable", workloads.host_batch), ("h2d_pinned", pinned)):
-        s = measure(lambda source=source: source.to(device, non_blocking=True), device, threads, spec.min_time_s, spec.warmup).stats
+        s = measure(
+            lambda source=source: source.to(device, non_blocking=True), device, threads, spec.min_time_s, spec.warmup
+        ).stats
         n_bytes = source.numel() * source.element_size()
-        emit(model_id | {"workload": workload}, "ok",
-             {"time_ms_median": s["median"] * 1e3, "time_ms_iqr": s["iqr"] * 1e3, "n_samples": s["n"],
-              "batch_bytes": n_bytes, "gb_per_s": n_bytes / s["median"] / 1e9,
-              "share_of_train_step": s["median"] * 1e3 / train_ms})
+        emit(
+            model_id | {"workload": workload},
+            "ok",
+            {
+                "time_ms_median": s["median"] * 1e3,
+                "time_ms_iqr": s["iqr"] * 1e3,
+                "n_samples": s["n"],
+                "batch_bytes": n_bytes,
+                "gb_per_s": n_bytes / s["median"] / 1e9,
+                "share_of_train_step": s["median"] * 1e3 / train_ms,
+            },
+        )

@@ -6,7 +6,8 @@ pass over the same streams as the RNNs.
     >>> corpus = load_corpus("synthetic")
     >>> parts = Layout("chunked", batch_size=100, seq_len=100).streams(corpus.encode())
     >>> losses = ngram_losses(parts["train"].numpy(), {"val": parts["val"].numpy()}, 5, corpus.vocab_size)
-    >>> [round(x, 3) for x in losses["mkn"]["val"]]                  # doctest: +SKIP
+    >>> [round(x, 3) for x in losses["mkn"]["val"]]                  # orders 1 to 5, nats per character
+    [2.061, 1.142, 0.975, 0.929, 0.881]
 
 Two smoothings (Chen & Goodman 1998), both interpolated: "kn", one absolute discount per order,
 D = n1 / (n1 + 2 n2) from that order's counts of counts; "mkn" (modified Kneser-Ney), three
@@ -47,7 +48,7 @@ SMOOTHINGS = {
 def _extend(hashes: np.ndarray, ids: np.ndarray, k: int) -> np.ndarray:
     """Hashes of the k-grams starting at 0 .. len(ids) - k, from those of the (k-1)-grams."""
     with np.errstate(over="ignore"):
-        return hashes[: len(ids) - k + 1] * BASE + ids[k - 1:].astype(np.uint64)
+        return hashes[: len(ids) - k + 1] * BASE + ids[k - 1 :].astype(np.uint64)
 
 
 def _lookup(keys: np.ndarray, values: np.ndarray, queries: np.ndarray) -> np.ndarray:
@@ -67,8 +68,9 @@ def discounts(counts: np.ndarray, smoothing: str) -> np.ndarray:
     # Chen & Goodman's estimates. Where one is out of (0, i] (a small or very regular text: D1 can
     # come out negative), that order takes the one-discount value instead, as a D of 0 for every
     # n-gram of a context would leave its unseen bytes with probability 0.
-    d = np.array([1 - 2 * y * n2 / n1 if n1 else 0.0, 2 - 3 * y * n3 / n2 if n2 else 0.0,
-                  3 - 4 * y * n4 / n3 if n3 else 0.0])
+    d = np.array(
+        [1 - 2 * y * n2 / n1 if n1 else 0.0, 2 - 3 * y * n3 / n2 if n2 else 0.0, 3 - 4 * y * n4 / n3 if n3 else 0.0]
+    )
     if np.all(d > 0) and np.all(d <= [1, 2, 3]):
         return d
     return np.array([y, y, y])
@@ -130,8 +132,13 @@ class Rows:
         return np.flatnonzero(self.column[: len(self.hashes)] <= self.length - self.k)
 
 
-def ngram_losses(train: np.ndarray, evaluate: dict[str, np.ndarray], max_order: int, vocab_size: int,
-                 smoothings: tuple[str, ...] = tuple(SMOOTHINGS)) -> dict[str, dict[str, list[float]]]:
+def ngram_losses(
+    train: np.ndarray,
+    evaluate: dict[str, np.ndarray],
+    max_order: int,
+    vocab_size: int,
+    smoothings: tuple[str, ...] = tuple(SMOOTHINGS),
+) -> dict[str, dict[str, list[float]]]:
     """{smoothing: {split: [mean loss in nats of the order-1 model, ..., of the order-max_order
     model]}}: counted on the rows of `train` (shape (rows, length)), scored on the rows of each
     array of `evaluate` (every byte but a row's first)."""
@@ -197,8 +204,9 @@ def run_baseline(corpus, layout, max_order: int, smoothings: tuple[str, ...] = t
     layout.check_fits(corpus.name, corpus.n_bytes)
     start = time.perf_counter()
     parts = {name: part.numpy() for name, part in layout.streams(corpus.encode()).items()}
-    losses = ngram_losses(parts["train"], {"val": parts["val"], "test": parts["test"]}, max_order,
-                          corpus.vocab_size, smoothings)
+    losses = ngram_losses(
+        parts["train"], {"val": parts["val"], "test": parts["test"]}, max_order, corpus.vocab_size, smoothings
+    )
     seconds = time.perf_counter() - start
     # The process's high-water mark (Linux reports kB): what counting needed at most.
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -207,13 +215,29 @@ def run_baseline(corpus, layout, max_order: int, smoothings: tuple[str, ...] = t
     records = []
     for s in smoothings:
         for order in range(1, max_order + 1):
-            config = {"model": "ngram", "order": order, "smoothing": SMOOTHINGS[s], "dataset": corpus.name,
-                      "dataset_sha256": corpus.sha256, "split": layout.split, "train_fraction": layout.train_fraction,
-                      "val_fraction": layout.val_fraction, "batch_size": layout.batch_size, "seq_len": layout.seq_len,
-                      "hardware": hardware("cpu", 1).as_dict()}  # counted in one thread
+            config = {
+                "model": "ngram",
+                "order": order,
+                "smoothing": SMOOTHINGS[s],
+                "dataset": corpus.name,
+                "dataset_sha256": corpus.sha256,
+                "split": layout.split,
+                "train_fraction": layout.train_fraction,
+                "val_fraction": layout.val_fraction,
+                "batch_size": layout.batch_size,
+                "seq_len": layout.seq_len,
+                "hardware": hardware("cpu", 1).as_dict(),
+            }  # counted in one thread
             val, test = losses[s]["val"][order - 1], losses[s]["test"][order - 1]
-            metrics = {"val_loss_nats": val, "test_loss_nats": test, "test_bpc": test / np.log(2),
-                       "vocab_size": corpus.vocab_size, **sizes, "max_order": max_order,
-                       "seconds": seconds, "peak_rss_mb": peak_mb}  # of the pass that made every order and smoothing
+            metrics = {
+                "val_loss_nats": val,
+                "test_loss_nats": test,
+                "test_bpc": test / np.log(2),
+                "vocab_size": corpus.vocab_size,
+                **sizes,
+                "max_order": max_order,
+                "seconds": seconds,
+                "peak_rss_mb": peak_mb,
+            }  # of the pass that made every order and smoothing
             records.append(results.make_record("baseline", content_id(config), "ok", config, env, metrics))
     return records

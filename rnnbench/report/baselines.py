@@ -1,10 +1,11 @@
 """The n-gram baselines in the report: per corpus, layout and smoothing, the loss of every order
 on validation and test, the order validation picks, and the paper's 20-gram beside them.
 
-    >>> from rnnbench.report.baselines import baselines_markdown, stored_baseline
-    >>> lines, figures = baselines_markdown(load("results"))        # doctest: +SKIP
-    >>> stored_baseline(load("results"), "warpeace", "chunked")      # doctest: +SKIP
-    (20, 1.192..., 'modified Kneser-Ney, ...')
+    >>> from rnnbench.results import load
+    >>> from rnnbench.report.baselines import stored_baseline
+    >>> order, loss, smoothing = stored_baseline(load("results"), "warpeace", "chunked")   # the published rows
+    >>> order, round(loss, 3), smoothing.split(",")[0]
+    (20, 1.192, 'modified Kneser-Ney')
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ def baseline_rows(df: pd.DataFrame) -> pd.DataFrame:
         return rows
     for column, before in (("split", "contiguous"), ("train_fraction", 0.8), ("val_fraction", 0.1)):
         rows[column] = rows[column].fillna(before) if column in rows else before
-    rows["layout"] = [f"{s} {100 * t:g}/{100 * v:g}/{100 * (1 - t - v):g}"
-                      for s, t, v in zip(rows.split, rows.train_fraction, rows.val_fraction)]
+    rows["layout"] = [
+        f"{s} {100 * t:g}/{100 * v:g}/{100 * (1 - t - v):g}"
+        for s, t, v in zip(rows.split, rows.train_fraction, rows.val_fraction)
+    ]
     if "val_loss_nats" not in rows:
         rows["val_loss_nats"] = float("nan")
     return rows
@@ -64,18 +67,45 @@ def baselines_markdown(df: pd.DataFrame, figures_prefix: str = "figures/") -> tu
         took = f"{top.seconds:.0f} s, {top.peak_rss_mb:,.0f} MB"
         if len(group) > 1:
             took += f" (orders 1-{int(group.order.max())} in one pass)"
-        body.append([DATASET_TITLES.get(dataset, dataset), layout, smoothing, f"{int(top.order)}-gram",
-                     "-" if is_missing(top.val_loss_nats) else f"{top.val_loss_nats:.3f}", f"{top.test_loss_nats:.3f}",
-                     "-" if picked is None else f"{int(picked.order)}: {picked.test_loss_nats:.3f}",
-                     f"{paper[dataset]:.3f}" if dataset in paper.index and top.order == PAPER_ORDER else "-", took])
-    out = ["## Baselines", "",
-           "Character n-gram models counted on the same train streams and scored on the same validation and test "
-           "streams as the RNNs (`rnnbench baseline ngram --preset paper` for the paper's layout), in nats per "
-           "character: the highest order stored (the paper's baseline is a 20-gram), and the order whose "
-           "validation loss is lowest with its test loss. The chunked layout is char-rnn's (validation and test "
-           "spread through the text), the contiguous one holds out the text's end.", "",
-           table(["corpus", "layout", "smoothing", "model", "val", "test", "order validation picks: test",
-                  "the paper's 20-gram", "took"], body, ["l", "l", "l", "l", "r", "r", "r", "r", "r"]), ""]
+        body.append(
+            [
+                DATASET_TITLES.get(dataset, dataset),
+                layout,
+                smoothing,
+                f"{int(top.order)}-gram",
+                "-" if is_missing(top.val_loss_nats) else f"{top.val_loss_nats:.3f}",
+                f"{top.test_loss_nats:.3f}",
+                "-" if picked is None else f"{int(picked.order)}: {picked.test_loss_nats:.3f}",
+                f"{paper[dataset]:.3f}" if dataset in paper.index and top.order == PAPER_ORDER else "-",
+                took,
+            ]
+        )
+    out = [
+        "## Baselines",
+        "",
+        "Character n-gram models counted on the same train streams and scored on the same validation and test "
+        "streams as the RNNs (`rnnbench baseline ngram --preset paper` for the paper's layout), in nats per "
+        "character: the highest order stored (the paper's baseline is a 20-gram), and the order whose "
+        "validation loss is lowest with its test loss. The chunked layout is char-rnn's (validation and test "
+        "spread through the text), the contiguous one holds out the text's end.",
+        "",
+        table(
+            [
+                "corpus",
+                "layout",
+                "smoothing",
+                "model",
+                "val",
+                "test",
+                "order validation picks: test",
+                "the paper's 20-gram",
+                "took",
+            ],
+            body,
+            ["l", "l", "l", "l", "r", "r", "r", "r", "r"],
+        ),
+        "",
+    ]
     figures = {"ngram-orders.png": orders_figure(rows)}
     out += [f"![n-gram loss by order]({figures_prefix}ngram-orders.png)", ""]
     return out, figures
@@ -99,8 +129,15 @@ def orders_figure(rows: pd.DataFrame) -> FigureFn:
                     continue
                 label = f"{layout}, {smoothing.split(' (')[0].split(',')[0]}"
                 colour = colours[i % len(colours)]
-                ax.plot(points.order, points.test_loss_nats, "-", marker="o", markersize=3, color=colour,
-                        label=f"{label}: test")
+                ax.plot(
+                    points.order,
+                    points.test_loss_nats,
+                    "-",
+                    marker="o",
+                    markersize=3,
+                    color=colour,
+                    label=f"{label}: test",
+                )
                 if points.val_loss_nats.notna().any():
                     ax.plot(points.order, points.val_loss_nats, "--", color=colour, label=f"{label}: val")
             if dataset in paper.index:
@@ -115,4 +152,5 @@ def orders_figure(rows: pd.DataFrame) -> FigureFn:
         handles, labels = axes[0][0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7)
         return fig
+
     return _figure(draw)

@@ -3,7 +3,8 @@ the CPU, and the data path.
 
     >>> from rnnbench.report.device_speed import device_comparison_markdown
     >>> from rnnbench.results import load
-    >>> print(device_comparison_markdown(load("results")))        # doctest: +SKIP
+    >>> device_comparison_markdown(load("results")).splitlines()[0]   # the published rows
+    '# Device comparison'
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ def device_label(row) -> str:
 def machines(rows: pd.DataFrame) -> pd.Series:
     """Which machine measured each row, in words: its host, core count and torch. Host names alone
     do not tell machines apart (every cloud VM may be called `vm`)."""
+
     def name(r) -> str:
         cores = "?" if pd.isna(r.get("cpu_cores_logical")) else int(r["cpu_cores_logical"])
         return f"{r.get('host')} ({cores} cores, torch {r.get('torch_version')})"
+
     return rows.apply(name, axis=1) if len(rows) else pd.Series(dtype=object)
 
 
@@ -51,9 +54,21 @@ def device_comparison_markdown(df: pd.DataFrame) -> str:
     failed = rows[rows.status != "ok"]
     if not failed.empty:
         out += ["## Not measured", ""]
-        out.append(table(["device", "model", "workload", "status", "why"],
-                         [[r.label, _model_label(r._asdict()) if isinstance(r.cell, str) else "-",
-                           r.workload, r.status, str(r.error)] for r in failed.itertuples()]))
+        out.append(
+            table(
+                ["device", "model", "workload", "status", "why"],
+                [
+                    [
+                        r.label,
+                        _model_label(r._asdict()) if isinstance(r.cell, str) else "-",
+                        r.workload,
+                        r.status,
+                        str(r.error),
+                    ]
+                    for r in failed.itertuples()
+                ],
+            )
+        )
         out.append("")
     return "\n".join(out)
 
@@ -65,20 +80,31 @@ def _method(rows: pd.DataFrame) -> list[str]:
     for _, measured in rows.groupby("machine", sort=False):
         m = measured.iloc[0]
         gpus = sorted({g for g in measured.get("gpu_name", pd.Series(dtype=object)).dropna()})
-        out.append(f"Measured {when(measured.started_at.min())} to {when(measured.finished_at.max())} on host `{m['host']}`: "
-                   f"CPU {m['cpu_model']} ({m['cpu_cores_logical']} logical cores); "
-                   f"GPU {', '.join(gpus) if gpus else 'none'}; torch {m['torch_version']}"
-                   + (f", CUDA {m['cuda_version']}" if isinstance(m.get("cuda_version"), str) else "") + ".")
+        out.append(
+            f"Measured {when(measured.started_at.min())} to {when(measured.finished_at.max())} on host `{m['host']}`: "
+            f"CPU {m['cpu_model']} ({m['cpu_cores_logical']} logical cores); "
+            f"GPU {', '.join(gpus) if gpus else 'none'}; torch {m['torch_version']}"
+            + (f", CUDA {m['cuda_version']}" if isinstance(m.get("cuda_version"), str) else "")
+            + "."
+        )
     out = [" ".join(out)]
     if not any(d.startswith("cuda") for d in set(rows.device)):
-        why = ("CUDA was present but not asked for" if rows.get("cuda_available", pd.Series([False])).any()
-               else "this machine has no CUDA device")
+        why = (
+            "CUDA was present but not asked for"
+            if rows.get("cuda_available", pd.Series([False])).any()
+            else "this machine has no CUDA device"
+        )
         out += ["", f"**Only the CPU was measured**: {why}. No figure below is a GPU figure."]
-    return out + ["", f"Models: batch {int(first['batch_size'])} x {int(first['seq_len'])} characters of "
-                  f"`{first['dataset']}`, sizes in {first['size_mode']} mode. Each figure is the median (IQR) of at least "
-                  "5 blocks timed by torch.utils.benchmark after 3 warm-up calls that are not kept; CUDA is "
-                  "synchronised around every block. GFLOP/s count matrix products only (see rnnbench.core.models.flops_per_char); "
-                  "'of peak' is that over the same device's measured matmul rate in the same dtype and thread count.", ""]
+    return out + [
+        "",
+        f"Models: batch {int(first['batch_size'])} x {int(first['seq_len'])} characters of "
+        f"`{first['dataset']}`, sizes in {first['size_mode']} mode. Each figure is the median (IQR) of at least "
+        "5 blocks timed by torch.utils.benchmark after 3 warm-up calls that are not kept; CUDA is "
+        "synchronised around every block. GFLOP/s count matrix products only (see "
+        "rnnbench.core.models.flops_per_char); "
+        "'of peak' is that over the same device's measured matmul rate in the same dtype and thread count.",
+        "",
+    ]
 
 
 def _limits(limits: pd.DataFrame) -> list[str]:
@@ -88,11 +114,20 @@ def _limits(limits: pd.DataFrame) -> list[str]:
     for label, group in limits.groupby("label", sort=False):
         mm = group[group.workload == "matmul"].iloc[0] if (group.workload == "matmul").any() else None
         cp = group[group.workload == "copy"].iloc[0] if (group.workload == "copy").any() else None
-        body.append([label,
-                     "-" if mm is None else f"{mm['gflops']:,.1f} ({mm['gflops_iqr']:,.1f}) at n={int(mm['matmul_n'])}",
-                     "-" if cp is None else f"{cp['gb_per_s']:,.1f} ({cp['gb_per_s_iqr']:,.1f})",
-                     "-" if cp is None else copy_buffer_text(cp)])
-    return ["## Device limits", "", table(["device", "matmul GFLOP/s (IQR)", "copy GB/s (IQR)", "copy buffers"], body), ""]
+        body.append(
+            [
+                label,
+                "-" if mm is None else f"{mm['gflops']:,.1f} ({mm['gflops_iqr']:,.1f}) at n={int(mm['matmul_n'])}",
+                "-" if cp is None else f"{cp['gb_per_s']:,.1f} ({cp['gb_per_s_iqr']:,.1f})",
+                "-" if cp is None else copy_buffer_text(cp),
+            ]
+        )
+    return [
+        "## Device limits",
+        "",
+        table(["device", "matmul GFLOP/s (IQR)", "copy GB/s (IQR)", "copy buffers"], body),
+        "",
+    ]
 
 
 def copy_buffer_text(row) -> str:
@@ -142,8 +177,14 @@ def speedup_bars(df: pd.DataFrame) -> tuple[pd.DataFrame, str] | None:
         if base.empty:
             continue
         for r in group[group.label != baseline].itertuples():
-            out.append({"workload": workload, "model": model, "label": r.label,
-                        "speedup": r.chars_per_s / base.chars_per_s.iloc[0]})
+            out.append(
+                {
+                    "workload": workload,
+                    "model": model,
+                    "label": r.label,
+                    "speedup": r.chars_per_s / base.chars_per_s.iloc[0],
+                }
+            )
     return (pd.DataFrame(out), baseline) if out else None
 
 
@@ -151,8 +192,11 @@ def _workloads(models: pd.DataFrame) -> list[str]:
     """A table per workload: model by device, with the speedup over the CPU at its most threads."""
     labels = list(dict.fromkeys(models.label))
     baseline_label = _baseline_label(models)
-    titles = {"train": "Training: characters/s", "infer": "Inference: characters/s",
-              "generate": "Generation, batch 1: ms per character"}
+    titles = {
+        "train": "Training: characters/s",
+        "infer": "Inference: characters/s",
+        "generate": "Generation, batch 1: ms per character",
+    }
     out = []
     for workload in MODEL_WORKLOADS:
         w = models[models.workload == workload]
@@ -165,8 +209,10 @@ def _workloads(models: pd.DataFrame) -> list[str]:
         for model, group in w.groupby(w.apply(_model_label, axis=1), sort=False):
             by_label = {r.label: r for r in group.itertuples()}
             base = by_label.get(baseline_label)
-            body.append([model, f"{int(group.n_params.iloc[0]):,}"]
-                        + [_workload_cell(workload, by_label.get(label), base) for label in labels])
+            body.append(
+                [model, f"{int(group.n_params.iloc[0]):,}"]
+                + [_workload_cell(workload, by_label.get(label), base) for label in labels]
+            )
         out += [table(["model", "params", *labels], body), ""]
     return out
 
@@ -177,7 +223,10 @@ def _workload_cell(workload: str, r, base) -> str:
     if workload == "generate":
         text = f"{r.ms_per_char:.3f} ({r.ms_per_char_iqr:.3f})"
     else:
-        text = f"{r.chars_per_s:,.0f} ({r.chars_per_s_iqr:,.0f}); {r.achieved_gflops:,.1f} GFLOP/s, {r.matmul_fraction:.0%} of peak"
+        text = (
+            f"{r.chars_per_s:,.0f} ({r.chars_per_s_iqr:,.0f}); {r.achieved_gflops:,.1f} GFLOP/s, "
+            f"{r.matmul_fraction:.0%} of peak"
+        )
     if base is not None:
         text += f"; {r.chars_per_s / base.chars_per_s:.2f}x"
     return text
@@ -189,12 +238,39 @@ def _data_path(transfer: pd.DataFrame) -> list[str]:
         out.append("No GPU was measured, so no batch crosses a host-device link.")
     else:
         body = []
-        for (label, model), group in transfer.groupby([transfer.label, transfer.apply(_model_label, axis=1)], sort=False):
+        for (label, model), group in transfer.groupby(
+            [transfer.label, transfer.apply(_model_label, axis=1)], sort=False
+        ):
             page = group[group.workload == "h2d_pageable"].iloc[0]
             pin = group[group.workload == "h2d_pinned"].iloc[0]
-            body.append([label, model, f"{int(page.batch_bytes):,}", f"{page.time_ms_median:.3f}",
-                         f"{pin.time_ms_median:.3f}", f"{page.share_of_train_step:.1%}", f"{pin.share_of_train_step:.1%}"])
-        out.append(table(["device", "model", "batch bytes", "pageable ms", "pinned ms",
-                          "pageable / train step", "pinned / train step"], body))
-    return out + ["", "rnnbench keeps the whole corpus on the training device as one tensor and slices each batch "
-                  "from it, so training moves no input across the host-device link after the first copy.", ""]
+            body.append(
+                [
+                    label,
+                    model,
+                    f"{int(page.batch_bytes):,}",
+                    f"{page.time_ms_median:.3f}",
+                    f"{pin.time_ms_median:.3f}",
+                    f"{page.share_of_train_step:.1%}",
+                    f"{pin.share_of_train_step:.1%}",
+                ]
+            )
+        out.append(
+            table(
+                [
+                    "device",
+                    "model",
+                    "batch bytes",
+                    "pageable ms",
+                    "pinned ms",
+                    "pageable / train step",
+                    "pinned / train step",
+                ],
+                body,
+            )
+        )
+    return out + [
+        "",
+        "rnnbench keeps the whole corpus on the training device as one tensor and slices each batch "
+        "from it, so training moves no input across the host-device link after the first copy.",
+        "",
+    ]

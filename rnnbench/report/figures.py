@@ -1,14 +1,20 @@
 """The report's figures, returned as functions that draw them, so the caller decides where files go.
 
-    >>> from rnnbench.report.figures import throughput_figure
-    >>> draw = throughput_figure(sweep_rows)                         # doctest: +SKIP
-    >>> draw("throughput.png")                                       # doctest: +SKIP
+>>> import os, tempfile
+>>> from rnnbench.results import load
+>>> from rnnbench.report.figures import throughput_figure
+>>> rows = load("results")                                       # the published rows
+>>> draw = throughput_figure(rows[(rows.kind == "sweep") & (rows.dataset == "synthetic")])
+>>> path = os.path.join(tempfile.mkdtemp(), "throughput.png")
+>>> draw(path)
+>>> os.path.getsize(path) > 1000
+True
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import pandas as pd
 
@@ -35,6 +41,7 @@ def _figure(draw, tight: bool = True) -> FigureFn:
             fig.tight_layout()
         fig.savefig(path, dpi=110, metadata={"Software": None}, bbox_inches="tight")  # legends outside stay whole
         plt.close(fig)
+
     return save
 
 
@@ -56,13 +63,29 @@ def _fit_losses(ax, values: pd.Series, uniform: float | None, extra: float | Non
     if uniform is not None:
         if uniform <= high + pad:
             ax.axhline(uniform, color="grey", linestyle="--", linewidth=0.8)
-            ax.text(0.01, uniform, " uniform guess", transform=ax.get_yaxis_transform(), fontsize=6, color="grey",
-                    va="bottom")
+            ax.text(
+                0.01,
+                uniform,
+                " uniform guess",
+                transform=ax.get_yaxis_transform(),
+                fontsize=6,
+                color="grey",
+                va="bottom",
+            )
         else:
             notes.append(f"uniform guess ({uniform:.2f} nats) above the axis")
     if notes:
-        ax.text(0.99, 0.99, "\n".join(notes), transform=ax.transAxes, fontsize=6, ha="right", va="top",
-                color="grey", linespacing=1.3)
+        ax.text(
+            0.99,
+            0.99,
+            "\n".join(notes),
+            transform=ax.transAxes,
+            fontsize=6,
+            ha="right",
+            va="top",
+            color="grey",
+            linespacing=1.3,
+        )
 
 
 def curves_figure(exp: Experiment, curves: pd.DataFrame) -> FigureFn:
@@ -81,9 +104,16 @@ def curves_figure(exp: Experiment, curves: pd.DataFrame) -> FigureFn:
             for (layers, size), points in data[data.cell == cell].groupby(["num_layers", "size"]):
                 for _, run in points.groupby("run_id"):
                     label = f"{int(layers)}x{int(size)}"
-                    (line,) = ax.plot(run.epoch, run.val_loss_nats, color=SIZE_COLOURS[sizes.index(int(size)) % 8],
-                                      linestyle=LAYER_STYLES.get(int(layers), "-."),
-                                      marker=LAYER_MARKERS.get(int(layers), "D"), markersize=3, linewidth=1, alpha=0.9)
+                    (line,) = ax.plot(
+                        run.epoch,
+                        run.val_loss_nats,
+                        color=SIZE_COLOURS[sizes.index(int(size)) % 8],
+                        linestyle=LAYER_STYLES.get(int(layers), "-."),
+                        marker=LAYER_MARKERS.get(int(layers), "D"),
+                        markersize=3,
+                        linewidth=1,
+                        alpha=0.9,
+                    )
                     handles.setdefault(label, line)
             ax.set_title(f"{cell.upper()}: validation loss", fontsize=9)
             ax.set_xlabel("epoch")
@@ -91,10 +121,12 @@ def curves_figure(exp: Experiment, curves: pd.DataFrame) -> FigureFn:
         _fit_losses(axes[0][0], data.val_loss_nats, uniform)
         axes[0][0].set_ylabel("nats per character")
         order = sorted(handles, key=lambda k: (int(k.split("x")[0]), int(k.split("x")[1])))
-        fig.legend([handles[k] for k in order], order, title="layers x size", fontsize=7, title_fontsize=7,
-                   loc="center right")
+        fig.legend(
+            [handles[k] for k in order], order, title="layers x size", fontsize=7, title_fontsize=7, loc="center right"
+        )
         fig.subplots_adjust(right=0.86)
         return fig
+
     return _figure(draw, tight=False)
 
 
@@ -112,9 +144,14 @@ def loss_vs_params_figure(values: pd.DataFrame, title: str) -> FigureFn:
         fig, ax = plt.subplots(figsize=(7.4, 4.2))
         for (cell, layers), points in ok.groupby(["cell", "num_layers"]):
             points = points.sort_values("n_params")
-            ax.plot(points.n_params, points.test_loss_nats, color=CELL_COLOURS.get(cell, "grey"),
-                    linestyle=LAYER_STYLES.get(int(layers), "-."), marker=LAYER_MARKERS.get(int(layers), "D"),
-                    label=f"{cell.upper()} {layers} layer{'s' if layers != 1 else ''}")
+            ax.plot(
+                points.n_params,
+                points.test_loss_nats,
+                color=CELL_COLOURS.get(cell, "grey"),
+                linestyle=LAYER_STYLES.get(int(layers), "-."),
+                marker=LAYER_MARKERS.get(int(layers), "D"),
+                label=f"{cell.upper()} {layers} layer{'s' if layers != 1 else ''}",
+            )
         ax.set_xscale("log")
         ax.set_xlabel("parameters")
         ax.set_ylabel("test loss, nats per character")
@@ -123,6 +160,7 @@ def loss_vs_params_figure(values: pd.DataFrame, title: str) -> FigureFn:
         _fit_losses(ax, ok.test_loss_nats, uniform)
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         return fig
+
     return _figure(draw)
 
 
@@ -133,9 +171,14 @@ def paper_scatter_figure(joined: pd.DataFrame, title: str) -> FigureFn:
     def draw(plt):
         fig, ax = plt.subplots(figsize=(5.6, 4.6))
         for (cell, layers), points in ok.groupby(["cell", "num_layers"]):
-            ax.scatter(points.paper_loss_nats, points.test_loss_nats, color=CELL_COLOURS.get(cell, "grey"),
-                       marker=LAYER_MARKERS.get(int(layers), "D"), s=28,
-                       label=f"{cell.upper()} {layers} layer{'s' if layers != 1 else ''}")
+            ax.scatter(
+                points.paper_loss_nats,
+                points.test_loss_nats,
+                color=CELL_COLOURS.get(cell, "grey"),
+                marker=LAYER_MARKERS.get(int(layers), "D"),
+                s=28,
+                label=f"{cell.upper()} {layers} layer{'s' if layers != 1 else ''}",
+            )
         both = pd.concat([ok.paper_loss_nats, ok.test_loss_nats])
         low, high = both.min() - 0.05, both.quantile(0.98) + 0.05
         ax.plot([low, high], [low, high], color="black", linewidth=0.8, label="y = x (the paper's value)")
@@ -150,6 +193,7 @@ def paper_scatter_figure(joined: pd.DataFrame, title: str) -> FigureFn:
             ax.text(0.02, 0.98, f"{off} cell(s) above the axis", transform=ax.transAxes, fontsize=7, va="top")
         ax.legend(fontsize=6, loc="lower right")
         return fig
+
     return _figure(draw)
 
 
@@ -179,6 +223,7 @@ def device_speedup_figure(bars: pd.DataFrame, baseline: str) -> FigureFn:
         fig.suptitle(f"baseline: {baseline}", fontsize=8)
         axes[0][-1].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         return fig
+
     return _figure(draw)
 
 
@@ -190,17 +235,24 @@ def throughput_figure(sweeps: pd.DataFrame) -> FigureFn:
     places = sorted(set(place(ok))) if len(ok) else []
 
     def draw(plt):
-        fig, axes = plt.subplots(1, max(len(places), 1), figsize=(5.2 * max(len(places), 1) + 1.4, 4.0),
-                                 squeeze=False)
+        fig, axes = plt.subplots(1, max(len(places), 1), figsize=(5.2 * max(len(places), 1) + 1.4, 4.0), squeeze=False)
         for ax, where in zip(axes[0], places):
             rows = ok[place(ok) == where]
             for (cell, layers), points in rows.groupby(["cell", "num_layers"]):
-                per_size = points.groupby("size").agg(rate=("train_chars_per_s", "median"),
-                                                      iqr=("train_chars_per_s_iqr", "median"))
-                ax.errorbar(per_size.index.astype(int), per_size.rate, yerr=per_size.iqr.fillna(0) / 2,
-                            color=CELL_COLOURS.get(cell, "grey"), linestyle=LAYER_STYLES.get(int(layers), "-."),
-                            marker=LAYER_MARKERS.get(int(layers), "D"), markersize=4, capsize=2,
-                            label=f"{cell.upper()} {int(layers)}")
+                per_size = points.groupby("size").agg(
+                    rate=("train_chars_per_s", "median"), iqr=("train_chars_per_s_iqr", "median")
+                )
+                ax.errorbar(
+                    per_size.index.astype(int),
+                    per_size.rate,
+                    yerr=per_size.iqr.fillna(0) / 2,
+                    color=CELL_COLOURS.get(cell, "grey"),
+                    linestyle=LAYER_STYLES.get(int(layers), "-."),
+                    marker=LAYER_MARKERS.get(int(layers), "D"),
+                    markersize=4,
+                    capsize=2,
+                    label=f"{cell.upper()} {int(layers)}",
+                )
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
             sizes = sorted(set(rows["size"].astype(int)))
@@ -210,15 +262,20 @@ def throughput_figure(sweeps: pd.DataFrame) -> FigureFn:
             ax.grid(alpha=0.3)
         axes[0][0].set_ylabel("training characters/s (median step; bars: IQR)")
         if not places:
-            axes[0][0].text(0.5, 0.5, "no solo throughput stored: every run shared its machine", ha="center",
-                            transform=axes[0][0].transAxes)
+            axes[0][0].text(
+                0.5,
+                0.5,
+                "no solo throughput stored: every run shared its machine",
+                ha="center",
+                transform=axes[0][0].transAxes,
+            )
         else:
-            axes[0][-1].legend(fontsize=7, title="cell, layers", title_fontsize=7, loc="upper left",
-                               bbox_to_anchor=(1.01, 1.0))
+            axes[0][-1].legend(
+                fontsize=7, title="cell, layers", title_fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0)
+            )
         return fig
+
     return _figure(draw)
-
-
 
 
 def loss_vs_time_figure(exp: Experiment, curves: pd.DataFrame, target: float | None) -> FigureFn:
@@ -234,20 +291,42 @@ def loss_vs_time_figure(exp: Experiment, curves: pd.DataFrame, target: float | N
         for (cell, layers, size), points in data.groupby(["cell", "num_layers", "size"]):
             for _, run in points.groupby("run_id"):
                 run = run.sort_values("train_s")
-                ax.plot(run.train_s, run.val_loss_nats, color=CELL_COLOURS.get(cell, "grey"),
-                        linestyle=LAYER_STYLES.get(int(layers), "-."), marker=SIZE_MARKERS[sizes.index(int(size)) % 6],
-                        markersize=3, linewidth=1, alpha=0.85, label=f"{cell.upper()} {int(layers)}x{int(size)}")
+                ax.plot(
+                    run.train_s,
+                    run.val_loss_nats,
+                    color=CELL_COLOURS.get(cell, "grey"),
+                    linestyle=LAYER_STYLES.get(int(layers), "-."),
+                    marker=SIZE_MARKERS[sizes.index(int(size)) % 6],
+                    markersize=3,
+                    linewidth=1,
+                    alpha=0.85,
+                    label=f"{cell.upper()} {int(layers)}x{int(size)}",
+                )
         if target is not None:
             ax.axhline(target, color="black", linewidth=0.8)
-            ax.text(0.99, target, f" target {target:g}", transform=ax.get_yaxis_transform(), ha="right", va="bottom",
-                    fontsize=7)
+            ax.text(
+                0.99,
+                target,
+                f" target {target:g}",
+                transform=ax.get_yaxis_transform(),
+                ha="right",
+                va="bottom",
+                fontsize=7,
+            )
         ax.set_xscale("log")
         ax.set_xlabel("training seconds (evaluation excluded), log scale")
         ax.set_ylabel("validation loss, nats per character")
         ax.set_title(f"{exp.title}\nvalidation loss against training time", fontsize=8)
         ax.grid(alpha=0.3)
         _fit_losses(ax, data.val_loss_nats, uniform, target)  # fitted to the curves and the target
-        ax.legend(fontsize=6, ncol=2, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="cell depth x size",
-                  title_fontsize=6)
+        ax.legend(
+            fontsize=6,
+            ncol=2,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            title="cell depth x size",
+            title_fontsize=6,
+        )
         return fig
+
     return _figure(draw)

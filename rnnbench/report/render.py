@@ -1,29 +1,55 @@
 """The whole report: markdown (with PNG figures), one self-contained HTML page, or the loss grids
 as csv, rendered from stored rows, and written to files.
 
+    >>> import tempfile
     >>> from rnnbench.results import load, load_curves
     >>> from rnnbench.report import write_markdown
-    >>> write_markdown(load("results"), load_curves("results"), "results/REPORT.md")   # doctest: +SKIP
+    >>> rows = load("results")                                    # the published rows
+    >>> folder, n = write_markdown(rows[rows.dataset == "synthetic"], load_curves("results"),
+    ...                            f"{tempfile.mkdtemp()}/REPORT.md")
+    >>> n, folder.name
+    (3, 'figures')
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from rnnbench.files import write_atomic
-from rnnbench.report.device_speed import device_comparison_markdown, speedup_bars
-from rnnbench.report.figures import (FigureFn, curves_figure, device_speedup_figure, loss_vs_params_figure,
-                                     loss_vs_time_figure, paper_scatter_figure, throughput_figure)
 from rnnbench.report.baselines import baselines_markdown, stored_baseline
-from rnnbench.report.grids import (BUSY_CORES, DATASET_TITLES, PAPER_SIZES, budget_text, cell_values,
-                                   concurrent_runs, dropout_values, experiments, findings, grid_markdown,
-                                   is_paper_protocol, findings_summary, paper_comparison, paper_table, protocol_text)
+from rnnbench.report.device_speed import device_comparison_markdown, speedup_bars
+from rnnbench.report.figures import (
+    FigureFn,
+    curves_figure,
+    device_speedup_figure,
+    loss_vs_params_figure,
+    loss_vs_time_figure,
+    paper_scatter_figure,
+    throughput_figure,
+)
+from rnnbench.report.grids import (
+    BUSY_CORES,
+    DATASET_TITLES,
+    PAPER_SIZES,
+    budget_text,
+    cell_values,
+    concurrent_runs,
+    dropout_values,
+    experiments,
+    findings,
+    findings_summary,
+    grid_markdown,
+    is_paper_protocol,
+    paper_comparison,
+    paper_table,
+    protocol_text,
+)
 from rnnbench.report.protocol import checklist_markdown
 from rnnbench.report.speed import default_targets, hardware_markdown, time_to_target, time_to_target_markdown
 from rnnbench.report.tables import is_missing as _is_missing
@@ -33,8 +59,13 @@ from rnnbench.report.tables import table, when
 def protocol_cell(exp) -> str:
     """The protocol column: the paper's, the paper's cut short in time, or a budget run; and how
     many runs shared the device, when more than one did."""
-    text = ("paper" if exp.protocol == "paper" else "**budget**" if exp.protocol == "budget"
-            else f"**paper, cut at {exp.first['time_budget_s']:g} s**")
+    text = (
+        "paper"
+        if exp.protocol == "paper"
+        else "**budget**"
+        if exp.protocol == "budget"
+        else f"**paper, cut at {exp.first['time_budget_s']:g} s**"
+    )
     return text + (f"; **up to {exp.most_at_once} runs at once on one device**" if exp.most_at_once > 1 else "")
 
 
@@ -51,37 +82,97 @@ def layout_text(row) -> str:
 
 def header_markdown(df: pd.DataFrame) -> list[str]:
     sweeps = df[df.kind == "sweep"]
-    out = ["# rnnbench report", "",
-           f"Rendered by `rnnbench report` from {len(df)} stored rows ({len(sweeps)} sweep runs, "
-           f"{int((df.kind == 'compare').sum())} device measurements). Every number below is a stored "
-           "measurement or arithmetic on stored measurements.", ""] + findings_summary(df, baseline_of(df)) + ["## What was run", ""]
+    out = (
+        [
+            "# rnnbench report",
+            "",
+            f"Rendered by `rnnbench report` from {len(df)} stored rows ({len(sweeps)} sweep runs, "
+            f"{int((df.kind == 'compare').sum())} device measurements). Every number below is a stored "
+            "measurement or arithmetic on stored measurements.",
+            "",
+        ]
+        + findings_summary(df, baseline_of(df))
+        + ["## What was run", ""]
+    )
     body = []
     for exp in experiments(df):
         f = exp.first
         seeds = sorted({int(x) for x in exp.rows.seed})
         # 12 hex digits, and whether the checkout had uncommitted changes
-        commits = sorted({str(c)[:12] + ("-dirty" if str(c).endswith("-dirty") else "")
-                          for c in exp.rows.git_commit.dropna()}) if "git_commit" in exp.rows else []
-        body.append([DATASET_TITLES.get(f["dataset"], f["dataset"]), f"{f['device']}: {f['hardware']}", str(len(exp.rows)),
-                     protocol_cell(exp), budget_text(f), layout_text(f),
-                     f"{int(f['batch_size'])} x {int(f['seq_len'])}", f"{f['lr']:g}", ", ".join(f"{d:g}" for d in dropout_values(exp)),
-                     f"{f['size_mode']}", ", ".join(map(str, seeds)),
-                     f"{when(exp.rows.started_at.min())[:10]} to {when(exp.rows.finished_at.max())[:10]}",
-                     ", ".join(commits) or "-"])
+        commits = (
+            sorted(
+                {str(c)[:12] + ("-dirty" if str(c).endswith("-dirty") else "") for c in exp.rows.git_commit.dropna()}
+            )
+            if "git_commit" in exp.rows
+            else []
+        )
+        body.append(
+            [
+                DATASET_TITLES.get(f["dataset"], f["dataset"]),
+                f"{f['device']}: {f['hardware']}",
+                str(len(exp.rows)),
+                protocol_cell(exp),
+                budget_text(f),
+                layout_text(f),
+                f"{int(f['batch_size'])} x {int(f['seq_len'])}",
+                f"{f['lr']:g}",
+                ", ".join(f"{d:g}" for d in dropout_values(exp)),
+                f"{f['size_mode']}",
+                ", ".join(map(str, seeds)),
+                f"{when(exp.rows.started_at.min())[:10]} to {when(exp.rows.finished_at.max())[:10]}",
+                ", ".join(commits) or "-",
+            ]
+        )
     if body:
-        out += [table(["dataset", "hardware", "runs", "protocol", "budget", "layout", "batch x seq", "lr", "dropout",
-                       "sizes", "seeds", "when", "git commit"], body, ["l"] * 13), ""]
-        out += [f"The paper's protocol is {protocol_text()} with early stopping on "
-                "validation loss. A **budget** run stops far earlier: its losses say what that budget buys, "
-                "not what the paper's models reach.", ""]
+        out += [
+            table(
+                [
+                    "dataset",
+                    "hardware",
+                    "runs",
+                    "protocol",
+                    "budget",
+                    "layout",
+                    "batch x seq",
+                    "lr",
+                    "dropout",
+                    "sizes",
+                    "seeds",
+                    "when",
+                    "git commit",
+                ],
+                body,
+                ["l"] * 13,
+            ),
+            "",
+        ]
+        out += [
+            f"The paper's protocol is {protocol_text()} with early stopping on "
+            "validation loss. A **budget** run stops far earlier: its losses say what that budget buys, "
+            "not what the paper's models reach.",
+            "",
+        ]
     # A run whose Ray task was lost never described its machine.
     machines = df.dropna(subset=["host"]).drop_duplicates(["host", "cpu_model", "gpu_name", "torch_version"])
-    out += [table(["host", "CPU", "logical cores", "GPU", "torch", "CUDA", "cuDNN"],
-                  [[str(m.host), str(m.cpu_model), "-" if _is_missing(m.cpu_cores_logical) else str(int(m.cpu_cores_logical)),
+    out += [
+        table(
+            ["host", "CPU", "logical cores", "GPU", "torch", "CUDA", "cuDNN"],
+            [
+                [
+                    str(m.host),
+                    str(m.cpu_model),
+                    "-" if _is_missing(m.cpu_cores_logical) else str(int(m.cpu_cores_logical)),
                     m.gpu_name if isinstance(m.gpu_name, str) else "none",
-                    str(m.torch_version), str(m.cuda_version) if isinstance(m.cuda_version, str) else "-",
-                    "-" if _is_missing(m.cudnn_version) else str(int(m.cudnn_version))]
-                   for m in machines.itertuples()], ["l"] * 7), ""]
+                    str(m.torch_version),
+                    str(m.cuda_version) if isinstance(m.cuda_version, str) else "-",
+                    "-" if _is_missing(m.cudnn_version) else str(int(m.cudnn_version)),
+                ]
+                for m in machines.itertuples()
+            ],
+            ["l"] * 7,
+        ),
+        "",
+    ]
     return out
 
 
@@ -90,9 +181,11 @@ def shared_note(exp) -> str:
     rows = exp.rows
     recorded = int(rows["runs_sharing_device"].fillna(1).max()) if "runs_sharing_device" in rows else 1
     most = max(recorded, exp.most_at_once)
-    return (f"† Not a solo figure: every run of this cell was timed while other work shared its machine (up to "
-            f"{most} runs at once on the device, or other processes keeping {BUSY_CORES:g} or more CPU cores "
-            "busy). Such throughput says what the machine gave under that load, not what the model runs at alone.")
+    return (
+        f"† Not a solo figure: every run of this cell was timed while other work shared its machine (up to "
+        f"{most} runs at once on the device, or other processes keeping {BUSY_CORES:g} or more CPU cores "
+        "busy). Such throughput says what the machine gave under that load, not what the model runs at alone."
+    )
 
 
 def seed_spread_markdown(values: pd.DataFrame) -> list[str]:
@@ -100,11 +193,16 @@ def seed_spread_markdown(values: pd.DataFrame) -> list[str]:
     spread = values.dropna(subset=["test_loss_std"])
     if spread.empty:
         return []
-    cells = ", ".join(f"{r.cell.upper()} {r.num_layers}x{r.size} {r.test_loss_std:.3f} ({r.n_seeds} seeds)"
-                      for r in spread.itertuples())
-    return [f"Seed spread (standard deviation of the test loss over seeds, same model and settings): {cells}. "
-            f"A difference from the paper within about twice a cell's spread is not distinguishable from the choice "
-            "of seed (the paper reports one run per cell).", ""]
+    cells = ", ".join(
+        f"{r.cell.upper()} {r.num_layers}x{r.size} {r.test_loss_std:.3f} ({r.n_seeds} seeds)"
+        for r in spread.itertuples()
+    )
+    return [
+        f"Seed spread (standard deviation of the test loss over seeds, same model and settings): {cells}. "
+        f"A difference from the paper within about twice a cell's spread is not distinguishable from the choice "
+        "of seed (the paper reports one run per cell).",
+        "",
+    ]
 
 
 def dropout_markdown(exp, values: pd.DataFrame, sizes) -> list[str]:
@@ -113,10 +211,17 @@ def dropout_markdown(exp, values: pd.DataFrame, sizes) -> list[str]:
     if len(choices) < 2:
         return []
     listed = ", ".join(f"{d:g}" for d in choices)
-    out = [f"Each model's test loss is that of the dropout value, among {listed}, with the lowest mean validation "
-           "loss, as the paper chose dropout per model on validation. The value that won:", "",
-           grid_markdown(values.assign(dropout_text=[f"{d:g}" for d in values.dropout]), "dropout_text", "s", False, sizes),
-           "", "### Test loss by dropout", ""]
+    out = [
+        f"Each model's test loss is that of the dropout value, among {listed}, with the lowest mean validation "
+        "loss, as the paper chose dropout per model on validation. The value that won:",
+        "",
+        grid_markdown(
+            values.assign(dropout_text=[f"{d:g}" for d in values.dropout]), "dropout_text", "s", False, sizes
+        ),
+        "",
+        "### Test loss by dropout",
+        "",
+    ]
     for d in choices:
         out += [f"Dropout {d:g}:", "", grid_markdown(cell_values(exp, d), "test_loss_nats", ".3f", True, sizes), ""]
     return out
@@ -155,8 +260,14 @@ class ExperimentView:
         target = page.targets.get(exp.first["dataset"])
         if target is not None and time_to_target(exp, page.curves, target) is None:
             target = None  # curves without a clock: no time to target, no figure of it
-        return cls(exp, values, comparison, list(PAPER_SIZES) if comparison is not None else None,
-                   bool((values.n_seeds > 1).any()), target)
+        return cls(
+            exp,
+            values,
+            comparison,
+            list(PAPER_SIZES) if comparison is not None else None,
+            bool((values.n_seeds > 1).any()),
+            target,
+        )
 
 
 Lines = tuple[list[str], dict[str, FigureFn]]  # what a section gives: its markdown lines and its figures
@@ -164,14 +275,24 @@ Lines = tuple[list[str], dict[str, FigureFn]]  # what a section gives: its markd
 
 def loss_part(page: Page, v: ExperimentView) -> Lines:
     exp = v.exp
-    return [f"## {exp.title}", "", f"Budget: {budget_text(exp.first)}."
-            + (f" Up to {exp.most_at_once} of these runs trained at once on this device (from their start and "
-               "finish times): their losses are what that bought, and their throughput is not a solo figure."
-               if exp.most_at_once > 1 else ""), "",
-            "### Test loss, nats per character" + (" (mean ± standard deviation over seeds)" if v.multi_seed else ""),
-            "", "The lowest loss in each row is in bold.", "",
-            grid_markdown(v.values, "test_loss_nats", ".3f", True, v.sizes, "test_loss_std" if v.multi_seed else None),
-            ""], {}
+    return [
+        f"## {exp.title}",
+        "",
+        f"Budget: {budget_text(exp.first)}."
+        + (
+            f" Up to {exp.most_at_once} of these runs trained at once on this device (from their start and "
+            "finish times): their losses are what that bought, and their throughput is not a solo figure."
+            if exp.most_at_once > 1
+            else ""
+        ),
+        "",
+        "### Test loss, nats per character" + (" (mean ± standard deviation over seeds)" if v.multi_seed else ""),
+        "",
+        "The lowest loss in each row is in bold.",
+        "",
+        grid_markdown(v.values, "test_loss_nats", ".3f", True, v.sizes, "test_loss_std" if v.multi_seed else None),
+        "",
+    ], {}
 
 
 def checklist_part(page: Page, v: ExperimentView) -> Lines:
@@ -189,26 +310,45 @@ def paper_part(page: Page, v: ExperimentView) -> Lines:
     paper = paper_table()
     paper_values = paper[paper.dataset == v.exp.first["dataset"]].copy()
     paper_values["status"] = ["ok" if pd.notna(x) else "not published" for x in paper_values.test_loss_nats]
-    out = ["### The paper (Karpathy, Johnson & Fei-Fei 2015, Table 1)", "",
-           grid_markdown(paper_values, "test_loss_nats", ".3f", True, v.sizes), "",
-           "### Ours minus the paper" + (" (± the standard deviation of ours over seeds)" if v.multi_seed else ""),
-           "", grid_markdown(joined.assign(status="ok"), "diff_nats", "+.3f", False, v.sizes,
-                             "test_loss_std" if v.multi_seed else None), ""]
+    out = [
+        "### The paper (Karpathy, Johnson & Fei-Fei 2015, Table 1)",
+        "",
+        grid_markdown(paper_values, "test_loss_nats", ".3f", True, v.sizes),
+        "",
+        "### Ours minus the paper" + (" (± the standard deviation of ours over seeds)" if v.multi_seed else ""),
+        "",
+        grid_markdown(
+            joined.assign(status="ok"), "diff_nats", "+.3f", False, v.sizes, "test_loss_std" if v.multi_seed else None
+        ),
+        "",
+    ]
     out += seed_spread_markdown(v.values)
     if stats["n"]:
-        worst = "; ".join(f"{r.cell.upper()} {r.num_layers}x{r.size} {r.diff_nats:+.3f}" for r in stats["worst"].itertuples())
-        out += [f"Over the {stats['n']} cells with both values: mean absolute difference **{stats['mad']:.3f} nats**, "
-                f"Spearman rank correlation **{stats['spearman']:.2f}**. Largest differences: {worst}.", ""]
+        worst = "; ".join(
+            f"{r.cell.upper()} {r.num_layers}x{r.size} {r.diff_nats:+.3f}" for r in stats["worst"].itertuples()
+        )
+        out += [
+            f"Over the {stats['n']} cells with both values: mean absolute difference **{stats['mad']:.3f} nats**, "
+            f"Spearman rank correlation **{stats['spearman']:.2f}**. Largest differences: {worst}.",
+            "",
+        ]
     return out, {}
 
 
 def throughput_part(page: Page, v: ExperimentView) -> Lines:
     exp, values = v.exp, v.values
-    text = ["-" if _is_missing(r) else f"{r:,.0f} ({g:,.0f})" + (" †" if shared else "")
-            for r, g, shared in zip(values.train_chars_per_s, values.achieved_gflops, values.throughput_shared)]
-    out = ["### Training throughput, characters/s (achieved GFLOP/s)", "",
-           f"Median step time over each run's timed steps on {exp.first['device']} ({exp.first['hardware']}).", "",
-           grid_markdown(values.assign(throughput_text=text), "throughput_text", "s", False, v.sizes), ""]
+    text = [
+        "-" if _is_missing(r) else f"{r:,.0f} ({g:,.0f})" + (" †" if shared else "")
+        for r, g, shared in zip(values.train_chars_per_s, values.achieved_gflops, values.throughput_shared)
+    ]
+    out = [
+        "### Training throughput, characters/s (achieved GFLOP/s)",
+        "",
+        f"Median step time over each run's timed steps on {exp.first['device']} ({exp.first['hardware']}).",
+        "",
+        grid_markdown(values.assign(throughput_text=text), "throughput_text", "s", False, v.sizes),
+        "",
+    ]
     return out + ([shared_note(exp), ""] if values.throughput_shared.any() else []), {}
 
 
@@ -225,21 +365,35 @@ def figures_part(page: Page, v: ExperimentView) -> Lines:
     exp = v.exp
     if not v.values.test_loss_nats.notna().any():  # an experiment whose runs all failed has nothing to plot
         return [], {}
-    figures = {f"{exp.slug}-val-curves.png": ("validation loss curves", curves_figure(exp, page.curves)),
-               f"{exp.slug}-loss-vs-params.png": ("test loss against parameters", loss_vs_params_figure(v.values, exp.title))}
+    figures = {
+        f"{exp.slug}-val-curves.png": ("validation loss curves", curves_figure(exp, page.curves)),
+        f"{exp.slug}-loss-vs-params.png": ("test loss against parameters", loss_vs_params_figure(v.values, exp.title)),
+    }
     if v.comparison is not None and v.comparison[1]["n"]:
-        figures[f"{exp.slug}-vs-paper.png"] = ("ours against the paper's Table 1",
-                                               paper_scatter_figure(v.comparison[0], exp.title))
+        figures[f"{exp.slug}-vs-paper.png"] = (
+            "ours against the paper's Table 1",
+            paper_scatter_figure(v.comparison[0], exp.title),
+        )
     if v.target is not None:
-        figures[f"{exp.slug}-loss-vs-time.png"] = ("validation loss against training time",
-                                                   loss_vs_time_figure(exp, page.curves, v.target))
+        figures[f"{exp.slug}-loss-vs-time.png"] = (
+            "validation loss against training time",
+            loss_vs_time_figure(exp, page.curves, v.target),
+        )
     lines = [line for name, (alt, _) in figures.items() for line in (f"![{alt}]({page.prefix}{name})", "")]
     return lines, {name: draw for name, (_, draw) in figures.items()}
 
 
 # An experiment's sections, in order: a new one is a function and an entry here.
-EXPERIMENT_PARTS = [loss_part, checklist_part, dropout_part, paper_part, throughput_part, time_to_target_part,
-                    findings_part, figures_part]
+EXPERIMENT_PARTS = [
+    loss_part,
+    checklist_part,
+    dropout_part,
+    paper_part,
+    throughput_part,
+    time_to_target_part,
+    findings_part,
+    figures_part,
+]
 
 
 def header_section(page: Page) -> Lines:
@@ -266,7 +420,9 @@ def throughput_section(page: Page) -> Lines:
     if sweeps.empty:
         return [], {}
     figure = throughput_figure(sweeps.assign(concurrent_runs=concurrent_runs(sweeps)))
-    return ["## Throughput by device", "", f"![training throughput]({page.prefix}throughput.png)", ""], {"throughput.png": figure}
+    return ["## Throughput by device", "", f"![training throughput]({page.prefix}throughput.png)", ""], {
+        "throughput.png": figure
+    }
 
 
 def hardware_section(page: Page) -> Lines:
@@ -276,27 +432,46 @@ def hardware_section(page: Page) -> Lines:
 def devices_section(page: Page) -> Lines:
     if not (page.df.kind == "compare").any():
         return [], {}
-    text = device_comparison_markdown(page.df).replace("\n## ", "\n### ").replace("# Device comparison", "## Device comparison", 1)
+    text = (
+        device_comparison_markdown(page.df)
+        .replace("\n## ", "\n### ")
+        .replace("# Device comparison", "## Device comparison", 1)
+    )
     bars = speedup_bars(page.df)
     if bars is None:
         return [text], {}
-    return ([text, "", f"![speedup of each device over the baseline CPU]({page.prefix}device-speedup.png)", ""],
-            {"device-speedup.png": device_speedup_figure(*bars)})
+    return (
+        [text, "", f"![speedup of each device over the baseline CPU]({page.prefix}device-speedup.png)", ""],
+        {"device-speedup.png": device_speedup_figure(*bars)},
+    )
 
 
 # The report's sections, in order: a new section is a function and an entry here.
-REPORT_SECTIONS = [header_section, baselines_section, experiments_section, throughput_section, hardware_section,
-                   devices_section]
+REPORT_SECTIONS = [
+    header_section,
+    baselines_section,
+    experiments_section,
+    throughput_section,
+    hardware_section,
+    devices_section,
+]
 
 
-def render_markdown(df: pd.DataFrame, curves: pd.DataFrame, figures_prefix: str = "figures/",
-                    targets: dict[str, float] | None = None,
-                    baseline_hardware: str | None = None) -> tuple[str, dict[str, FigureFn]]:
+def render_markdown(
+    df: pd.DataFrame,
+    curves: pd.DataFrame,
+    figures_prefix: str = "figures/",
+    targets: dict[str, float] | None = None,
+    baseline_hardware: str | None = None,
+) -> tuple[str, dict[str, FigureFn]]:
     """(markdown, {figure file name: draw function}) for every stored row. `targets`: target
     validation loss per corpus for the time to target (over the defaults, speed.default_targets);
     `baseline_hardware`: text naming the hardware the cross-hardware speedups are against."""
     if df.empty:
-        return "# rnnbench report\n\nNo runs are stored yet: run `rnnbench sweep` (and `rnnbench compare-devices`).\n", {}
+        return (
+            "# rnnbench report\n\nNo runs are stored yet: run `rnnbench sweep` (and `rnnbench compare-devices`).\n",
+            {},
+        )
     page = Page(df, curves, figures_prefix, default_targets() | (targets or {}), baseline_hardware)
     out, figures = [], {}
     for section in REPORT_SECTIONS:
@@ -315,18 +490,43 @@ def render_csv(df: pd.DataFrame) -> str:
         for dropout in dropout_values(exp) or [None]:
             values = cell_values(exp, dropout)
             comparison = paper_comparison(exp, values)
-            table_ = comparison[0] if comparison is not None else values.assign(paper_loss_nats=math.nan, diff_nats=math.nan)
+            table_ = (
+                comparison[0] if comparison is not None else values.assign(paper_loss_nats=math.nan, diff_nats=math.nan)
+            )
             f = exp.first
             picked = [chosen.get((r.cell, r.num_layers, r.size)) == r.dropout for r in table_.itertuples()]
-            table_ = table_.assign(dataset=f["dataset"], device=f["device"], size_mode=f["size_mode"],
-                                   protocol="paper" if is_paper_protocol(f) else "budget", budget=budget_text(f),
-                                   chosen=picked)
+            table_ = table_.assign(
+                dataset=f["dataset"],
+                device=f["device"],
+                size_mode=f["size_mode"],
+                protocol="paper" if is_paper_protocol(f) else "budget",
+                budget=budget_text(f),
+                chosen=picked,
+            )
             rows.append(table_)
     if not rows:
         return ""
-    columns = ["dataset", "device", "protocol", "budget", "size_mode", "cell", "num_layers", "size", "n_params",
-               "dropout", "chosen", "n_seeds", "status", "test_loss_nats", "test_loss_std", "paper_loss_nats",
-               "diff_nats", "train_chars_per_s", "achieved_gflops"]
+    columns = [
+        "dataset",
+        "device",
+        "protocol",
+        "budget",
+        "size_mode",
+        "cell",
+        "num_layers",
+        "size",
+        "n_params",
+        "dropout",
+        "chosen",
+        "n_seeds",
+        "status",
+        "test_loss_nats",
+        "test_loss_std",
+        "paper_loss_nats",
+        "diff_nats",
+        "train_chars_per_s",
+        "achieved_gflops",
+    ]
     return pd.concat(rows)[columns].to_csv(index=False)
 
 
@@ -340,15 +540,20 @@ def render_html(markdown_text: str, images: dict[str, bytes], figures_prefix: st
         uri = "data:image/png;base64," + base64.b64encode(data).decode()
         markdown_text = markdown_text.replace(f"({figures_prefix}{name})", f"({uri})")
     body = md.markdown(markdown_text, extensions=["tables"])
-    style = ("body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;line-height:1.45}"
-             "table{border-collapse:collapse;margin:1em 0;font-size:90%}th,td{border:1px solid #ccc;padding:3px 7px}"
-             "td{text-align:right}td:first-child{text-align:left}img{max-width:100%}")
-    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>rnnbench report</title>"
-            f"<style>{style}</style></head><body>\n{body}\n</body></html>\n")
+    style = (
+        "body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;line-height:1.45}"
+        "table{border-collapse:collapse;margin:1em 0;font-size:90%}th,td{border:1px solid #ccc;padding:3px 7px}"
+        "td{text-align:right}td:first-child{text-align:left}img{max-width:100%}"
+    )
+    return (
+        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>rnnbench report</title>'
+        f"<style>{style}</style></head><body>\n{body}\n</body></html>\n"
+    )
 
 
-def write_markdown(df: pd.DataFrame, curves: pd.DataFrame, out: str | Path,
-                   figures_dir: str | Path | None = None, **options) -> tuple[Path, int]:
+def write_markdown(
+    df: pd.DataFrame, curves: pd.DataFrame, out: str | Path, figures_dir: str | Path | None = None, **options
+) -> tuple[Path, int]:
     """Write the markdown report to `out` and its figures as PNG files (by default in figures/
     beside it), linked relative to the report; returns (the figures' folder, how many).
     `options`: render_markdown's targets and baseline_hardware."""

@@ -3,8 +3,12 @@ speed, with the noise of the step times taken into account (as `pytest-benchmark
 `asv continuous` do).
 
     >>> from rnnbench.results import load
-    >>> from rnnbench.report.run_pairs import compare_runs
-    >>> table = compare_runs(load("results-cpu"), load("results-gpu"))    # doctest: +SKIP
+    >>> from rnnbench.report.run_pairs import Filter, compare_runs
+    >>> rows = load("results")                                   # the published rows: a CPU and an H200
+    >>> table = compare_runs(rows, rows, [Filter.parse("device=cpu"), Filter.parse("dataset=warpeace"),
+    ...                                   Filter.parse("epochs=1")], [Filter.parse("hardware~H200")])
+    >>> len(table), bool((table.speedup > 1).all())
+    (36, True)
 
 A run of BASE and a run of NEW are the same run when everything that determines what it learns is
 equal (corpus, cell, depth, size, seed, every training setting): the device and the hardware may
@@ -29,7 +33,17 @@ from rnnbench.report.grids import not_solo, place
 from rnnbench.report.tables import is_missing
 
 # What makes two runs the same run, whatever ran them.
-MATCH_KEYS = ["dataset", "dataset_sha256", "cell", "num_layers", "size", "size_mode", "seed", "dropout", *TRAIN_SETTINGS]
+MATCH_KEYS = [
+    "dataset",
+    "dataset_sha256",
+    "cell",
+    "num_layers",
+    "size",
+    "size_mode",
+    "seed",
+    "dropout",
+    *TRAIN_SETTINGS,
+]
 MIN_CHANGE = 0.02  # a median step time within 2% is "same", even with tight quartiles
 
 
@@ -72,8 +86,10 @@ def _one_each(rows: pd.DataFrame, other: pd.DataFrame, side: str) -> pd.DataFram
     twice = rows[rows.duplicated("_key", keep=False)]
     if not twice.empty:
         kinds = "; ".join(sorted(place(twice).unique())[:3])
-        raise UsageError(f"{side} holds the same run on more than one machine or device ({kinds}): pick one with a "
-                         f"filter, e.g. --{side.lower()}-filter 'hardware~{twice['hardware'].iloc[0][:12]}'")
+        raise UsageError(
+            f"{side} holds the same run on more than one machine or device ({kinds}): pick one with a "
+            f"filter, e.g. --{side.lower()}-filter 'hardware~{twice['hardware'].iloc[0][:12]}'"
+        )
     return rows
 
 
@@ -106,8 +122,13 @@ def _verdict(base: pd.Series, new: pd.Series, ratio: float, min_change: float, s
     return "same"
 
 
-def compare_runs(base: pd.DataFrame, new: pd.DataFrame, base_filters: list[Filter] = (),
-                 new_filters: list[Filter] = (), min_change: float = MIN_CHANGE) -> pd.DataFrame:
+def compare_runs(
+    base: pd.DataFrame,
+    new: pd.DataFrame,
+    base_filters: list[Filter] = (),
+    new_filters: list[Filter] = (),
+    min_change: float = MIN_CHANGE,
+) -> pd.DataFrame:
     """One row per run present in both: what ran it on each side, test losses and their change,
     median step times, the speedup (base step time / new step time: above 1 is faster) and the verdict."""
     sides = []
@@ -122,22 +143,50 @@ def compare_runs(base: pd.DataFrame, new: pd.DataFrame, base_filters: list[Filte
         n = pd.Series({k[:-4]: v for k, v in r.items() if k.endswith("_new")})
         ratio = b.step_ms_median / n.step_ms_median if n.step_ms_median else math.nan
         shared = bool(b.shared or n.shared)
-        out.append({
-            "dataset": b.dataset, "cell": b.cell, "num_layers": int(b.num_layers), "size": int(b["size"]),
-            "seed": int(b.seed), "base": f"{b.device}: {b.hardware}", "new": f"{n.device}: {n.hardware}",
-            "base_test_loss_nats": b.test_loss_nats, "new_test_loss_nats": n.test_loss_nats,
-            "test_loss_change_nats": n.test_loss_nats - b.test_loss_nats,
-            "base_step_ms": b.step_ms_median, "new_step_ms": n.step_ms_median,
-            "base_step_ms_iqr": b.step_ms_q3 - b.step_ms_q1, "new_step_ms_iqr": n.step_ms_q3 - n.step_ms_q1,
-            "speedup": ratio, "verdict": _verdict(b, n, ratio, min_change, shared),
-        })
-    columns = ["dataset", "cell", "num_layers", "size", "seed", "base", "new", "base_test_loss_nats",
-               "new_test_loss_nats", "test_loss_change_nats", "base_step_ms", "new_step_ms", "base_step_ms_iqr",
-               "new_step_ms_iqr", "speedup", "verdict"]
+        out.append(
+            {
+                "dataset": b.dataset,
+                "cell": b.cell,
+                "num_layers": int(b.num_layers),
+                "size": int(b["size"]),
+                "seed": int(b.seed),
+                "base": f"{b.device}: {b.hardware}",
+                "new": f"{n.device}: {n.hardware}",
+                "base_test_loss_nats": b.test_loss_nats,
+                "new_test_loss_nats": n.test_loss_nats,
+                "test_loss_change_nats": n.test_loss_nats - b.test_loss_nats,
+                "base_step_ms": b.step_ms_median,
+                "new_step_ms": n.step_ms_median,
+                "base_step_ms_iqr": b.step_ms_q3 - b.step_ms_q1,
+                "new_step_ms_iqr": n.step_ms_q3 - n.step_ms_q1,
+                "speedup": ratio,
+                "verdict": _verdict(b, n, ratio, min_change, shared),
+            }
+        )
+    columns = [
+        "dataset",
+        "cell",
+        "num_layers",
+        "size",
+        "seed",
+        "base",
+        "new",
+        "base_test_loss_nats",
+        "new_test_loss_nats",
+        "test_loss_change_nats",
+        "base_step_ms",
+        "new_step_ms",
+        "base_step_ms_iqr",
+        "new_step_ms_iqr",
+        "speedup",
+        "verdict",
+    ]
     table = pd.DataFrame(out, columns=columns)
     if table.empty:
-        raise UsageError("no run is in both BASE and NEW (a run matches on corpus, cell, depth, size, seed and every "
-                         "training setting)")
+        raise UsageError(
+            "no run is in both BASE and NEW (a run matches on corpus, cell, depth, size, seed and every "
+            "training setting)"
+        )
     return table.sort_values(["dataset", "size", "num_layers", "cell", "seed"]).reset_index(drop=True)
 
 
@@ -151,8 +200,10 @@ def summary(table: pd.DataFrame) -> str:
     solo = table[table.verdict != "shared"]
     geo = math.exp(solo.speedup.apply(math.log).mean()) if len(solo) else math.nan
     parts = [f"{counts.get(v, 0)} {v}" for v in ("faster", "slower", "same", "shared", "unknown") if counts.get(v, 0)]
-    return (f"{len(table)} runs in both: {', '.join(parts)}; speedup NEW over BASE x{geo:.2f} (geometric mean over "
-            f"runs measured alone), test loss change {table.test_loss_change_nats.median():+.4f} nats (median)")
+    return (
+        f"{len(table)} runs in both: {', '.join(parts)}; speedup NEW over BASE x{geo:.2f} (geometric mean over "
+        f"runs measured alone), test loss change {table.test_loss_change_nats.median():+.4f} nats (median)"
+    )
 
 
 def parse_percent(text: str) -> float:
@@ -160,7 +211,9 @@ def parse_percent(text: str) -> float:
     try:
         value = float(text[:-1]) / 100 if text.strip().endswith("%") else float(text)
     except ValueError:
-        raise UsageError(f"--fail-if-slower takes a percentage like 5% (or a fraction like 0.05), got '{text}'") from None
+        raise UsageError(
+            f"--fail-if-slower takes a percentage like 5% (or a fraction like 0.05), got '{text}'"
+        ) from None
     if value < 0:
         raise UsageError(f"--fail-if-slower must not be negative, got '{text}'")
     return value
@@ -170,20 +223,57 @@ def markdown(table: pd.DataFrame, method: str) -> str:
     """The comparison as a markdown section."""
     from rnnbench.report.tables import table as md_table
 
-    body = [[r.dataset, f"{r.cell.upper()} {r.num_layers}x{r.size}", str(r.seed), f"{r.base_test_loss_nats:.4f}",
-             f"{r.new_test_loss_nats:.4f}", f"{r.test_loss_change_nats:+.4f}",
-             f"{r.base_step_ms:.3g} ± {r.base_step_ms_iqr:.2g}", f"{r.new_step_ms:.3g} ± {r.new_step_ms_iqr:.2g}",
-             f"x{r.speedup:.2f}", r.verdict] for r in table.itertuples()]
-    sides = (f"BASE: {', '.join(sorted(table.base.unique()))}. NEW: {', '.join(sorted(table.new.unique()))}.")
-    return "\n".join([
-        "# Runs compared", "", sides, "", method, "", summary(table) + ".", "",
-        md_table(["corpus", "model", "seed", "BASE test nats", "NEW test nats", "change", "BASE step ms (IQR)",
-                  "NEW step ms (IQR)", "speedup", "verdict"], body,
-                 ["l", "l", "r", "r", "r", "r", "r", "r", "r", "l"]), ""])
+    body = [
+        [
+            r.dataset,
+            f"{r.cell.upper()} {r.num_layers}x{r.size}",
+            str(r.seed),
+            f"{r.base_test_loss_nats:.4f}",
+            f"{r.new_test_loss_nats:.4f}",
+            f"{r.test_loss_change_nats:+.4f}",
+            f"{r.base_step_ms:.3g} ± {r.base_step_ms_iqr:.2g}",
+            f"{r.new_step_ms:.3g} ± {r.new_step_ms_iqr:.2g}",
+            f"x{r.speedup:.2f}",
+            r.verdict,
+        ]
+        for r in table.itertuples()
+    ]
+    sides = f"BASE: {', '.join(sorted(table.base.unique()))}. NEW: {', '.join(sorted(table.new.unique()))}."
+    return "\n".join(
+        [
+            "# Runs compared",
+            "",
+            sides,
+            "",
+            method,
+            "",
+            summary(table) + ".",
+            "",
+            md_table(
+                [
+                    "corpus",
+                    "model",
+                    "seed",
+                    "BASE test nats",
+                    "NEW test nats",
+                    "change",
+                    "BASE step ms (IQR)",
+                    "NEW step ms (IQR)",
+                    "speedup",
+                    "verdict",
+                ],
+                body,
+                ["l", "l", "r", "r", "r", "r", "r", "r", "r", "l"],
+            ),
+            "",
+        ]
+    )
 
 
 def method_text(min_change: float) -> str:
-    return (f"A run of BASE and NEW match on corpus, cell, depth, size, seed and every training setting. Speedup = "
-            f"BASE's median training-step time / NEW's (above 1: NEW is faster). Faster or slower only where the two "
-            f"runs' step-time interquartile ranges do not overlap and the medians differ by {min_change:.0%} or more; "
-            f"else same. 'shared': one side's throughput was measured beside other runs (not a solo figure).")
+    return (
+        f"A run of BASE and NEW match on corpus, cell, depth, size, seed and every training setting. Speedup = "
+        f"BASE's median training-step time / NEW's (above 1: NEW is faster). Faster or slower only where the two "
+        f"runs' step-time interquartile ranges do not overlap and the medians differ by {min_change:.0%} or more; "
+        f"else same. 'shared': one side's throughput was measured beside other runs (not a solo figure)."
+    )

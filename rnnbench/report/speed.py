@@ -2,9 +2,17 @@
 validation loss (MLPerf Training's measure, time-to-train), and the same models' training
 throughput on every hardware present.
 
+    >>> from rnnbench.results import load, load_curves
+    >>> from rnnbench.report.grids import experiments
     >>> from rnnbench.report.speed import time_to_target, hardware_throughput
-    >>> ttt = time_to_target(exp, curves, target=1.195)            # doctest: +SKIP
-    >>> table = hardware_throughput(load("results"))                # doctest: +SKIP
+    >>> rows = load("results")                                      # the published rows
+    >>> paper = [e for e in experiments(rows) if e.protocol == "paper"][0]
+    >>> ttt = time_to_target(paper, load_curves("results"), target=1.5)
+    >>> bool(ttt.train_s_to_target.notna().any())
+    True
+    >>> table, baseline, labels = hardware_throughput(rows)
+    >>> len(labels) >= 2
+    True
 
 Time to target is read from a run's curve: the training seconds (evaluation and checkpoints
 excluded) at its first evaluation whose validation loss is at or below the target. Evaluations
@@ -22,7 +30,6 @@ import pandas as pd
 from rnnbench.errors import UsageError
 from rnnbench.report.grids import CELL_ORDER, chosen_dropout, grid_markdown, not_solo, paper_baselines, place
 from rnnbench.report.tables import is_missing, table
-
 
 # What one training step computes: a model on a hardware is these and its place.
 MODEL_KEYS = ["dataset", "cell", "num_layers", "size", "hidden_size", "batch_size", "seq_len"]
@@ -45,7 +52,9 @@ def parse_targets(items: list[str]) -> dict[str, float]:
             if not sep or not name.strip() or float(value) <= 0:
                 raise ValueError
         except ValueError:
-            raise UsageError(f"--target-loss takes CORPUS=NATS with NATS above 0 (e.g. warpeace=1.5), got '{item}'") from None
+            raise UsageError(
+                f"--target-loss takes CORPUS=NATS with NATS above 0 (e.g. warpeace=1.5), got '{item}'"
+            ) from None
     return targets
 
 
@@ -72,13 +81,27 @@ def time_to_target(exp, curves: pd.DataFrame, target: float) -> pd.DataFrame | N
             if not curve.empty:
                 bests.append(float(curve.val_loss_nats.min()))
         reached_all = len(times) == len(runs) and len(times) > 0
-        text = (f"{pd.Series(times).median():.3g} s" if reached_all else
-                f"{len(times)}/{len(runs)} reached" if times else
-                f"not reached (best {min(bests):.3f})" if bests else "-")
-        out.append({"cell": cell, "num_layers": int(layers), "size": int(size), "status": "ok",
-                    "train_s_to_target": pd.Series(times).median() if reached_all else math.nan,
-                    "wall_s_to_target": pd.Series(walls).median() if reached_all else math.nan,
-                    "text": text, "shared": bool(not_solo(runs).any())})
+        text = (
+            f"{pd.Series(times).median():.3g} s"
+            if reached_all
+            else f"{len(times)}/{len(runs)} reached"
+            if times
+            else f"not reached (best {min(bests):.3f})"
+            if bests
+            else "-"
+        )
+        out.append(
+            {
+                "cell": cell,
+                "num_layers": int(layers),
+                "size": int(size),
+                "status": "ok",
+                "train_s_to_target": pd.Series(times).median() if reached_all else math.nan,
+                "wall_s_to_target": pd.Series(walls).median() if reached_all else math.nan,
+                "text": text,
+                "shared": bool(not_solo(runs).any()),
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -102,8 +125,10 @@ def hardware_throughput(df: pd.DataFrame, baseline: str | None = None) -> tuple[
     for key, runs in sweeps.groupby(model + ["where"]):
         solo = runs[~runs.shared]
         timed = solo if len(solo) else runs
-        out.append(dict(zip(model + ["where"], key)) | {"chars_per_s": timed.train_chars_per_s.median(),
-                                                         "shared": solo.empty, "runs": len(timed)})
+        out.append(
+            dict(zip(model + ["where"], key))
+            | {"chars_per_s": timed.train_chars_per_s.median(), "shared": solo.empty, "runs": len(timed)}
+        )
     long = pd.DataFrame(out)
     counts = long.groupby(model).where.nunique()
     long = long.set_index(model).loc[counts[counts > 1].index].reset_index()
@@ -113,8 +138,10 @@ def hardware_throughput(df: pd.DataFrame, baseline: str | None = None) -> tuple[
     if baseline is not None:
         named = [p for p in places if baseline.lower() in p.lower()]
         if len(named) != 1:
-            raise UsageError(f"--baseline-hardware '{baseline}' names {len(named)} of the hardware present "
-                             f"({'; '.join(places)}): give text that names one")
+            raise UsageError(
+                f"--baseline-hardware '{baseline}' names {len(named)} of the hardware present "
+                f"({'; '.join(places)}): give text that names one"
+            )
         base = named[0]
     else:
         per_place = long.groupby("where").size()
@@ -147,22 +174,40 @@ def hardware_markdown(df: pd.DataFrame, baseline: str | None = None) -> list[str
             speedup = "" if where == base else f" (x{r.chars_per_s / reference:,.1f})"
             cells.append(f"{r.chars_per_s:,.0f}{speedup}{mark}")
         d, cell, layers, size, hidden, batch, seq = key
-        body.append([d, f"{cell.upper()} {int(layers)}x{int(size)} (hidden {int(hidden)})", f"{int(batch)} x {int(seq)}", *cells])
+        body.append(
+            [
+                d,
+                f"{cell.upper()} {int(layers)}x{int(size)} (hidden {int(hidden)})",
+                f"{int(batch)} x {int(seq)}",
+                *cells,
+            ]
+        )
     if not body:
         return []
     letters = {p: chr(ord("A") + i) for i, p in enumerate(places)}
-    out = ["## Training throughput across hardware", "",
-           f"The same models (corpus, cell, depth, hidden width, batch) on every hardware that trained them: "
-           f"training characters/s at the median step, the median over a model's runs there, and in brackets the "
-           f"speedup over the baseline, **{base}** (`rnnbench report --baseline-hardware TEXT` names another). "
-           "† only runs that shared the device with other runs: not a solo figure, and its speedup says little.", "",
-           "Hardware: " + "; ".join(f"**{letters[p]}** = {p}" for p in places) + ".", "",
-           table(["corpus", "model", "batch", *[letters[p] + (" (baseline)" if p == base else "") for p in places]],
-                 body, ["l", "l", "l"] + ["r"] * len(places)), ""]
+    out = [
+        "## Training throughput across hardware",
+        "",
+        f"The same models (corpus, cell, depth, hidden width, batch) on every hardware that trained them: "
+        f"training characters/s at the median step, the median over a model's runs there, and in brackets the "
+        f"speedup over the baseline, **{base}** (`rnnbench report --baseline-hardware TEXT` names another). "
+        "† only runs that shared the device with other runs: not a solo figure, and its speedup says little.",
+        "",
+        "Hardware: " + "; ".join(f"**{letters[p]}** = {p}" for p in places) + ".",
+        "",
+        table(
+            ["corpus", "model", "batch", *[letters[p] + (" (baseline)" if p == base else "") for p in places]],
+            body,
+            ["l", "l", "l"] + ["r"] * len(places),
+        ),
+        "",
+    ]
     return out
 
 
-def time_to_target_markdown(exp, curves: pd.DataFrame, targets: dict[str, float], sizes) -> tuple[list[str], float | None]:
+def time_to_target_markdown(
+    exp, curves: pd.DataFrame, targets: dict[str, float], sizes
+) -> tuple[list[str], float | None]:
     """The experiment's time-to-target section, and the target it used (None: no section)."""
     dataset = exp.first["dataset"]
     target = targets.get(dataset)
@@ -170,23 +215,38 @@ def time_to_target_markdown(exp, curves: pd.DataFrame, targets: dict[str, float]
         return [], None
     found = time_to_target(exp, curves, target)
     if found is None:
-        return [f"### Time to a validation loss of {target:g} nats", "",
-                "These runs' curves were stored before curves carried time (schema 1): no time to target.", ""], None
+        return [
+            f"### Time to a validation loss of {target:g} nats",
+            "",
+            "These runs' curves were stored before curves carried time (schema 1): no time to target.",
+            "",
+        ], None
     default = default_targets().get(dataset)
-    why = (" (the paper's 20-gram baseline on this corpus)" if default is not None and target == default
-           else " (set with --target-loss)")
+    why = (
+        " (the paper's 20-gram baseline on this corpus)"
+        if default is not None and target == default
+        else " (set with --target-loss)"
+    )
     reached = int(found.train_s_to_target.notna().sum())
     shared = " Runs that shared the device (see above) took longer than they would alone." if found.shared.any() else ""
-    return [f"### Time to a validation loss of {target:g} nats", "",
-            f"Training seconds (evaluation and checkpoints excluded) until the first evaluation at or below "
-            f"{target:g} nats{why}; seen at evaluations every {int(exp.first['eval_every_steps']):,} steps, so "
-            f"an upper bound by one interval. {reached} of {len(found)} models reached it.{shared}", "",
-            _ttt_grid(found, sizes), ""], target
+    return [
+        f"### Time to a validation loss of {target:g} nats",
+        "",
+        f"Training seconds (evaluation and checkpoints excluded) until the first evaluation at or below "
+        f"{target:g} nats{why}; seen at evaluations every {int(exp.first['eval_every_steps']):,} steps, so "
+        f"an upper bound by one interval. {reached} of {len(found)} models reached it.{shared}",
+        "",
+        _ttt_grid(found, sizes),
+        "",
+    ], target
 
 
 def _ttt_grid(found: pd.DataFrame, sizes) -> str:
     # The text column holds "12.3 s" or "not reached (best 1.743)"; the fastest time is in bold.
     fastest = found.train_s_to_target.min()
-    found = found.assign(cell_text=[f"**{t}**" if not is_missing(s) and s == fastest else t
-                                    for t, s in zip(found.text, found.train_s_to_target)])
+    found = found.assign(
+        cell_text=[
+            f"**{t}**" if not is_missing(s) and s == fastest else t for t, s in zip(found.text, found.train_s_to_target)
+        ]
+    )
     return grid_markdown(found, "cell_text", "s", False, sizes)

@@ -1,10 +1,10 @@
 """Markdown building blocks of the report: a GitHub table, and what counts as a missing value.
 
-    >>> from rnnbench.report.tables import table
-    >>> print(table(["model", "loss"], [["lstm 1x64", "1.449"]]))
-    | model | loss |
-    | --- | ---: |
-    | lstm 1x64 | 1.449 |
+>>> from rnnbench.report.tables import table
+>>> print(table(["model", "loss"], [["lstm 1x64", "1.449"]]))
+| model | loss |
+| --- | ---: |
+| lstm 1x64 | 1.449 |
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ import pandas as pd
 def table(header: list[str], rows: list[list[str]], align: list[str] | None = None) -> str:
     """A GitHub markdown table; align holds 'l' or 'r' per column."""
     align = align or ["l"] + ["r"] * (len(header) - 1)
-    lines = ["| " + " | ".join(header) + " |",
-             "| " + " | ".join("---:" if a == "r" else "---" for a in align) + " |"]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---:" if a == "r" else "---" for a in align) + " |"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
 

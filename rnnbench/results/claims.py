@@ -1,11 +1,12 @@
 """Claims on runs, so that several sweeps on one results folder (two shells, a Slurm array, hosts
 sharing a filesystem) split the grid instead of each training all of it.
 
+    >>> import tempfile
     >>> from rnnbench.results.claims import Claims
-    >>> with Claims("results") as claims:                                  # doctest: +SKIP
-    ...     if claims.take("0a1b2c3d4e5f"):
-    ...         ...                                                        # train it, store it
-    ...         claims.release("0a1b2c3d4e5f")
+    >>> with Claims(tempfile.mkdtemp()) as claims:
+    ...     claims.take("0a1b2c3d4e5f"), claims.take("0a1b2c3d4e5f")   # a claim is taken once
+    ...     claims.release("0a1b2c3d4e5f")                             # (trained and stored meanwhile)
+    (True, False)
 
 A claim is the file `<results-dir>/claims/<run_id>.claim`, created exclusively (O_CREAT | O_EXCL,
 atomic on local filesystems and on NFS v3 and later), holding the host, pid and start time of the

@@ -82,8 +82,9 @@ class ResultsFolder:
         since the scan): one file read, not a scan."""
         return records.finished(self.path, run_id)
 
-    def store(self, record: dict, best: bytes | None = None, replaces: str | None = None,
-              keep_checkpoints: bool = True) -> None:
+    def store(
+        self, record: dict, best: bytes | None = None, replaces: str | None = None, keep_checkpoints: bool = True
+    ) -> None:
         """Write a finished run's record atomically, with the best weights it brought back from
         elsewhere (`best`); `replaces`: the id a record of the same run is stored under (schema 1),
         removed once this one is written. A finished run keeps only its best.pt."""
@@ -103,8 +104,12 @@ class ResultsFolder:
         for run_id in run_ids:
             files = self.run_files(run_id)
             if not files.best_is_readable():
-                on_event(Notice(f"run {run_id} is finished but its {files.best} is unreadable: `rnnbench sample` "
-                                "cannot use it; `rnnbench sweep --force` with the same settings trains it again"))
+                on_event(
+                    Notice(
+                        f"run {run_id} is finished but its {files.best} is unreadable: `rnnbench sample` "
+                        "cannot use it; `rnnbench sweep --force` with the same settings trains it again"
+                    )
+                )
 
     def find_checkpoint(self, ref: str) -> Path:
         """A checkpoint file: `ref` itself if it is a file, else the best.pt of the run whose id is
@@ -121,12 +126,20 @@ class ResultsFolder:
         if len(starting) == 1:
             return self.run_files(starting[0]).best
         if len(starting) > 1:
-            raise UsageError(f"'{ref}' is the start of {len(starting)} run ids with checkpoints in {folder}: "
-                             f"{', '.join(starting[:10])}{' …' if len(starting) > 10 else ''}; give more of it")
+            raise UsageError(
+                f"'{ref}' is the start of {len(starting)} run ids with checkpoints in {folder}: "
+                f"{', '.join(starting[:10])}{' …' if len(starting) > 10 else ''}; give more of it"
+            )
         close = difflib.get_close_matches(ref, known, n=3, cutoff=0.4)
-        hint = f"; did you mean {', '.join(close)}?" if close else (
-            f"; runs with checkpoints: {', '.join(known[:5])}{' …' if len(known) > 5 else ''}" if known
-            else "; no run there has a checkpoint (sweep with --save-checkpoints)")
+        hint = (
+            f"; did you mean {', '.join(close)}?"
+            if close
+            else (
+                f"; runs with checkpoints: {', '.join(known[:5])}{' …' if len(known) > 5 else ''}"
+                if known
+                else "; no run there has a checkpoint (sweep with --save-checkpoints)"
+            )
+        )
         raise UsageError(f"no checkpoint for '{ref}': not a file and no run of that id in {folder}{hint}")
 
 

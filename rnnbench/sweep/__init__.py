@@ -1,18 +1,29 @@
 """Running a sweep: a grid of runs, planned, trained by an executor and stored as each finishes.
 
-    >>> from rnnbench.config import load_preset
-    >>> from rnnbench.sweep import run_sweep
-    >>> records = run_sweep(load_preset("smoke"))            # doctest: +SKIP  (into files.default_results_dir())
+>>> from rnnbench.sweep import run_sweep          # the driver's docstring runs one
 
-    driver        run_sweep: plan, skip what is stored, hand the rest to an executor, store each
-    runs          one run (run_one, its record) and the executors' interface; LocalExecutor
-    processes     ProcessExecutor: --jobs N runs at once in worker processes
-    ray_executor  RayExecutor: one Ray task per run
-    tensorboard   a sweep's events as TensorBoard scalars
+driver        run_sweep: plan, skip what is stored, hand the rest to an executor, store each
+runs          one run (run_one, its record) and the executors' interface; LocalExecutor
+processes     ProcessExecutor: --jobs N runs at once in worker processes
+ray_executor  RayExecutor: one Ray task per run
+tensorboard   a sweep's events as TensorBoard scalars
 """
 
 from rnnbench.sweep.driver import BIG_SWEEP_RUNS, DeviceSharing, Shard, local_executor, machine_notices, plan, run_sweep
 from rnnbench.sweep.runs import Executor, Finished, LocalExecutor, Stopper, run_one, run_record
 
-__all__ = ["BIG_SWEEP_RUNS", "DeviceSharing", "Executor", "Finished", "LocalExecutor", "Shard", "Stopper",
-           "local_executor", "machine_notices", "plan", "run_one", "run_record", "run_sweep"]
+__all__ = [
+    "BIG_SWEEP_RUNS",
+    "DeviceSharing",
+    "Executor",
+    "Finished",
+    "LocalExecutor",
+    "Shard",
+    "Stopper",
+    "local_executor",
+    "machine_notices",
+    "plan",
+    "run_one",
+    "run_record",
+    "run_sweep",
+]

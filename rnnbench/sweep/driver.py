@@ -1,8 +1,13 @@
 """Run a grid: expand it, skip finished runs, train the rest, store each as it finishes.
 
-    >>> from rnnbench.config import load_preset
+    >>> import tempfile
+    >>> from rnnbench.config import Grid
     >>> from rnnbench.sweep import run_sweep
-    >>> records = run_sweep(load_preset("smoke"))          # doctest: +SKIP  (into files.default_results_dir())
+    >>> grid = Grid.from_settings(dataset="synthetic", cells=("gru",), layers=(1,), sizes=(16,),
+    ...                           size_mode="hidden", devices=("cpu",), batch_size=8, seq_len=16,
+    ...                           max_steps=10, eval_every_steps=5)
+    >>> [r["status"] for r in run_sweep(grid, tempfile.mkdtemp())]   # run_sweep(load_preset("smoke")): a minute
+    ['ok']
 
 Every check that can fail for the whole sweep (devices, corpus, sizes) runs before any training.
 A failure inside one run (a bad config, CUDA out of memory, any exception) is stored as that run's
@@ -47,7 +52,7 @@ class Shard:
         return cls(int(match[1]), int(match[2]))
 
     def select(self, runs: list[RunConfig]) -> list[RunConfig]:
-        return runs[self.index - 1::self.count]
+        return runs[self.index - 1 :: self.count]
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"
@@ -71,14 +76,22 @@ def machine_notices(grid: Grid, executor: Executor) -> list[str]:
     out = []
     busy = busy_cores()
     if busy >= BUSY_CORES:
-        out.append(f"this machine is busy: other processes keep {busy:.1f} of its {os.cpu_count()} cores busy (load "
-                   f"average {os.getloadavg()[0]:.1f}); these runs' timings will not be solo figures, and their rows "
-                   "say so (other_cpu_cores)")
+        out.append(
+            f"this machine is busy: other processes keep {busy:.1f} of its {os.cpu_count()} cores busy (load "
+            f"average {os.getloadavg()[0]:.1f}); these runs' timings will not be solo figures, and their rows "
+            "say so (other_cpu_cores)"
+        )
     threads = getattr(executor, "threads", None)
     cores = os.cpu_count() or 1
-    if "cpu" in {d.split(":")[0] for d in grid.devices} and threads is not None and grid.execution.jobs * threads > cores:
-        out.append(f"{grid.execution.jobs} jobs x {threads} torch threads = {grid.execution.jobs * threads} threads on "
-                   f"{cores} cores: CPU runs will slow each other down; use --threads {max(1, cores // grid.execution.jobs)}")
+    if (
+        "cpu" in {d.split(":")[0] for d in grid.devices}
+        and threads is not None
+        and grid.execution.jobs * threads > cores
+    ):
+        out.append(
+            f"{grid.execution.jobs} jobs x {threads} torch threads = {grid.execution.jobs * threads} threads on "
+            f"{cores} cores: CPU runs will slow each other down; use --threads {max(1, cores // grid.execution.jobs)}"
+        )
     return out
 
 
@@ -118,31 +131,43 @@ def big_sweep_notice(grid: Grid, todo: list[RunConfig], folder: ResultsFolder) -
     from the time budget per run, else from the runs stored for the same hardware, else unknown."""
     jobs = grid.execution.jobs
     hardware = {cfg.hardware for cfg in todo}
-    walls = [r["metrics"].get("wall_s") for r in folder.scan()
-             if r["status"] in results.FINISHED and results.hardware_of(r) in hardware]
+    walls = [
+        r["metrics"].get("wall_s")
+        for r in folder.scan()
+        if r["status"] in results.FINISHED and results.hardware_of(r) in hardware
+    ]
     walls = sorted(w for w in walls if isinstance(w, (int, float)))
     size = f"{len(todo):,} runs to train, {jobs} at a time"
     resume = "Ctrl-C stops at once and the same command continues"
     if grid.train.time_budget_s is not None:
         per_run, basis, bound = grid.train.time_budget_s, "the time budget per run", "at most"
     elif walls:
-        per_run, basis, bound = walls[len(walls) // 2], f"the median of the {len(walls)} runs stored for this hardware", "about"
+        per_run, basis, bound = (
+            walls[len(walls) // 2],
+            f"the median of the {len(walls)} runs stored for this hardware",
+            "about",
+        )
     else:
         return f"{size}; no estimate of the time yet (no run of this hardware is stored). {resume}"
     total = per_run * len(todo) / jobs
     return f"{size}: {per_run:,.1f} s per run ({basis}) makes {bound} {duration_text(total)}. {resume}"
 
 
-def plan(grid: Grid, data_dir: str | None = None, executor: Executor | None = None,
-         on_event: OnEvent = ignore) -> tuple[Corpus, list[RunConfig]]:
+def plan(
+    grid: Grid, data_dir: str | None = None, executor: Executor | None = None, on_event: OnEvent = ignore
+) -> tuple[Corpus, list[RunConfig]]:
     """Check everything that can fail for the whole sweep, then expand the grid for the hardware
     the executor trains on."""
     executor = executor or LocalExecutor()
     devices = tuple(executor.resolve_devices(grid.devices))
     corpus = load_corpus(grid.dataset, data_dir, on_event)
     Layout.of(grid.train).check_fits(corpus.name, corpus.n_bytes)
-    return corpus, grid.expand(corpus.sha256, devices, dataset_name=corpus.name,
-                               hardware={device: executor.hardware(device) for device in devices})
+    return corpus, grid.expand(
+        corpus.sha256,
+        devices,
+        dataset_name=corpus.name,
+        hardware={device: executor.hardware(device) for device in devices},
+    )
 
 
 class SweepEvents:
@@ -218,9 +243,16 @@ class Claimer:
     """Decides, as each run is about to train, whether this sweep trains it: no other sweep on the
     folder holds it or finished it meanwhile; and readies its checkpoint folder."""
 
-    def __init__(self, folder: ResultsFolder, claims: Claims, checkpoints: dict[str, Path | None], force: bool,
-                 on_event: OnEvent):
-        self.folder, self.claims, self.checkpoints, self.force, self.on_event = folder, claims, checkpoints, force, on_event
+    def __init__(
+        self, folder: ResultsFolder, claims: Claims, checkpoints: dict[str, Path | None], force: bool, on_event: OnEvent
+    ):
+        self.folder, self.claims, self.checkpoints, self.force, self.on_event = (
+            folder,
+            claims,
+            checkpoints,
+            force,
+            on_event,
+        )
 
     def __call__(self, cfg: RunConfig) -> bool:
         if not self.claims.take(cfg.run_id):
@@ -239,12 +271,31 @@ class Claimer:
         return True
 
 
-def before_training(grid: Grid, plan: SweepPlan, folder: ResultsFolder, executor: Executor, corpus: Corpus,
-                    shard: Shard | None, save_checkpoints: bool, force: bool, tell: OnEvent) -> None:
+def before_training(
+    grid: Grid,
+    plan: SweepPlan,
+    folder: ResultsFolder,
+    executor: Executor,
+    corpus: Corpus,
+    shard: Shard | None,
+    save_checkpoints: bool,
+    force: bool,
+    tell: OnEvent,
+) -> None:
     """What a sweep says before its first run: its plan, how busy the machine is, the size of a big
     sweep, and the finished runs whose best.pt cannot be read."""
-    tell(SweepPlanned(corpus.name, corpus.n_bytes, corpus.vocab_size, plan.grid_runs, len(plan.runs),
-                      len(plan.runs) - len(plan.todo), executor.summary(), str(shard) if shard else None))
+    tell(
+        SweepPlanned(
+            corpus.name,
+            corpus.n_bytes,
+            corpus.vocab_size,
+            plan.grid_runs,
+            len(plan.runs),
+            len(plan.runs) - len(plan.todo),
+            executor.summary(),
+            str(shard) if shard else None,
+        )
+    )
     for notice in machine_notices(grid, executor):
         tell(Notice(notice))
     if len(plan.todo) > BIG_SWEEP_RUNS:
@@ -253,9 +304,17 @@ def before_training(grid: Grid, plan: SweepPlan, folder: ResultsFolder, executor
         folder.unreadable_best([plan.stored_under(cfg) for cfg in plan.runs if plan.stored_under(cfg)], tell)
 
 
-def run_sweep(grid: Grid, results_dir: str | Path | None = None, data_dir: str | None = None, force: bool = False,
-              on_event: OnEvent = ignore, save_checkpoints: bool = True, executor: Executor | None = None,
-              shard: Shard | None = None, stopper: Stopper | None = None) -> list[dict]:
+def run_sweep(
+    grid: Grid,
+    results_dir: str | Path | None = None,
+    data_dir: str | None = None,
+    force: bool = False,
+    on_event: OnEvent = ignore,
+    save_checkpoints: bool = True,
+    executor: Executor | None = None,
+    shard: Shard | None = None,
+    stopper: Stopper | None = None,
+) -> list[dict]:
     """Run every run of the grid (or of its `shard`) not yet finished in `results_dir`; return their records.
 
     `executor` decides where runs train (LocalExecutor by default; see rnnbench.sweep.ray_executor).
@@ -273,15 +332,18 @@ def run_sweep(grid: Grid, results_dir: str | Path | None = None, data_dir: str |
     with executor, SweepEvents(on_event, grid.execution.tensorboard) as events:
         corpus, runs = plan(grid, data_dir, executor, events.tell)
         sweep = SweepPlan.make(runs, folder, shard, force)
-        checkpoints = {cfg.run_id: folder.run_files(cfg.run_id).folder if save_checkpoints else None
-                       for cfg in sweep.todo}
+        checkpoints = {
+            cfg.run_id: folder.run_files(cfg.run_id).folder if save_checkpoints else None for cfg in sweep.todo
+        }
         before_training(grid, sweep, folder, executor, corpus, shard, save_checkpoints, force, events.tell)
         with folder.claims() as claims:  # after the checks: bad input leaves no folder
             claim = Claimer(folder, claims, checkpoints, force, events.tell)
             for done in executor.execute(sweep.todo, corpus, checkpoints, events.emit, grid.execution, stopper, claim):
                 done.record["env"].setdefault("executor", executor.name)
-                done.record["env"] |= {"jobs": grid.execution.jobs,
-                                       "runs_sharing_device": events.sharing.finished(done.cfg.run_id)}
+                done.record["env"] |= {
+                    "jobs": grid.execution.jobs,
+                    "runs_sharing_device": events.sharing.finished(done.cfg.run_id),
+                }
                 folder.store(done.record, done.best_checkpoint, sweep.stored_under(done.cfg), save_checkpoints)
                 claims.release(done.cfg.run_id)
                 events.tell(RunFinished(done.cfg, done.record))

@@ -1,8 +1,15 @@
 """`--jobs N`: a sweep's runs trained side by side in N worker processes on this machine.
 
-    >>> from rnnbench.sweep.processes import ProcessExecutor
+    >>> import tempfile
+    >>> from rnnbench.config import Grid
     >>> from rnnbench.sweep import run_sweep
-    >>> run_sweep(grid, executor=ProcessExecutor(jobs=2))            # doctest: +SKIP
+    >>> from rnnbench.sweep.processes import ProcessExecutor
+    >>> grid = Grid.from_settings(dataset="synthetic", cells=("gru",), layers=(1,), sizes=(16,),
+    ...                           size_mode="hidden", devices=("cpu",), batch_size=8, seq_len=16,
+    ...                           max_steps=10, eval_every_steps=5)
+    >>> records = run_sweep(grid.replace(cells=("gru", "rnn")), tempfile.mkdtemp(), executor=ProcessExecutor(jobs=2))
+    >>> sorted(r["status"] for r in records)
+    ['ok', 'ok']
 
 Processes, not threads: a run's Python loop holds the GIL, so threads in one process add little
 (measured on an H200: 8 threads on 8 streams gave 3x one run's steps, 8 processes 5.4x). Workers are
@@ -14,8 +21,9 @@ the runs share the device.
 The driver stays the only writer of the run records: it hands each worker one run at a time over
 a pipe of that worker's own, and the worker sends its progress and its finished record back on it.
 Nothing is shared between workers, not even a lock: a worker killed at any moment (by the kernel's
-out-of-memory killer, say) breaks only its own pipe, never the others'. Each worker writes only its own run's checkpoint folder
-(latest.pt, best.pt), so an interrupted run resumes from its last evaluation as with one job.
+out-of-memory killer, say) breaks only its own pipe, never the others'. Each worker writes only its
+own run's checkpoint folder (latest.pt, best.pt, through core.checkpoint.RunFiles), so an interrupted
+run resumes from its last evaluation as with one job.
 Ctrl-C in the driver stops every worker at once; a worker that dies (killed, out of memory) has its
 run recorded as failed, and a new worker takes the next run.
 """
@@ -24,9 +32,9 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
+from collections.abc import Iterator
 from multiprocessing.connection import wait
 from pathlib import Path
-from typing import Iterator
 
 from rnnbench.config import Execution, RunConfig
 from rnnbench.core.data import Corpus
@@ -43,7 +51,6 @@ def _work(conn, corpus_parts: tuple, threads: int, cuda_graphs: bool, stop) -> N
     """A worker process: train each run the driver sends until it sends None. Once `stop` (a flag
     the driver sets) is set, the run in progress saves its state and stops, and no other starts."""
     import torch
-
 
     # Ctrl-C and SIGTERM are the driver's to handle: it kills us, or sets `stop`.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -106,12 +113,21 @@ class ProcessExecutor:
         return hardware(device, self.threads)  # a worker trains with its share of the threads
 
     def summary(self) -> str:
-        return (f"local executor, {self.jobs} runs at a time in worker processes, "
-                f"{self.threads} torch thread{'s' if self.threads != 1 else ''} each on a CPU")
+        return (
+            f"local executor, {self.jobs} runs at a time in worker processes, "
+            f"{self.threads} torch thread{'s' if self.threads != 1 else ''} each on a CPU"
+        )
 
-    def execute(self, todo: list[RunConfig], corpus: Corpus, checkpoint_dirs: dict[str, Path | None],
-                on_event: OnEvent, execution: Execution = Execution(), stopper=None,
-                claim=lambda cfg: True) -> Iterator:
+    def execute(
+        self,
+        todo: list[RunConfig],
+        corpus: Corpus,
+        checkpoint_dirs: dict[str, Path | None],
+        on_event: OnEvent,
+        execution: Execution = Execution(),
+        stopper=None,
+        claim=lambda cfg: True,
+    ) -> Iterator:
 
         stopper = stopper or Stopper()
         stop = self.context.RawValue("b", 0)  # lock-free: a worker killed while reading it blocks nobody
@@ -135,8 +151,11 @@ class ProcessExecutor:
 
         def start_worker() -> None:
             ours, theirs = self.context.Pipe()
-            worker = self.context.Process(target=_work, daemon=True, args=(
-                theirs, (corpus.name, corpus.data, corpus.source), self.threads, execution.cuda_graphs, stop))
+            worker = self.context.Process(
+                target=_work,
+                daemon=True,
+                args=(theirs, (corpus.name, corpus.data, corpus.source), self.threads, execution.cuda_graphs, stop),
+            )
             worker.start()
             theirs.close()  # so that a worker's death reads as the end of its pipe
             self.workers.append(worker)
@@ -157,8 +176,9 @@ class ProcessExecutor:
                     worker.join()
                     if run_id is not None:
                         why = f"worker process died (exit code {worker.exitcode}) while training this run"
-                        yield Finished(by_id[run_id], run_record(by_id[run_id], "failed", why, started,
-                                                                 {"executor": self.name}))
+                        yield Finished(
+                            by_id[run_id], run_record(by_id[run_id], "failed", why, started, {"executor": self.name})
+                        )
                     if waiting:
                         start_worker()  # its place is taken
                     continue

@@ -3,7 +3,7 @@
     >>> from rnnbench.config import load_preset
     >>> from rnnbench.sweep.ray_executor import RayExecutor
     >>> from rnnbench.sweep import run_sweep
-    >>> run_sweep(load_preset("smoke"), executor=RayExecutor(address="auto"))   # doctest: +SKIP
+    >>> run_sweep(load_preset("smoke"), executor=RayExecutor(address="auto"))   # a running cluster  # doctest: +SKIP
 
 Each run is one task that asks for what its device needs: one GPU (and one CPU to drive it) for a
 CUDA run, `cpus_per_run` CPUs for a CPU run, whose torch then uses that many threads. The corpus
@@ -20,17 +20,12 @@ a task is retried or a sweep is resumed: latest.pt checkpoints are local to the 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import shutil
 import socket
-import subprocess
-import sys
 import tempfile
-import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import torch
 
@@ -39,10 +34,9 @@ from rnnbench.core.checkpoint import RunFiles
 from rnnbench.core.data import Corpus
 from rnnbench.core.devices import hardware
 from rnnbench.errors import UsageError
-from rnnbench.events import OnEvent, RunProgress, RunStarted, throttled
+from rnnbench.events import OnEvent, Progress, RunProgress, RunStarted, throttled
 from rnnbench.results import utc_now
 from rnnbench.sweep.runs import Finished, run_one, run_record
-from rnnbench.events import Progress
 
 INSTALL_HINT = "pip install 'rnnbench[ray]' (in a checkout: pip install -e '.[ray]')"
 POLL_S = 0.5  # how long the driver waits for a finished task before refreshing the display
@@ -56,8 +50,9 @@ def _import_ray():
     return ray
 
 
-def run_task(cfg: RunConfig, corpus: Corpus, board, threads: int | None, keep_checkpoint: bool,
-             cuda_graphs: bool = True) -> tuple[dict, bytes | None]:
+def run_task(
+    cfg: RunConfig, corpus: Corpus, board, threads: int | None, keep_checkpoint: bool, cuda_graphs: bool = True
+) -> tuple[dict, bytes | None]:
     """The body of one Ray task: train in a scratch folder, return the record and best.pt's bytes."""
     if threads is not None:
         torch.set_num_threads(threads)
@@ -92,10 +87,13 @@ def _cluster_address(address: str | None) -> tuple[str | None, str]:
         raise UsageError(f"--ray-address takes auto, local or HOST:PORT (the cluster's GCS address), got '{address}'")
     try:
         from ray._private.services import canonicalize_bootstrap_address  # how ray.init resolves them
+
         found = canonicalize_bootstrap_address(address)
     except ConnectionError:
-        raise UsageError("no running Ray cluster found for --ray-address auto: start one with `ray start --head` "
-                         "or leave out --ray-address to start a local one") from None
+        raise UsageError(
+            "no running Ray cluster found for --ray-address auto: start one with `ray start --head` "
+            "or leave out --ray-address to start a local one"
+        ) from None
     except (ImportError, AttributeError):  # another Ray version: let ray.init resolve it
         return address, f"Ray at {address or 'auto'}"
     if found is None:
@@ -105,8 +103,10 @@ def _cluster_address(address: str | None) -> tuple[str | None, str]:
     if address is None and not os.environ.get("RAY_ADDRESS"):
         return "local", f"a new local Ray cluster (the last one started, {found}, is gone)"
     shown = found if address in (None, "auto") else address
-    raise UsageError(f"no Ray cluster answers at {shown}: start one with `ray start --head`, or leave out "
-                     "--ray-address to start a local one")
+    raise UsageError(
+        f"no Ray cluster answers at {shown}: start one with `ray start --head`, or leave out "
+        "--ray-address to start a local one"
+    )
 
 
 class RayExecutor:
@@ -114,12 +114,20 @@ class RayExecutor:
 
     name = "ray"
 
-    def __init__(self, address: str | None = None, cpus_per_run: int = 1, max_retries: int = 1,
-                 gpus_per_run: float = 1.0, task: Callable = run_task):
+    def __init__(
+        self,
+        address: str | None = None,
+        cpus_per_run: int = 1,
+        max_retries: int = 1,
+        gpus_per_run: float = 1.0,
+        task: Callable = run_task,
+    ):
         if cpus_per_run < 1:
             raise UsageError(f"--ray-cpus-per-run must be at least 1, got {cpus_per_run}")
         if not 0 < gpus_per_run <= 1:
-            raise UsageError(f"--ray-gpus-per-run must be above 0 and at most 1 (a fraction of one GPU), got {gpus_per_run}")
+            raise UsageError(
+                f"--ray-gpus-per-run must be above 0 and at most 1 (a fraction of one GPU), got {gpus_per_run}"
+            )
         self.gpus_per_run = gpus_per_run
         if max_retries < 0:
             raise UsageError(f"--ray-max-retries must be 0 or more, got {max_retries}")
@@ -152,8 +160,9 @@ class RayExecutor:
         gpus = self.cluster().get("GPU", 0)
         node_cpus = max((node["Resources"].get("CPU", 0) for node in self.ray.nodes() if node["Alive"]), default=0)
         if self.cpus_per_run > node_cpus:
-            raise UsageError(f"--ray-cpus-per-run {self.cpus_per_run}: no node of the cluster has more than "
-                             f"{node_cpus:g} CPUs")
+            raise UsageError(
+                f"--ray-cpus-per-run {self.cpus_per_run}: no node of the cluster has more than {node_cpus:g} CPUs"
+            )
         resolved: list[str] = []
         for name in requested:
             name = name.strip().lower()
@@ -161,12 +170,15 @@ class RayExecutor:
                 candidates = ["cpu"] + (["cuda"] if gpus else [])
             elif name in ("cpu", "cuda"):
                 if name == "cuda" and not gpus:
-                    raise UsageError("device 'cuda' is not available: the Ray cluster has no GPUs "
-                                     "(`ray status` shows its resources)")
+                    raise UsageError(
+                        "device 'cuda' is not available: the Ray cluster has no GPUs (`ray status` shows its resources)"
+                    )
                 candidates = [name]
             else:
-                raise UsageError(f"device '{name}' cannot be scheduled by Ray: use cpu, cuda or auto "
-                                 "(Ray gives each CUDA run one GPU of its own)")
+                raise UsageError(
+                    f"device '{name}' cannot be scheduled by Ray: use cpu, cuda or auto "
+                    "(Ray gives each CUDA run one GPU of its own)"
+                )
             resolved += [c for c in candidates if c not in resolved]
         return resolved
 
@@ -179,8 +191,10 @@ class RayExecutor:
 
     def summary(self) -> str:
         res = self.cluster()
-        return (f"{self.where}: {res.get('CPU', 0):g} CPUs and {res.get('GPU', 0):g} GPUs, "
-                f"{self.cpus_per_run} CPU(s) per CPU run, {self.gpus_per_run:g} GPU per CUDA run")
+        return (
+            f"{self.where}: {res.get('CPU', 0):g} CPUs and {res.get('GPU', 0):g} GPUs, "
+            f"{self.cpus_per_run} CPU(s) per CPU run, {self.gpus_per_run:g} GPU per CUDA run"
+        )
 
     def _resources(self, device: str) -> dict:
         if torch.device(device).type == "cuda":
@@ -191,8 +205,12 @@ class RayExecutor:
     def _options(self, cfg: RunConfig) -> dict:
         # retry_exceptions=False: an exception inside training is already the run's record; only
         # a lost worker or node is worth another try.
-        return {**self._resources(cfg.device), "max_retries": self.max_retries, "retry_exceptions": False,
-                "name": f"rnnbench {cfg.run_id} {cfg.label}"}
+        return {
+            **self._resources(cfg.device),
+            "max_retries": self.max_retries,
+            "retry_exceptions": False,
+            "name": f"rnnbench {cfg.run_id} {cfg.label}",
+        }
 
     def _lost(self, cfg: RunConfig, exc: Exception, started_at: str) -> Finished:
         """The record of a task that ended without a record of its own."""
@@ -200,15 +218,25 @@ class RayExecutor:
         status = "oom" if isinstance(exc, self.ray.exceptions.OutOfMemoryError) else "failed"
         what = cause if isinstance(cause, BaseException) else exc
         message = str(what).strip().splitlines()
-        error = f"{what.__class__.__name__}: {message[0] if message else ''} (Ray task, {self.max_retries + 1} attempt(s))"
+        error = (
+            f"{what.__class__.__name__}: {message[0] if message else ''} (Ray task, {self.max_retries + 1} attempt(s))"
+        )
         return Finished(cfg, run_record(cfg, status, error, started_at, {"executor": self.name}))
 
-    def execute(self, todo: list[RunConfig], corpus: Corpus, checkpoint_dirs: dict[str, Path | None],
-                on_event: OnEvent, execution: Execution = Execution(), stopper=None,
-                claim=lambda cfg: True) -> Iterator[Finished]:
+    def execute(
+        self,
+        todo: list[RunConfig],
+        corpus: Corpus,
+        checkpoint_dirs: dict[str, Path | None],
+        on_event: OnEvent,
+        execution: Execution = Execution(),
+        stopper=None,
+        claim=lambda cfg: True,
+    ) -> Iterator[Finished]:
         # --stop-after is refused with Ray (cli.sweep): runs under Ray restart from their first step.
         ray = self.ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
         todo = [cfg for cfg in todo if claim(cfg)]  # all submitted at once: claimed at once
         if not todo:
             return
@@ -222,7 +250,8 @@ class RayExecutor:
         for cfg in todo:
             threads = None if torch.device(cfg.device).type == "cuda" else self.cpus_per_run
             ref = remote.options(**self._options(cfg)).remote(
-                cfg, corpus_ref, board, threads, checkpoint_dirs[cfg.run_id] is not None, execution.cuda_graphs)
+                cfg, corpus_ref, board, threads, checkpoint_dirs[cfg.run_id] is not None, execution.cuda_graphs
+            )
             self._pending[ref] = cfg
         while self._pending:
             # num_returns=1: back as soon as any run finishes, or after POLL_S to refresh the display.
@@ -261,37 +290,3 @@ class _ProgressBoard:
     def take(self) -> dict[str, Progress | None]:
         latest, self.latest = self.latest, {}
         return latest
-
-
-@contextlib.contextmanager
-def local_head(num_cpus: int, timeout_s: float = 90) -> Iterator[str]:
-    """A Ray head on this machine for as long as the block runs; yields its 127.0.0.1:PORT.
-
-    For tests and benchmarks that need a cluster apart from the driver, as a real one is. Its
-    session files go to a folder of its own (short: Ray's socket paths have a length limit), so no
-    record of it is left where `ray.init()` looks for a running cluster. Token authentication is
-    off: whether a driver sends a token depends on ~/.ray and on the environment when ray was
-    first imported, which a caller cannot pin down."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    session_dir = tempfile.mkdtemp(prefix="rnnbench-ray-", dir="/tmp")
-    log_path = Path(session_dir, "ray-start.log")
-    command = [str(Path(sys.executable).with_name("ray")), "start", "--head", f"--port={port}",
-               "--node-ip-address=127.0.0.1", f"--num-cpus={num_cpus}", "--num-gpus=0", "--include-dashboard=false",
-               "--disable-usage-stats", f"--temp-dir={session_dir}", f"--object-store-memory={200 * 2**20}", "--block"]
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
-    with log_path.open("wb") as log:
-        head = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-    try:
-        deadline = time.monotonic() + timeout_s
-        while not ("Ray runtime started" in log_path.read_text() and _answers(f"127.0.0.1:{port}")):
-            if head.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"no Ray head on 127.0.0.1:{port} (ray start exited with {head.poll()}):\n"
-                                   + log_path.read_text()[-3000:])
-            time.sleep(0.5)
-        yield f"127.0.0.1:{port}"
-    finally:
-        head.terminate()  # --block: stopping this process stops the cluster's processes
-        head.wait(timeout=60)
-        shutil.rmtree(session_dir, ignore_errors=True)

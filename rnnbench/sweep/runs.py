@@ -2,30 +2,46 @@
 an Executor (LocalExecutor here, in this process; sweep.processes and sweep.ray_executor elsewhere)
 carries out a sweep's runs and hands each back as Finished.
 
-    >>> from rnnbench.sweep.runs import LocalExecutor, run_one
-    >>> record = run_one(cfg, corpus)                                   # doctest: +SKIP
+    >>> from rnnbench.config import Grid
+    >>> from rnnbench.core.data import load_corpus
+    >>> from rnnbench.sweep.runs import run_one
+    >>> corpus = load_corpus("synthetic")
+    >>> grid = Grid.from_settings(dataset="synthetic", cells=("gru",), layers=(1,), sizes=(16,),
+    ...                           size_mode="hidden", devices=("cpu",), batch_size=8, seq_len=16,
+    ...                           max_steps=10, eval_every_steps=5)
+    >>> record = run_one(grid.expand(corpus.sha256)[0], corpus)
+    >>> record["status"], record["metrics"]["steps"]
+    ('ok', 10)
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import Protocol
 
 import torch
 
+from rnnbench import results
 from rnnbench.config import Execution, Hardware, RunConfig
 from rnnbench.core.data import Corpus
 from rnnbench.core.devices import MachineLoad, environment, hardware, is_out_of_memory, kind_of, resolve_devices
 from rnnbench.core.train import train
 from rnnbench.errors import StopRequested, StorageError, describe_error, one_line
 from rnnbench.events import OnEvent, Progress, RunProgress, RunStarted
-from rnnbench import results
 
 
-def run_record(cfg: RunConfig, status: str, error: str | None, started_at: str, env: dict,
-               metrics: dict | None = None, curve: list | None = None) -> dict:
+def run_record(
+    cfg: RunConfig,
+    status: str,
+    error: str | None,
+    started_at: str,
+    env: dict,
+    metrics: dict | None = None,
+    curve: list | None = None,
+) -> dict:
     """A sweep run's stored record (see rnnbench.results for the layout)."""
     return results.make_record("sweep", cfg.run_id, status, cfg.as_dict(), env, metrics, error, started_at, curve or [])
 
@@ -45,9 +61,14 @@ class Stopper:
         return self.asked or (self.deadline is not None and time.time() >= self.deadline)
 
 
-def run_one(cfg: RunConfig, corpus: Corpus, on_progress: Callable[[Progress], None] | None = None,
-            checkpoint_dir: Path | None = None, cuda_graphs: bool = True,
-            should_stop: Callable[[], bool] | None = None) -> dict:
+def run_one(
+    cfg: RunConfig,
+    corpus: Corpus,
+    on_progress: Callable[[Progress], None] | None = None,
+    checkpoint_dir: Path | None = None,
+    cuda_graphs: bool = True,
+    should_stop: Callable[[], bool] | None = None,
+) -> dict:
     """Train one run and return its record; an exception becomes the record's status and error
     (but StopRequested, like Ctrl-C, ends the sweep). The record says how busy the machine was
     meanwhile (devices.MachineLoad)."""
@@ -60,8 +81,10 @@ def run_one(cfg: RunConfig, corpus: Corpus, on_progress: Callable[[Progress], No
         here = hardware(cfg.device)
         if cfg.hardware is not None and here != cfg.hardware:
             # The run's identity names its hardware: a figure from other hardware would lie.
-            raise RuntimeError(f"planned for {cfg.hardware.label} but this worker is {here.label} "
-                               "(a cluster of mixed machines?); not trained")
+            raise RuntimeError(
+                f"planned for {cfg.hardware.label} but this worker is {here.label} "
+                "(a cluster of mixed machines?); not trained"
+            )
         result = train(cfg, corpus, on_progress, checkpoint_dir, cuda_graphs, should_stop)
         status, metrics, curve = result.status, result.metrics, result.curve
     except StorageError:
@@ -104,9 +127,16 @@ class Executor(Protocol):
     def summary(self) -> str:
         """Where the runs train, in words, for the sweep's first line."""
 
-    def execute(self, todo: list[RunConfig], corpus: Corpus, checkpoint_dirs: dict[str, Path | None],
-                on_event: OnEvent, execution: Execution, stopper: Stopper,
-                claim: Callable[[RunConfig], bool]) -> Iterator[Finished]:
+    def execute(
+        self,
+        todo: list[RunConfig],
+        corpus: Corpus,
+        checkpoint_dirs: dict[str, Path | None],
+        on_event: OnEvent,
+        execution: Execution,
+        stopper: Stopper,
+        claim: Callable[[RunConfig], bool],
+    ) -> Iterator[Finished]:
         """... and raises StopRequested, after handing back every run finished, once `stopper` says
         stop. A run starts only if `claim(cfg)` says it is this sweep's (another sweep on the same
         folder may hold it); one it refuses is left out."""
@@ -143,9 +173,16 @@ class LocalExecutor:
         threads = self.threads or torch.get_num_threads()
         return f"local executor, one run at a time, {threads} torch thread{'s' if threads != 1 else ''} on a CPU"
 
-    def execute(self, todo: list[RunConfig], corpus: Corpus, checkpoint_dirs: dict[str, Path | None],
-                on_event: OnEvent, execution: Execution = Execution(), stopper: Stopper | None = None,
-                claim: Callable[[RunConfig], bool] = lambda cfg: True) -> Iterator[Finished]:
+    def execute(
+        self,
+        todo: list[RunConfig],
+        corpus: Corpus,
+        checkpoint_dirs: dict[str, Path | None],
+        on_event: OnEvent,
+        execution: Execution = Execution(),
+        stopper: Stopper | None = None,
+        claim: Callable[[RunConfig], bool] = lambda cfg: True,
+    ) -> Iterator[Finished]:
         stopper = stopper or Stopper()
         for cfg in todo:
             if stopper():
@@ -153,6 +190,12 @@ class LocalExecutor:
             if not claim(cfg):
                 continue
             on_event(RunStarted(cfg))
-            record = run_one(cfg, corpus, lambda p, cfg=cfg: on_event(RunProgress(cfg, p)), checkpoint_dirs[cfg.run_id],
-                             execution.cuda_graphs, stopper)
+            record = run_one(
+                cfg,
+                corpus,
+                lambda p, cfg=cfg: on_event(RunProgress(cfg, p)),
+                checkpoint_dirs[cfg.run_id],
+                execution.cuda_graphs,
+                stopper,
+            )
             yield Finished(cfg, record)

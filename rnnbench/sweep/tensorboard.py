@@ -16,16 +16,19 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from rnnbench.core.train import bits
 from rnnbench.errors import UsageError
 from rnnbench.events import Event, RunFinished, RunProgress, RunStarted
-from rnnbench.core.train import bits
+
 
 def _writer_class():
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
-        raise UsageError("--tensorboard needs the tensorboard package: pip install 'rnnbench[tensorboard]' "
-                         "(or pip install tensorboard)") from None
+        raise UsageError(
+            "--tensorboard needs the tensorboard package: pip install 'rnnbench[tensorboard]' "
+            "(or pip install tensorboard)"
+        ) from None
     return SummaryWriter
 
 
@@ -74,12 +77,18 @@ class TensorBoardLog:
         for point in record.get("curve", []):  # evaluations a thinned-out live report skipped
             self._val(cfg, point["step"], point.get("val_loss_nats"))
         config = record["config"]
-        hparams = {k: v for k, v in {**config, **config.get("train", {})}.items()
-                   if isinstance(v, (int, float, str, bool)) and k != "dataset_sha256"}
+        hparams = {
+            k: v
+            for k, v in {**config, **config.get("train", {})}.items()
+            if isinstance(v, (int, float, str, bool)) and k != "dataset_sha256"
+        }
         hparams["hardware"] = cfg.hardware.label if cfg.hardware is not None else "?"
         m = record["metrics"]
-        metrics = {f"final/{k}": float(m[k]) for k in ("test_loss_nats", "val_loss_nats", "train_chars_per_s")
-                   if isinstance(m.get(k), (int, float)) and math.isfinite(m[k])}
+        metrics = {
+            f"final/{k}": float(m[k])
+            for k in ("test_loss_nats", "val_loss_nats", "train_chars_per_s")
+            if isinstance(m.get(k), (int, float)) and math.isfinite(m[k])
+        }
         writer.add_hparams(hparams, metrics or {"final/status_ok": float(record["status"] == "ok")}, run_name=".")
         writer.close()
         del self.writers[cfg.run_id]
