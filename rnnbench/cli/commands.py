@@ -176,6 +176,12 @@ def with_settings(declared: dict[str, Setting]):
     return decorate
 
 
+def RayExecutor_(options: dict, given: list[str]):  # noqa: N802  (a constructor, imported when asked for)
+    from rnnbench.sweep.ray_executor import RayExecutor
+
+    return RayExecutor(**{name: options[name] for name in given})
+
+
 def _raise_interrupt(*_) -> None:
     raise KeyboardInterrupt
 
@@ -201,6 +207,13 @@ def sweep(
         False, "--force", help="Run again runs that are already finished (their files are replaced)."
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the live progress display on stderr."),
+    plan_only: bool = typer.Option(
+        False,
+        "--plan",
+        help="Print the plan and train nothing: each run to train with its estimated seconds (from the stored "
+        "rows of the same hardware and model, else a short probe of the model), what is stored already, and "
+        "the expected wall time with --jobs.",
+    ),
     save_checkpoints: bool = typer.Option(
         True,
         "--save-checkpoints/--no-save-checkpoints",
@@ -271,16 +284,19 @@ def sweep(
         )
     if executor == "ray" and grid.execution.stop_after_s is not None:
         raise UsageError("--stop-after is for the local executor: runs under Ray restart from their first step")
+    if plan_only:
+        from rnnbench.sweep import plan_sweep
+
+        runner = None if executor == "local" else RayExecutor_(ray_options, given)
+        with terminal.status("planning: estimating each run (a short probe of each model shape without stored rows)"):
+            sweep_plan = plan_sweep(grid, results_dir, str(data_dir) if data_dir else None, force, runner, slice_)
+        terminal.show(terminal.plan_table(sweep_plan, grid.execution.jobs))
+        return
     stopper = Stopper(grid.execution.stop_after_s)
     # What a batch scheduler sends before its time limit: stop as --stop-after does, at once.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt if executor == "ray" else lambda *_: stopper.ask())
     try:
-        if executor == "ray":
-            from rnnbench.sweep.ray_executor import RayExecutor
-
-            runner = RayExecutor(**{name: ray_options[name] for name in given})
-        else:
-            runner = local_executor(grid.execution)
+        runner = RayExecutor_(ray_options, given) if executor == "ray" else local_executor(grid.execution)
         with terminal.SweepDisplay(enabled=progress) as display:
             records = run_sweep(
                 grid,

@@ -476,6 +476,50 @@ def versus_table(table, title: str):
     return out
 
 
+def plan_table(plan, jobs: int):
+    """`rnnbench sweep --plan`: every run to train, longest first, with its estimate; the totals."""
+    from rnnbench.sweep.estimate import lanes_wall_s
+
+    rows = []
+    for cfg in plan.todo:
+        e = plan.estimates[cfg.run_id]
+        steps = "-" if e.steps is None else f"{e.steps:,}"
+        step = "-" if e.step_s is None else f"{e.step_s * 1e3:,.1f}"
+        rows.append(
+            [
+                cfg.run_id,
+                f"{cfg.cell} {cfg.num_layers}x{cfg.size}",
+                f"{cfg.train.dropout:g}",
+                str(cfg.seed),
+                cfg.device,
+                steps,
+                step,
+                e.text,
+                e.source,
+            ]
+        )
+    columns = [
+        Column("run"),
+        Column("model"),
+        Column("dropout", drop=4, right=True),
+        Column("seed", drop=5, right=True),
+        Column("device", drop=3),
+        Column("steps", drop=2, right=True),
+        Column("step ms", drop=1, right=True),
+        Column("estimate", right=True),
+        Column("from", drop=6),
+    ]
+    seconds, unknown = plan.seconds(plan.todo)
+    wall = lanes_wall_s([plan.estimates[c.run_id].seconds or 0.0 for c in plan.todo], jobs)
+    stored = len(plan.runs) - len(plan.todo)
+    title = (
+        f"plan: {len(plan.todo)} run(s) to train, {stored} stored already; about {seconds:,.0f} s of device time"
+        + (f", {wall:,.0f} s of wall time with {jobs} at a time if sharing slows no run" if jobs > 1 else "")
+        + (f"; {unknown} without an estimate" if unknown else "")
+    )
+    return fitted_table(title, columns, rows, stdout.width)
+
+
 def ngram_table(records: list[dict], title: str):
     """`rnnbench baseline ngram`: one row per order, validation and test loss of each smoothing; the
     order validation picks for a smoothing is starred."""

@@ -9,7 +9,17 @@ ray_executor  RayExecutor: one Ray task per run
 tensorboard   a sweep's events as TensorBoard scalars
 """
 
-from rnnbench.sweep.driver import BIG_SWEEP_RUNS, DeviceSharing, Shard, local_executor, machine_notices, plan, run_sweep
+from rnnbench.sweep.driver import (
+    BIG_SWEEP_RUNS,
+    DeviceSharing,
+    Shard,
+    SweepPlan,
+    local_executor,
+    machine_notices,
+    plan,
+    plan_sweep,
+    run_sweep,
+)
 from rnnbench.sweep.runs import Executor, Finished, LocalExecutor, Stopper, run_one, run_record
 
 __all__ = [
@@ -22,6 +32,8 @@ __all__ = [
     "Stopper",
     "local_executor",
     "machine_notices",
+    "plan_sweep",
+    "SweepPlan",
     "plan",
     "run_one",
     "run_record",

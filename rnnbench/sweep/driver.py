@@ -28,12 +28,13 @@ from rnnbench import results
 from rnnbench.config import Execution, Grid, RunConfig
 from rnnbench.core.data import Corpus, Layout, load_corpus
 from rnnbench.core.devices import BUSY_CORES, busy_cores
-from rnnbench.errors import UsageError
+from rnnbench.errors import StopRequested, UsageError
 from rnnbench.events import Notice, OnEvent, RunFinished, RunSkipped, RunStarted, SweepPlanned, ignore
 from rnnbench.files import check_writable
 from rnnbench.results import ResultsFolder
 from rnnbench.results.claims import Claims
-from rnnbench.sweep.runs import Executor, LocalExecutor, Stopper
+from rnnbench.sweep.estimate import Estimate, Estimator, lanes_wall_s
+from rnnbench.sweep.runs import Executor, Finished, LocalExecutor, Stopper
 
 
 @dataclass(frozen=True)
@@ -212,15 +213,28 @@ class SweepPlan:
     stored: dict[str, dict]  # identity -> the finished record stored for it
     identities: dict[str, str]  # run id -> identity
     todo: list[RunConfig]
+    estimates: dict[str, Estimate]  # run id -> its expected seconds, for every run to train
 
     @classmethod
-    def make(cls, runs: list[RunConfig], folder: ResultsFolder, shard: Shard | None, force: bool) -> SweepPlan:
+    def make(
+        cls, runs: list[RunConfig], folder: ResultsFolder, shard: Shard | None, force: bool, estimator: Estimator
+    ) -> SweepPlan:
         grid_runs = len(runs)
         runs = shard.select(runs) if shard is not None else runs
         stored = folder.stored()
         identities = {cfg.run_id: results.identity("sweep", cfg.as_dict(), cfg.hardware) for cfg in runs}
         todo = [cfg for cfg in runs if force or identities[cfg.run_id] not in stored]
-        return cls(runs, grid_runs, stored, identities, todo)
+        return cls(runs, grid_runs, stored, identities, todo, {cfg.run_id: estimator.estimate(cfg) for cfg in todo})
+
+    def longest_first(self) -> None:
+        """Order the runs to train by their estimates, longest first (unknown ones last): with a
+        deadline, the short runs fill the time the long ones leave."""
+        self.todo.sort(key=lambda cfg: -(self.estimates[cfg.run_id].seconds or -1.0))
+
+    def seconds(self, cfgs: list[RunConfig]) -> tuple[float, int]:
+        """(the summed estimates of `cfgs`, how many of them have none)."""
+        known = [self.estimates[c.run_id].seconds for c in cfgs if self.estimates[c.run_id].seconds is not None]
+        return sum(known), len(cfgs) - len(known)
 
     def stored_under(self, cfg: RunConfig) -> str | None:
         """The id a finished record of this run is stored under already (a schema-1 id), if any."""
@@ -244,17 +258,31 @@ class Claimer:
     folder holds it or finished it meanwhile; and readies its checkpoint folder."""
 
     def __init__(
-        self, folder: ResultsFolder, claims: Claims, checkpoints: dict[str, Path | None], force: bool, on_event: OnEvent
+        self,
+        folder: ResultsFolder,
+        claims: Claims,
+        checkpoints: dict[str, Path | None],
+        force: bool,
+        on_event: OnEvent,
+        plan: SweepPlan,
+        stopper: Stopper,
     ):
-        self.folder, self.claims, self.checkpoints, self.force, self.on_event = (
-            folder,
-            claims,
-            checkpoints,
-            force,
-            on_event,
-        )
+        self.folder, self.claims, self.checkpoints = folder, claims, checkpoints
+        self.force, self.on_event, self.plan, self.stopper = force, on_event, plan, stopper
+        self.deferred: list[RunConfig] = []  # runs not started: they would not finish before the deadline
 
     def __call__(self, cfg: RunConfig) -> bool:
+        left, estimate = self.stopper.seconds_left(), self.plan.estimates[cfg.run_id]
+        if left is not None and estimate.seconds is not None and estimate.seconds > left:
+            self.deferred.append(cfg)
+            self.on_event(
+                RunSkipped(
+                    cfg,
+                    f"would not finish before the deadline ({estimate.text} expected, "
+                    f"{left:,.0f} s left): left for the next sweep",
+                )
+            )
+            return False
         if not self.claims.take(cfg.run_id):
             self.on_event(RunSkipped(cfg, f"claimed by another sweep ({self.claims.holder(cfg.run_id)})"))
             return False
@@ -304,6 +332,26 @@ def before_training(
         folder.unreadable_best([plan.stored_under(cfg) for cfg in plan.runs if plan.stored_under(cfg)], tell)
 
 
+def plan_sweep(
+    grid: Grid,
+    results_dir: str | Path | None = None,
+    data_dir: str | None = None,
+    force: bool = False,
+    executor: Executor | None = None,
+    shard: Shard | None = None,
+    on_event: OnEvent = ignore,
+) -> SweepPlan:
+    """What run_sweep would do, without training or writing anything: the runs, which are stored,
+    and each other run's estimate (from stored rows of its hardware and shape, else a probe)."""
+    folder = ResultsFolder(results_dir)
+    executor = executor or local_executor(grid.execution)
+    with executor:
+        corpus, runs = plan(grid, data_dir, executor, on_event)
+        sweep = SweepPlan.make(runs, folder, shard, force, Estimator(folder, corpus, probe=executor.name == "local"))
+    sweep.longest_first()
+    return sweep
+
+
 def run_sweep(
     grid: Grid,
     results_dir: str | Path | None = None,
@@ -331,20 +379,64 @@ def run_sweep(
     stopper = stopper or Stopper(grid.execution.stop_after_s)
     with executor, SweepEvents(on_event, grid.execution.tensorboard) as events:
         corpus, runs = plan(grid, data_dir, executor, events.tell)
-        sweep = SweepPlan.make(runs, folder, shard, force)
+        # With a deadline, every run is estimated (probing shapes without stored rows) and the
+        # longest go first; otherwise only from stored rows, for the record.
+        probe = stopper.deadline is not None and executor.name == "local"
+        sweep = SweepPlan.make(runs, folder, shard, force, Estimator(folder, corpus, probe=probe))
+        if stopper.deadline is not None:
+            sweep.longest_first()
         checkpoints = {
             cfg.run_id: folder.run_files(cfg.run_id).folder if save_checkpoints else None for cfg in sweep.todo
         }
         before_training(grid, sweep, folder, executor, corpus, shard, save_checkpoints, force, events.tell)
         with folder.claims() as claims:  # after the checks: bad input leaves no folder
-            claim = Claimer(folder, claims, checkpoints, force, events.tell)
-            for done in executor.execute(sweep.todo, corpus, checkpoints, events.emit, grid.execution, stopper, claim):
-                done.record["env"].setdefault("executor", executor.name)
-                done.record["env"] |= {
-                    "jobs": grid.execution.jobs,
-                    "runs_sharing_device": events.sharing.finished(done.cfg.run_id),
-                }
-                folder.store(done.record, done.best_checkpoint, sweep.stored_under(done.cfg), save_checkpoints)
-                claims.release(done.cfg.run_id)
-                events.tell(RunFinished(done.cfg, done.record))
+            claim = Claimer(folder, claims, checkpoints, force, events.tell, sweep, stopper)
+            try:
+                for done in executor.execute(
+                    sweep.todo, corpus, checkpoints, events.emit, grid.execution, stopper, claim
+                ):
+                    store_finished(done, sweep, folder, events, grid.execution, executor.name, save_checkpoints)
+                    claims.release(done.cfg.run_id)
+            except StopRequested:
+                events.tell(Notice(what_is_left(sweep, folder, grid.execution.jobs)))
+                raise
+            if claim.deferred:
+                events.tell(Notice(what_is_left(sweep, folder, grid.execution.jobs)))
+                raise StopRequested(f"{len(claim.deferred)} run(s) would not have finished before the deadline")
     return sweep.records(folder)
+
+
+def store_finished(
+    done: Finished,
+    sweep: SweepPlan,
+    folder: ResultsFolder,
+    events: SweepEvents,
+    execution: Execution,
+    executor_name: str,
+    save_checkpoints: bool,
+) -> None:
+    """Store a run that came back, with what the driver knows of how it ran, and say so."""
+    estimate = sweep.estimates[done.cfg.run_id]
+    done.record["env"].setdefault("executor", executor_name)
+    done.record["env"] |= {
+        "jobs": execution.jobs,
+        "runs_sharing_device": events.sharing.finished(done.cfg.run_id),
+        # what the plan expected, beside what it took (metrics.wall_s)
+        "estimated_s": estimate.seconds,
+        "estimate_source": estimate.source,
+    }
+    folder.store(done.record, done.best_checkpoint, sweep.stored_under(done.cfg), save_checkpoints)
+    events.tell(RunFinished(done.cfg, done.record))
+
+
+def what_is_left(sweep: SweepPlan, folder: ResultsFolder, jobs: int) -> str:
+    """The closing line of a sweep that stops before its end: the runs left and how long they should take."""
+    left = [cfg for cfg in sweep.todo if not folder.finished_now(cfg.run_id)]
+    seconds, unknown = sweep.seconds(left)
+    wall = lanes_wall_s([sweep.estimates[c.run_id].seconds or 0.0 for c in left], jobs)
+    return (
+        f"{len(left)} run(s) left, about {duration_text(seconds)} of device time"
+        + (f" ({duration_text(wall)} with {jobs} at a time)" if jobs > 1 else "")
+        + (f", {unknown} of them without an estimate" if unknown else "")
+        + "; the same command continues"
+    )

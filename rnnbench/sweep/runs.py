@@ -60,6 +60,10 @@ class Stopper:
     def __call__(self) -> bool:
         return self.asked or (self.deadline is not None and time.time() >= self.deadline)
 
+    def seconds_left(self) -> float | None:
+        """Seconds until the deadline (None: no deadline)."""
+        return None if self.deadline is None else max(0.0, self.deadline - time.time())
+
 
 def run_one(
     cfg: RunConfig,

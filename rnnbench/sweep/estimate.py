@@ -1,0 +1,183 @@
+"""How long each run of a sweep should take on its hardware, before it trains: from the rows stored
+for the same hardware and model shape, else from a short probe of that shape on the device.
+
+    >>> import tempfile
+    >>> from rnnbench.config import Grid
+    >>> from rnnbench.core.data import load_corpus
+    >>> from rnnbench.results import ResultsFolder
+    >>> from rnnbench.sweep.estimate import Estimator
+    >>> corpus = load_corpus("synthetic")
+    >>> grid = Grid.from_settings(dataset="synthetic", cells=("gru",), layers=(1,), sizes=(16,), size_mode="hidden",
+    ...                           devices=("cpu",), batch_size=8, seq_len=16, max_steps=200, eval_every_steps=100)
+    >>> estimator = Estimator(ResultsFolder(tempfile.mkdtemp()), corpus, probe_steps=10)   # an empty folder: a probe
+    >>> estimate = estimator.estimate(grid.expand(corpus.sha256)[0])
+    >>> estimate.source, estimate.steps, estimate.seconds > 0
+    ('probe', 200, True)
+
+A run's seconds are its planned steps (the first step budget it reaches: epochs, steps or
+characters; an early stop only shortens it) times the median step time, plus its evaluations
+(one every `eval_every_steps` and at each epoch's end, over the validation split, and the test
+split once) at the evaluation rate, capped by its time budget. The step time and the evaluation
+rate come from the stored finished rows of the same hardware (GPU, or CPU model with its thread
+count, and torch) and model shape (cell, depth, width, vocabulary, batch, sequence, GRU reset gate,
+CUDA graphs), their median; without such rows, from a probe: `probe_steps` timed training steps
+(after warm-up) and a timed evaluation of a few batches, once per shape, stored nowhere. A probe
+of runs that will train side by side is measured alone, so it is a lower bound for them.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import dataclass
+
+import torch
+
+from rnnbench.config import RunConfig
+from rnnbench.core.data import Corpus, Layout
+from rnnbench.core.models import CharRNN, hidden_size_for
+from rnnbench.core.timing import StepTimer, synchronize
+from rnnbench.core.train import evaluate, planned_steps, train_step
+from rnnbench.results import FINISHED, ResultsFolder, hardware_of
+
+PROBE_STEPS = 30  # timed steps of a probe
+PROBE_WARMUP = 5
+PROBE_EVAL_STEPS = 10  # batches of a probe's evaluation
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A run's expected seconds on its hardware (None: unknown) and what they rest on."""
+
+    seconds: float | None
+    source: str  # "stored" (rows of the same hardware and shape), "probe", "time budget" or "unknown"
+    steps: int | None = None
+    step_s: float | None = None
+    eval_s: float | None = None  # of all its evaluations together
+
+    @property
+    def text(self) -> str:
+        return "-" if self.seconds is None else f"{self.seconds:,.0f} s"
+
+
+def shape(cfg: RunConfig, vocab_size: int) -> tuple:
+    """What one training step of a run computes, on what: runs of one shape take one step time."""
+    t = cfg.train
+    hidden = hidden_size_for(cfg.cell, cfg.num_layers, cfg.size, vocab_size, cfg.size_mode)
+    return (
+        cfg.cell,
+        cfg.num_layers,
+        hidden,
+        vocab_size,
+        t.batch_size,
+        t.seq_len,
+        t.gru_reset,
+        cfg.hardware,
+    )
+
+
+def stored_shape(record: dict) -> tuple | None:
+    c, m = record["config"], record["metrics"]
+    t = c.get("train", {})
+    if m.get("hidden_size") is None or m.get("vocab_size") is None:
+        return None
+    return (
+        c["cell"],
+        c["num_layers"],
+        m["hidden_size"],
+        m["vocab_size"],
+        t.get("batch_size"),
+        t.get("seq_len"),
+        t.get("gru_reset", "after"),
+        hardware_of(record),
+    )
+
+
+class Estimator:
+    """Estimates for the runs of one corpus, from a results folder's rows and, where it has none for
+    a shape, a probe on the device (`probe` False: those are unknown)."""
+
+    def __init__(self, folder: ResultsFolder, corpus: Corpus, probe: bool = True, probe_steps: int = PROBE_STEPS):
+        self.corpus, self.probe, self.probe_steps = corpus, probe, probe_steps
+        self.measured: dict[tuple, tuple[float, float, str]] = {}  # shape -> (step s, eval chars/s, source)
+        rows: dict[tuple, list[tuple[float, float]]] = {}
+        for record in folder.scan():
+            m = record["metrics"]
+            key = stored_shape(record) if record.get("kind", "sweep") == "sweep" else None
+            if key is None or record["status"] not in FINISHED or not m.get("step_ms_median"):
+                continue
+            rows.setdefault(key, []).append((m["step_ms_median"] / 1e3, m.get("eval_chars_per_s") or math.nan))
+        for key, found in rows.items():
+            evals = [e for _, e in found if math.isfinite(e)]
+            self.measured[key] = (
+                statistics.median(s for s, _ in found),
+                statistics.median(evals) if evals else math.nan,
+                "stored",
+            )
+
+    def estimate(self, cfg: RunConfig) -> Estimate:
+        t = cfg.train
+        layout = Layout.of(t)
+        n_train, n_val, n_test = layout.sizes(self.corpus.n_bytes)
+        steps_per_epoch = (n_train // t.batch_size - 1) // t.seq_len
+        steps, _ = planned_steps(cfg, steps_per_epoch)
+        key = shape(cfg, self.corpus.vocab_size)
+        if key not in self.measured and self.probe:
+            self.measured[key] = self._probe(cfg) + ("probe",)
+        if key not in self.measured or steps is None:
+            budget = t.time_budget_s
+            return Estimate(budget, "time budget" if budget is not None else "unknown", steps)
+        step_s, eval_rate, source = self.measured[key]
+        epochs = math.ceil(steps / steps_per_epoch)
+        n_evals = math.ceil(steps / t.eval_every_steps) + epochs  # an upper bound: epoch ends and intervals
+        eval_s = (n_evals * n_val + n_test) / eval_rate if math.isfinite(eval_rate) else 0.0
+        seconds = steps * step_s + eval_s
+        if t.time_budget_s is not None:
+            seconds = min(seconds, t.time_budget_s)
+        return Estimate(seconds, source, steps, step_s, eval_s)
+
+    def _probe(self, cfg: RunConfig) -> tuple[float, float]:
+        """(median step seconds, evaluation characters per second) of this run's model on its device."""
+        t, device = cfg.train, torch.device(cfg.device)
+        hidden = hidden_size_for(cfg.cell, cfg.num_layers, cfg.size, self.corpus.vocab_size, cfg.size_mode)
+        state, threads = torch.get_rng_state(), torch.get_num_threads()
+        if cfg.hardware is not None and cfg.hardware.threads:
+            torch.set_num_threads(cfg.hardware.threads)  # as the run will train (a worker's share of the cores)
+        try:
+            model = CharRNN(
+                self.corpus.vocab_size, cfg.cell, hidden, cfg.num_layers, t.dropout, t.lstm_forget_bias, t.gru_reset
+            ).to(device)
+            optimizer = torch.optim.RMSprop(model.parameters(), lr=t.lr, alpha=t.rmsprop_alpha)
+            parts = Layout.of(t).streams(self.corpus.encode().to(device))
+            train, val = parts["train"], parts["val"]
+            timer, carried = StepTimer(device, warmup=PROBE_WARMUP), None
+            for i in range(PROBE_WARMUP + self.probe_steps):
+                j = (i * t.seq_len) % max(1, train.size(1) - t.seq_len - 1)
+                with timer:
+                    _, carried = train_step(
+                        model,
+                        optimizer,
+                        train[:, j : j + t.seq_len],
+                        train[:, j + 1 : j + t.seq_len + 1],
+                        carried,
+                        t.grad_clip,
+                    )
+            step_s = statistics.median(timer.samples_s())
+            synchronize(device)
+            start = time.perf_counter()
+            _, n_chars, _ = evaluate(model, val[:, : PROBE_EVAL_STEPS * t.seq_len + 1], t.seq_len)
+            eval_rate = n_chars / max(time.perf_counter() - start, 1e-9)
+        finally:
+            torch.set_rng_state(state)  # a probe leaves the runs' random numbers as they were
+            torch.set_num_threads(threads)
+        return step_s, eval_rate
+
+
+def lanes_wall_s(seconds: list[float], lanes: int) -> float:
+    """The wall time of runs of these durations on `lanes` at once, longest first (each run goes to
+    the lane that frees first): what a sweep with --jobs takes if sharing slows no run."""
+    ends = [0.0] * max(1, lanes)
+    for s in sorted(seconds, reverse=True):
+        ends[ends.index(min(ends))] += s
+    return max(ends)

@@ -1,0 +1,96 @@
+"""Planning a sweep from measurements: estimates from stored rows or a probe, --plan, and a deadline
+that never starts a run it cannot finish."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from rnnbench import results
+from rnnbench.cli import app
+from rnnbench.sweep import estimate as estimates
+from rnnbench.sweep.estimate import Estimate, lanes_wall_s
+
+from conftest import tiny_args
+
+runner = CliRunner()
+
+
+def test_plan_trains_nothing_and_estimates_from_a_probe_then_from_stored_rows(tiny_text, tmp_path):
+    out = tmp_path / "results"
+    planned = runner.invoke(app, [*tiny_args(tiny_text, out), "--plan"])
+    assert planned.exit_code == 0, planned.output
+    assert "plan: 3 run(s) to train, 0 stored already" in planned.output and planned.output.count("probe") >= 3
+    assert not (out / "runs").exists()  # nothing trained, nothing written
+    assert runner.invoke(app, tiny_args(tiny_text, out)).exit_code == 0
+    stored = results.load(out)
+    # The same models at another seed: their shapes are stored now, so no probe is needed.
+    again = runner.invoke(app, [*tiny_args(tiny_text, out), "--seeds", "0,1", "--plan"])
+    assert "plan: 3 run(s) to train, 3 stored already" in again.output and "stored" in again.output
+    assert "probe" not in again.output.split("┃ from")[-1]
+    # Each stored row carries what was expected of it beside what it took: a sweep without a deadline
+    # does not probe, so the first runs had no estimate, and the next ones have the stored rows'.
+    assert set(stored.estimate_source) == {"unknown"} and stored.estimated_s.isna().all()
+    assert runner.invoke(app, [*tiny_args(tiny_text, out), "--seeds", "1"]).exit_code == 0
+    second = results.load(out)
+    second = second[second.seed == 1]
+    assert set(second.estimate_source) == {"stored"} and (second.estimated_s > 0).all()
+
+
+def test_the_estimate_of_a_run_is_its_steps_times_its_step_time_plus_its_evaluations(tiny_text, tmp_path):
+    from rnnbench.config import Grid
+    from rnnbench.core.data import load_corpus
+    from rnnbench.results import ResultsFolder
+
+    corpus = load_corpus(str(tiny_text))
+    grid = Grid.from_settings(
+        dataset=str(tiny_text),
+        cells=("gru",),
+        layers=(1,),
+        sizes=(16,),
+        size_mode="hidden",
+        devices=("cpu",),
+        batch_size=8,
+        seq_len=16,
+        max_steps=300,
+        eval_every_steps=100,
+        time_budget_s=1e6,
+    )
+    cfg = grid.expand(corpus.sha256, dataset_name=corpus.name)[0]
+    estimator = estimates.Estimator(ResultsFolder(tmp_path), corpus, probe_steps=5)
+    e = estimator.estimate(cfg)
+    assert e.source == "probe" and e.steps == 300 and e.seconds == e.steps * e.step_s + e.eval_s
+    capped = estimator.estimate(grid.replace(time_budget_s=0.001).expand(corpus.sha256, dataset_name=corpus.name)[0])
+    assert capped.seconds == 0.001  # a time budget bounds it
+    assert estimates.Estimator(ResultsFolder(tmp_path), corpus, probe=False).estimate(cfg).source == "time budget"
+
+
+def test_runs_on_lanes_longest_first():
+    assert lanes_wall_s([5, 1, 3, 3], 2) == 6  # 5 + 1 on one lane, 3 + 3 on the other
+    assert lanes_wall_s([5, 1, 3, 3], 1) == 12 and lanes_wall_s([], 4) == 0
+
+
+def fixed_estimates(monkeypatch, seconds: dict[str, float]):
+    """Every run's estimate by its cell, instead of a probe."""
+
+    def estimate(self, cfg):
+        return Estimate(seconds[cfg.cell], "probe", 20, seconds[cfg.cell] / 20, 0.0)
+
+    monkeypatch.setattr(estimates.Estimator, "estimate", estimate)
+
+
+def test_a_deadline_starts_the_longest_runs_first_and_never_one_that_cannot_finish(tiny_text, tmp_path, monkeypatch):
+    fixed_estimates(monkeypatch, {"rnn": 2.0, "lstm": 10_000.0, "gru": 5.0})
+    out = tmp_path / "results"
+    result = runner.invoke(app, [*tiny_args(tiny_text, out), "--stop-after", "120"])
+    assert result.exit_code == 75, result.output  # stopped, resumable
+    assert "would not finish before the deadline" in result.output
+    assert "1 run(s) left, about 2.8 hours of device time" in result.output  # the closing line
+    stored = results.load(out)
+    assert sorted(stored.cell) == ["gru", "rnn"]
+    started = stored.sort_values("started_at").cell.tolist()
+    assert started == ["gru", "rnn"]  # the longest that fits first
+    assert stored.set_index("cell").estimated_s.to_dict() == {"gru": 5.0, "rnn": 2.0}
+    # Without a deadline every run trains, and the same command continues where the last stopped.
+    monkeypatch.setattr(estimates.Estimator, "estimate", lambda self, cfg: Estimate(1.0, "probe"))
+    assert runner.invoke(app, tiny_args(tiny_text, out)).exit_code == 0
+    assert sorted(results.load(out).cell) == ["gru", "lstm", "rnn"]
