@@ -3,14 +3,13 @@ that never starts a run it cannot finish."""
 
 from __future__ import annotations
 
+from conftest import tiny_args
 from typer.testing import CliRunner
 
 from rnnbench import results
 from rnnbench.cli import app
 from rnnbench.sweep import estimate as estimates
 from rnnbench.sweep.estimate import Estimate, lanes_wall_s
-
-from conftest import tiny_args
 
 runner = CliRunner()
 
