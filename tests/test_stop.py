@@ -11,12 +11,16 @@ import time
 from conftest import tiny_args
 from test_cli import invoke, stored
 
+from rnnbench.sweep.estimate import Estimate, Estimator
+
 
 def losses_of(folder):
     return {run_id: r["metrics"]["test_loss_nats"] for run_id, r in stored(folder).items()}
 
 
-def test_stop_after_saves_the_run_in_flight_and_resume_matches_a_run_never_stopped(tiny_text, tmp_path):
+def test_stop_after_saves_the_run_in_flight_and_resume_matches_a_run_never_stopped(tiny_text, tmp_path, monkeypatch):
+    # An estimate that fits the deadline, so that the run starts and the deadline falls inside it.
+    monkeypatch.setattr(Estimator, "estimate", lambda self, cfg: Estimate(0.5, "probe"))
     args = dict(cells="gru", max_steps=1500, eval_every=500)
     whole = tmp_path / "whole"
     assert invoke(tiny_args(tiny_text, whole, **args)).exit_code == 0
