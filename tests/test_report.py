@@ -329,3 +329,15 @@ def test_the_seed_spread_stands_beside_the_distance_to_the_paper(paper_results):
     # LSTM 1x64: mean of 1.46, 1.47, 1.48 is 1.470 against the paper's 1.449, sd 0.010.
     assert "+0.021 ± 0.010" in row64
     assert "Seed spread (standard deviation of the test loss over seeds" in text and "LSTM 1x64 0.010 (3 seeds)" in text
+
+
+def test_the_report_tracks_the_paper_campaign(paper_results):
+    text = render(paper_results)
+    assert "4 of 108 runs of the `paper` preset's grid are stored (36 models x dropout 0, 0.25, 0.5)" in text
+    assert "0 of 36 models have every dropout value." in text
+    results.write_run(paper_results, paper_record("lstm", 1, dropout=0.5, loss=1.55))
+    text = render(paper_results)
+    part = text.split("### The paper grid so far")[1].split("###")[0]
+    assert "5 of 108 runs" in part and "1 of 36 models have every dropout value" in part
+    row64 = next(line for line in part.splitlines() if line.startswith("| 64 |"))
+    assert "1.470" in row64 and "1.400" not in row64  # the complete model (dropout 0 chose), not the others

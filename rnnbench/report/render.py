@@ -295,6 +295,35 @@ def loss_part(page: Page, v: ExperimentView) -> Lines:
     ], {}
 
 
+PAPER_PRESETS = {"warpeace": "paper", "linux": "paper-linux"}  # the campaign of each paper corpus
+
+
+def campaign_part(page: Page, v: ExperimentView) -> Lines:
+    """How much of the paper preset's grid a paper-protocol experiment holds: its runs stored, the
+    models with every dropout value, and those models' grid with the dropout validation chose."""
+    from rnnbench.config import load_preset
+
+    exp = v.exp
+    preset = PAPER_PRESETS.get(exp.first["dataset"])
+    if v.comparison is None or exp.protocol == "budget" or preset is None:
+        return [], {}
+    grid = load_preset(preset)
+    wanted = {(c, n, z, float(d)) for c in grid.cells for n in grid.layers for z in grid.sizes for d in grid.dropout}
+    rows = exp.rows[exp.rows.status.isin(("ok", "diverged"))]
+    have = {(r.cell, int(r.num_layers), int(r.size), float(r.dropout)) for r in rows.itertuples()} & wanted
+    models = {(c, n, z) for c, n, z, _ in wanted}
+    complete = {m for m in models if all((*m, float(d)) in have for d in grid.dropout)}
+    values = ", ".join(f"{d:g}" for d in grid.dropout)
+    out = ["### The paper grid so far", "",
+           f"{len(have)} of {len(wanted)} runs of the `{preset}` preset's grid are stored ({len(models)} models x "
+           f"dropout {values}), for one seed; {len(complete)} of {len(models)} models have every dropout value"
+           + (", and their grid, with the value validation chose, is:" if complete else "."), ""]
+    if complete:
+        keep = v.values[[(r.cell, r.num_layers, r.size) in complete for r in v.values.itertuples()]]
+        out += [grid_markdown(keep, "test_loss_nats", ".3f", True, v.sizes), ""]
+    return out, {}
+
+
 def checklist_part(page: Page, v: ExperimentView) -> Lines:
     return (checklist_markdown(v.exp) if v.comparison is not None and v.exp.protocol != "budget" else []), {}
 
@@ -386,6 +415,7 @@ def figures_part(page: Page, v: ExperimentView) -> Lines:
 # An experiment's sections, in order: a new one is a function and an entry here.
 EXPERIMENT_PARTS = [
     loss_part,
+    campaign_part,
     checklist_part,
     dropout_part,
     paper_part,
