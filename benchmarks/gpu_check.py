@@ -2,6 +2,7 @@
 
     python benchmarks/gpu_check.py [--data-dir DIR] [--results-dir results-gpu-check] [--jobs 8]
     python benchmarks/gpu_check.py --cpu-dry-run      # the same code on the CPU, tiny, to test the script
+    python benchmarks/gpu_check.py --parts ac         # only some parts: here (a), and (c) for jobs 1 only
 
 On one CUDA GPU, in about 5-8 minutes:
 (a) times one training step, eager and replayed from a CUDA graph, for the 36 models of the paper's
@@ -185,7 +186,10 @@ def main() -> None:
     parser.add_argument(
         "--cpu-dry-run", action="store_true", help="run every part on the CPU, tiny, to test the script"
     )
+    parser.add_argument("--parts", default="abcd", help="which parts to run, e.g. 'ac' ((c) needs (a))")
     args = parser.parse_args()
+    if not set(args.parts) <= set("abcd") or ("c" in args.parts and "a" not in args.parts):
+        parser.error(f"--parts takes letters of 'abcd', and (c) needs (a); got {args.parts!r}")
 
     if args.cpu_dry_run:
         device, sizes, steps, jobs_steps, loss_steps = "cpu", (64,), 3, 5, 20
@@ -203,6 +207,25 @@ def main() -> None:
     corpus = load_corpus("warpeace", args.data_dir)
     modes = (False,) if device == "cpu" else (False, True)
 
+    step_times: dict[tuple, float] = {}
+    gains: list[float] = []
+    if "a" in args.parts:
+        step_times = part_a(args, corpus, device, modes, sizes, steps)
+    jobs = 2 if device == "cpu" else args.jobs
+    if "b" in args.parts:
+        gains = part_b(args, corpus, device, modes, jobs, jobs_steps)
+    if "c" in args.parts:
+        part_c(corpus, device, modes, jobs, step_times, gains)
+    if "d" in args.parts:
+        print(f"\n(d) graph against eager training, {loss_steps} steps, dropout 0")
+        for line in check_equal_losses(corpus, device, loss_steps, args.results_dir):
+            print(line)
+        if device != "cpu":
+            print(check_dropout_masks(corpus, device))
+    print(f"\nrows in {args.results_dir}/runs; {time.perf_counter() - started:.0f} s in all")
+
+
+def part_a(args, corpus: Corpus, device: str, modes: tuple, sizes: tuple, steps: int) -> dict[tuple, float]:
     print(f"\n(a) one training step, ms (median of {steps} after warm-up), batch 100 x 100, War and Peace")
     step_times: dict[tuple, float] = {}
     for size in sizes:
@@ -235,8 +258,10 @@ def main() -> None:
                     else ""
                 )
                 print(f"  {cell.upper():4} {layers}x{size:<4} " + "   ".join(row) + gain)
+    return step_times
 
-    jobs = 2 if device == "cpu" else args.jobs
+
+def part_b(args, corpus: Corpus, device: str, modes: tuple, jobs: int, jobs_steps: int) -> list[float]:
     print(
         f"\n(b) {jobs} processes training at once vs one ({jobs_steps} steps each, "
         f"{'graphs' if modes[-1] else 'eager'})"
@@ -263,27 +288,25 @@ def main() -> None:
             f"  {model[0].upper()} {model[1]}x{model[2]}: one alone {solo:,.0f} steps/s; {jobs} together "
             f"{many:,.0f} steps/s in all = x{many / solo:.2f}"
         )
+    return gains
 
+
+def part_c(corpus: Corpus, device: str, modes: tuple, jobs: int, step_times: dict, gains: list[float]) -> None:
     print("\n(c) projected training time of the paper presets, all 36 runs, training steps only (evaluation excluded)")
-    gain = statistics.median(gains)
+    gain = statistics.median(gains) if gains else None  # without (b), jobs 1 only
     for name, n_steps in (("War and Peace", paper_steps(corpus)), ("Linux", 24_800)):
         for graphs in modes:
             total_s = sum(ms for (_cell, _layers, _size, g), ms in step_times.items() if g == graphs) / 1e3 * n_steps
             if device == "cpu":
                 total_s *= 36 / sum(1 for k in step_times if k[3] == graphs)  # the dry run timed fewer models
+            shared = (
+                f"; jobs {jobs} {total_s / gain / 60:6.1f} min (using (b)'s median gain x{gain:.2f})" if gain else ""
+            )
             print(
-                f"  {name} ({n_steps:,} steps per run), {'graphs' if graphs else 'eager '}: jobs 1 "
-                f"{total_s / 60:6.1f} min; jobs {jobs} {total_s / gain / 60:6.1f} min (using (b)'s median gain "
-                f"x{gain:.2f})"
+                f"  {name} ({n_steps:,} steps per run), {'graphs' if graphs else 'eager '}: "
+                f"jobs 1 {total_s / 60:6.1f} min{shared}"
             )
     print("  (Linux projected from the War and Peace models' step times: its vocabulary is 99, not 87.)")
-
-    print(f"\n(d) graph against eager training, {loss_steps} steps, dropout 0")
-    for line in check_equal_losses(corpus, device, loss_steps, args.results_dir):
-        print(line)
-    if device != "cpu":
-        print(check_dropout_masks(corpus, device))
-    print(f"\nrows in {args.results_dir}/runs; {time.perf_counter() - started:.0f} s in all")
 
 
 if __name__ == "__main__":
