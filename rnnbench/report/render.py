@@ -314,10 +314,14 @@ def campaign_part(page: Page, v: ExperimentView) -> Lines:
     models = {(c, n, z) for c, n, z, _ in wanted}
     complete = {m for m in models if all((*m, float(d)) in have for d in grid.dropout)}
     values = ", ".join(f"{d:g}" for d in grid.dropout)
-    out = ["### The paper grid so far", "",
-           f"{len(have)} of {len(wanted)} runs of the `{preset}` preset's grid are stored ({len(models)} models x "
-           f"dropout {values}), for one seed; {len(complete)} of {len(models)} models have every dropout value"
-           + (", and their grid, with the value validation chose, is:" if complete else "."), ""]
+    out = [
+        "### The paper grid so far",
+        "",
+        f"{len(have)} of {len(wanted)} runs of the `{preset}` preset's grid are stored ({len(models)} models x "
+        f"dropout {values}), for one seed; {len(complete)} of {len(models)} models have every dropout value"
+        + (", and their grid, with the value validation chose, is:" if complete else "."),
+        "",
+    ]
     if complete:
         keep = v.values[[(r.cell, r.num_layers, r.size) in complete for r in v.values.itertuples()]]
         out += [grid_markdown(keep, "test_loss_nats", ".3f", True, v.sizes), ""]
