@@ -63,6 +63,11 @@ def test_the_estimate_of_a_run_is_its_steps_times_its_step_time_plus_its_evaluat
     capped = estimator.estimate(grid.replace(time_budget_s=0.001).expand(corpus.sha256, dataset_name=corpus.name)[0])
     assert capped.seconds == 0.001  # a time budget bounds it
     assert estimates.Estimator(ResultsFolder(tmp_path), corpus, probe=False).estimate(cfg).source == "time budget"
+    # A run stopped at step 200 (its saved state) has 100 steps left, and one evaluation interval.
+    ResultsFolder(tmp_path).run_files(cfg.run_id).save_latest({"run_id": cfg.run_id, "step": 200})
+    resumed = estimator.estimate(cfg)
+    assert resumed.done_steps == 200 and resumed.seconds == 100 * e.step_s + resumed.eval_s
+    assert 0 < resumed.eval_s < e.eval_s
 
 
 def test_runs_on_lanes_longest_first():

@@ -116,6 +116,17 @@ class RunFiles:
         """The saved state to continue from, None when there is none (UsageError if unreadable)."""
         return load(self.latest) if self.latest.exists() else None
 
+    def saved_step(self) -> int | None:
+        """The step an unfinished run saved its state at (None: no saved state, or unreadable), read
+        without loading its tensors."""
+        if not self.latest.exists():
+            return None
+        try:
+            step = torch.load(self.latest, map_location="cpu", weights_only=True, mmap=True).get("step")
+        except Exception:  # noqa: BLE001 - an unreadable file is recover_latest's to report, not a planner's
+            return None
+        return int(step) if isinstance(step, int) else None
+
     def drop_latest(self) -> None:
         """The run finished (or starts over): only best.pt is kept."""
         self.latest.unlink(missing_ok=True)

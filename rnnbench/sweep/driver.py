@@ -347,7 +347,13 @@ def plan_sweep(
     executor = executor or local_executor(grid.execution)
     with executor:
         corpus, runs = plan(grid, data_dir, executor, on_event)
-        sweep = SweepPlan.make(runs, folder, shard, force, Estimator(folder, corpus, probe=executor.name == "local"))
+        sweep = SweepPlan.make(
+            runs,
+            folder,
+            shard,
+            force,
+            Estimator(folder, corpus, probe=executor.name == "local", cuda_graphs=grid.execution.cuda_graphs),
+        )
     sweep.longest_first()
     return sweep
 
@@ -382,7 +388,9 @@ def run_sweep(
         # With a deadline, every run is estimated (probing shapes without stored rows) and the
         # longest go first; otherwise only from stored rows, for the record.
         probe = stopper.deadline is not None and executor.name == "local"
-        sweep = SweepPlan.make(runs, folder, shard, force, Estimator(folder, corpus, probe=probe))
+        sweep = SweepPlan.make(
+            runs, folder, shard, force, Estimator(folder, corpus, probe=probe, cuda_graphs=grid.execution.cuda_graphs)
+        )
         if stopper.deadline is not None:
             sweep.longest_first()
         checkpoints = {
@@ -434,6 +442,8 @@ def what_is_left(sweep: SweepPlan, folder: ResultsFolder, jobs: int) -> str:
     left = [cfg for cfg in sweep.todo if not folder.finished_now(cfg.run_id)]
     seconds, unknown = sweep.seconds(left)
     wall = lanes_wall_s([sweep.estimates[c.run_id].seconds or 0.0 for c in left], jobs)
+    if unknown == len(left):  # no estimate at all (a sweep without a deadline does not plan)
+        return f"{len(left)} run(s) left, without an estimate; the same command continues"
     return (
         f"{len(left)} run(s) left, about {duration_text(seconds)} of device time"
         + (f" ({duration_text(wall)} with {jobs} at a time)" if jobs > 1 else "")

@@ -20,9 +20,11 @@ characters; an early stop only shortens it) times the median step time, plus its
 split once) at the evaluation rate, capped by its time budget. The step time and the evaluation
 rate come from the stored finished rows of the same hardware (GPU, or CPU model with its thread
 count, and torch) and model shape (cell, depth, width, vocabulary, batch, sequence, GRU reset gate,
-CUDA graphs), their median; without such rows, from a probe: `probe_steps` timed training steps
-(after warm-up) and a timed evaluation of a few batches, once per shape, stored nowhere. A probe
-of runs that will train side by side is measured alone, so it is a lower bound for them.
+and on CUDA whether the steps replay a graph), their median; without such rows, from a probe:
+`probe_steps` timed training steps (after warm-up) and a timed evaluation of a few batches, once
+per shape, stored nowhere. A probe of runs that will train side by side is measured alone, so it is
+a lower bound for them; a probe steps eagerly, so for a run that will replay a CUDA graph it is an
+upper bound. A run stopped earlier (a latest.pt) is estimated for the steps it has left.
 """
 
 from __future__ import annotations
@@ -55,15 +57,17 @@ class Estimate:
     steps: int | None = None
     step_s: float | None = None
     eval_s: float | None = None  # of all its evaluations together
+    done_steps: int = 0  # steps a stopped run trained before, not counted in `seconds`
 
     @property
     def text(self) -> str:
         return "-" if self.seconds is None else f"{self.seconds:,.0f} s"
 
 
-def shape(cfg: RunConfig, vocab_size: int) -> tuple:
+def shape(cfg: RunConfig, vocab_size: int, cuda_graphs: bool = True) -> tuple:
     """What one training step of a run computes, on what: runs of one shape take one step time."""
     t = cfg.train
+    graphs = cuda_graphs and cfg.device.startswith("cuda")  # only CUDA replays graphs
     hidden = hidden_size_for(cfg.cell, cfg.num_layers, cfg.size, vocab_size, cfg.size_mode)
     return (
         cfg.cell,
@@ -73,6 +77,7 @@ def shape(cfg: RunConfig, vocab_size: int) -> tuple:
         t.batch_size,
         t.seq_len,
         t.gru_reset,
+        graphs,
         cfg.hardware,
     )
 
@@ -90,6 +95,7 @@ def stored_shape(record: dict) -> tuple | None:
         t.get("batch_size"),
         t.get("seq_len"),
         t.get("gru_reset", "after"),
+        bool(m.get("cuda_graphs")),
         hardware_of(record),
     )
 
@@ -98,8 +104,16 @@ class Estimator:
     """Estimates for the runs of one corpus, from a results folder's rows and, where it has none for
     a shape, a probe on the device (`probe` False: those are unknown)."""
 
-    def __init__(self, folder: ResultsFolder, corpus: Corpus, probe: bool = True, probe_steps: int = PROBE_STEPS):
-        self.corpus, self.probe, self.probe_steps = corpus, probe, probe_steps
+    def __init__(
+        self,
+        folder: ResultsFolder,
+        corpus: Corpus,
+        probe: bool = True,
+        probe_steps: int = PROBE_STEPS,
+        cuda_graphs: bool = True,
+    ):
+        self.folder, self.corpus, self.probe, self.probe_steps = folder, corpus, probe, probe_steps
+        self.cuda_graphs = cuda_graphs
         self.measured: dict[tuple, tuple[float, float, str]] = {}  # shape -> (step s, eval chars/s, source)
         rows: dict[tuple, list[tuple[float, float]]] = {}
         for record in folder.scan():
@@ -122,20 +136,22 @@ class Estimator:
         n_train, n_val, n_test = layout.sizes(self.corpus.n_bytes)
         steps_per_epoch = (n_train // t.batch_size - 1) // t.seq_len
         steps, _ = planned_steps(cfg, steps_per_epoch)
-        key = shape(cfg, self.corpus.vocab_size)
+        key = shape(cfg, self.corpus.vocab_size, self.cuda_graphs)
         if key not in self.measured and self.probe:
             self.measured[key] = self._probe(cfg) + ("probe",)
         if key not in self.measured or steps is None:
             budget = t.time_budget_s
             return Estimate(budget, "time budget" if budget is not None else "unknown", steps)
         step_s, eval_rate, source = self.measured[key]
-        epochs = math.ceil(steps / steps_per_epoch)
-        n_evals = math.ceil(steps / t.eval_every_steps) + epochs  # an upper bound: epoch ends and intervals
+        done = min(self.folder.run_files(cfg.run_id).saved_step() or 0, steps)
+        left = steps - done
+        epochs = math.ceil(left / steps_per_epoch)
+        n_evals = math.ceil(left / t.eval_every_steps) + epochs  # an upper bound: epoch ends and intervals
         eval_s = (n_evals * n_val + n_test) / eval_rate if math.isfinite(eval_rate) else 0.0
-        seconds = steps * step_s + eval_s
+        seconds = left * step_s + eval_s
         if t.time_budget_s is not None:
             seconds = min(seconds, t.time_budget_s)
-        return Estimate(seconds, source, steps, step_s, eval_s)
+        return Estimate(seconds, source, steps, step_s, eval_s, done)
 
     def _probe(self, cfg: RunConfig) -> tuple[float, float]:
         """(median step seconds, evaluation characters per second) of this run's model on its device."""
