@@ -78,3 +78,16 @@ def test_a_new_kind_of_device_is_one_entry_and_timing_synchronises_through_it(mo
     assert hardware("xpu").model == "Test XPU" and hardware("xpu").threads is None
     with pytest.raises(UsageError, match="device kind 'meta' is not supported"):
         kind_of("meta")
+
+
+def test_a_row_names_the_matmul_precision_on_cuda_only_and_cuda_rows_have_it():
+    import torch
+
+    from rnnbench.core.devices import environment
+
+    assert "float32_matmul_precision" not in environment("cpu")  # a CPU's products are float32 throughout
+    if torch.cuda.is_available():
+        env = environment("cuda")
+        assert env["float32_matmul_precision"] == torch.get_float32_matmul_precision()
+        assert env["cuda_matmul_allow_tf32"] == torch.backends.cuda.matmul.allow_tf32
+        assert env["cudnn_allow_tf32"] == torch.backends.cudnn.allow_tf32

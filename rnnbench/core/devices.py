@@ -227,6 +227,13 @@ def environment(device: str) -> dict:
         "git_commit": git_commit(),
         "device_kind": kind,
     }
+    if kind == "cuda":
+        # What float32 products may round to: TF32 changes both the speed and the losses of a CUDA run.
+        env |= {
+            "float32_matmul_precision": torch.get_float32_matmul_precision(),
+            "cuda_matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+            "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
+        }
     return env
 
 
