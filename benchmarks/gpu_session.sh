@@ -35,8 +35,8 @@ RB="python3 -m rnnbench"
 MARK=$(mktemp)  # rows newer than this were written in this window
 
 if [ -n "${RNNBENCH_GPU_SESSION_DRY:-}" ]; then
-    DEVICE=cpu; JOBS=2; CHECKS_S=40
-    CAMPAIGN="--preset paper --sizes 64 --layers 1 --cells rnn --max-steps 12 --eval-every 12"
+    DEVICE=cpu; JOBS=1; CHECKS_S=40
+    CAMPAIGN="--preset paper --sizes 64 --layers 1 --cells rnn --max-steps 12 --eval-every 12 --train-fraction 0.98 --val-fraction 0.01"
     CHECK="--cpu-dry-run --parts ac"  # the step times and the projection: the rest trains for minutes on a CPU
     echo "DRY RUN on the CPU: tests this script; no figure below is a GPU figure"
 else

@@ -95,7 +95,7 @@ def test_a_worker_that_dies_fails_its_run_only(tiny_text, tmp_path):
 def test_ctrl_c_stops_every_job_and_the_same_command_resumes(tiny_text, tmp_path):
     out = tmp_path / "r"
     args = (
-        [sys.executable, "-m", "rnnbench"] + tiny_args(tiny_text, out, max_steps=1500, eval_every=50) + ["--jobs", "2"]
+        [sys.executable, "-m", "rnnbench"] + tiny_args(tiny_text, out, max_steps=600, eval_every=50) + ["--jobs", "2"]
     )
     sweep = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 120
