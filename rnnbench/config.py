@@ -381,6 +381,12 @@ class Execution:
         "On CUDA, capture each run's training step in a CUDA graph after warm-up "
         "and replay it (a run whose capture fails trains eagerly, and says so).",
     )
+    mps: bool = setting(
+        True,
+        "With --jobs above 1 on CUDA, start the CUDA MPS daemon for the sweep when none "
+        "runs and nvidia-cuda-mps-control is on the PATH (the jobs' kernels then run side "
+        "by side instead of taking turns), and stop it at the end; the sweep says so.",
+    )
     tensorboard: str | None = setting(
         None,
         "Also write each run's curves (training and validation loss in nats and "

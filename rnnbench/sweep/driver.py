@@ -34,6 +34,7 @@ from rnnbench.files import check_writable
 from rnnbench.results import ResultsFolder
 from rnnbench.results.claims import Claims
 from rnnbench.sweep.estimate import Estimate, Estimator, lanes_wall_s
+from rnnbench.sweep.mps import daemon_for
 from rnnbench.sweep.runs import Executor, Finished, LocalExecutor, Stopper
 
 
@@ -397,7 +398,8 @@ def run_sweep(
             cfg.run_id: folder.run_files(cfg.run_id).folder if save_checkpoints else None for cfg in sweep.todo
         }
         before_training(grid, sweep, folder, executor, corpus, shard, save_checkpoints, force, events.tell)
-        with folder.claims() as claims:  # after the checks: bad input leaves no folder
+        daemon = daemon_for(sweep.todo, grid.execution.jobs, grid.execution.mps, events.tell)
+        with folder.claims() as claims, daemon:  # after the checks: bad input leaves no folder
             claim = Claimer(folder, claims, checkpoints, force, events.tell, sweep, stopper)
             try:
                 for done in executor.execute(
