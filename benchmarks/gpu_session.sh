@@ -6,6 +6,10 @@
 #   RNNBENCH_GPU_SESSION_DRY=1 bash benchmarks/gpu_session.sh /tmp/out ../shared/datasets 120
 #                                                                 # the same stages on the CPU, tiny
 #
+# On a lent machine without the package index or ../shared: carry the corpora in a git-ignored
+# folder (cp ../shared/datasets/*.txt .carry/datasets/) and platformdirs as a wheel in .whl/ (see
+# the device notes), and give DATA_DIR as .carry/datasets; the wheels are installed here.
+#
 # 1. The campaign: the `paper` preset on War and Peace, every dropout value, into RESULTS (default
 #    results/, which travels with the checkout, so every stored run is skipped and the runs stopped
 #    in an earlier window resume from RESULTS/checkpoints when that folder was carried along). The
@@ -32,6 +36,11 @@ export RNNBENCH_DATA_DIR=$DATA PYTHONUNBUFFERED=1 COLUMNS=160
 left() { echo $((TOTAL - ($(date +%s) - START))); }
 stage() { echo; echo "=== t=$(($(date +%s) - START))s (left $(left) s) $*"; }
 RB="python3 -m rnnbench"
+# A machine without the package index: the wheels carried in .whl/ (platformdirs), if any are missing.
+if [ -d .whl ] && ! python3 -c "import platformdirs" 2>/dev/null; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl \
+        && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
 MARK=$(mktemp)  # rows newer than this were written in this window
 
 if [ -n "${RNNBENCH_GPU_SESSION_DRY:-}" ]; then
