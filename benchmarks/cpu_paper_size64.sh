@@ -6,7 +6,8 @@
 #   1. the nine size-64 models at dropout 0;
 #   2. the three 1-layer models at dropout 0.25, so that the report chooses dropout on validation;
 #   3. seeds 1 and 2 of the three 1-layer models: the noise floor of a cell;
-#   4. the three size-64 GRUs with char-rnn's reset gate (applied before the recurrent product).
+#   4. the three size-64 GRUs with char-rnn's reset gate (applied before the recurrent product);
+#   5. RNN 1x64 under the contiguous layout: what the layout alone changes.
 # Usage: benchmarks/cpu_paper_size64.sh [RESULTS_DIR] [more sweep options...]
 set -u
 results="${1:-results}"
@@ -17,4 +18,5 @@ rnnbench sweep "${common[@]}" --dropout 0 || status=$?
 rnnbench sweep "${common[@]}" --layers 1 --dropout 0.25 || status=$?
 rnnbench sweep "${common[@]}" --layers 1 --dropout 0 --seeds 1,2 || status=$?
 rnnbench sweep "${common[@]}" --cells gru --dropout 0 --gru-reset before || status=$?
+rnnbench sweep "${common[@]}" --cells rnn --layers 1 --dropout 0 --split contiguous || status=$?
 exit "$status"
