@@ -255,21 +255,19 @@ def test_threads_are_a_setting_of_a_sweep_and_combine_with_jobs(tiny_text, tmp_p
     from rnnbench import results
 
     before = torch.get_num_threads()
-    for args, expected in (
-        (["--threads", "1"], 1),
-        (["--jobs", "2", "--threads", "1"], 1),
-        (["--jobs", "2"], max(1, before // 2)),
+    cores = os.cpu_count()
+    for args, expected, crowded in (
+        (["--threads", "1"], 1, False),
+        (["--jobs", "2", "--threads", str(cores)], cores, True),  # more threads than cores: said before the runs
+        (["--jobs", "2"], max(1, before // 2), False),
     ):
         out = tmp_path / "-".join(args)
         result = invoke(tiny_args(tiny_text, out, cells="gru") + args)
         assert result.exit_code == 0, result.output
         assert set(results.load(out).torch_num_threads) == {expected}, args
         assert {r["config"]["hardware"]["threads"] for r in results.iter_records(out)[0]} == {expected}
+        assert ("CPU runs will slow each other down" in result.output) == crowded, args
     assert torch.get_num_threads() == before  # the caller's process keeps its own count
-    crowded = invoke(
-        tiny_args(tiny_text, tmp_path / "crowded", cells="gru") + ["--jobs", "2", "--threads", str(os.cpu_count())]
-    )
-    assert "CPU runs will slow each other down" in crowded.output
     ray = invoke(tiny_args(tiny_text, tmp_path / "ray") + ["--executor", "ray", "--threads", "1"])
     assert ray.exit_code == 2 and "--ray-cpus-per-run" in ray.output
 

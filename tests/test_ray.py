@@ -180,7 +180,9 @@ def two_node_cluster():
             node.wait(timeout=60)
 
 
-@pytest.mark.parametrize("retries, statuses", [(0, ["failed", "ok"]), (1, ["ok", "ok"])])
+# Retried once, the run of the lost node trains on the node left. (Without retries it is recorded
+# failed, as a task whose worker dies is: test_a_task_that_raises_or_dies_is_recorded_and_the_sweep_goes_on.)
+@pytest.mark.parametrize("retries, statuses", [(1, ["ok", "ok"])])
 def test_a_run_whose_node_dies_is_retried_then_recorded(tiny_text, tmp_path, two_node_cluster, retries, statuses):
     from rnnbench.sweep.ray_executor import RayExecutor
 
