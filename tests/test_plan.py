@@ -68,6 +68,8 @@ def test_the_estimate_of_a_run_is_its_steps_times_its_step_time_plus_its_evaluat
     resumed = estimator.estimate(cfg)
     assert resumed.done_steps == 200 and resumed.seconds == 100 * e.step_s + resumed.eval_s
     assert 0 < resumed.eval_s < e.eval_s
+    restarted = estimates.Estimator(ResultsFolder(tmp_path), corpus, probe_steps=5, resume=False).estimate(cfg)
+    assert restarted.done_steps == 0 and restarted.steps == 300  # --force starts it over
 
 
 def test_runs_on_lanes_longest_first():

@@ -218,8 +218,17 @@ class SweepPlan:
 
     @classmethod
     def make(
-        cls, runs: list[RunConfig], folder: ResultsFolder, shard: Shard | None, force: bool, estimator: Estimator
+        cls,
+        runs: list[RunConfig],
+        folder: ResultsFolder,
+        shard: Shard | None,
+        force: bool,
+        corpus: Corpus,
+        execution: Execution,
+        probe: bool,
     ) -> SweepPlan:
+        """The runs to train, each estimated (`probe`: shapes without stored rows are probed)."""
+        estimator = Estimator(folder, corpus, probe=probe, cuda_graphs=execution.cuda_graphs, resume=not force)
         grid_runs = len(runs)
         runs = shard.select(runs) if shard is not None else runs
         stored = folder.stored()
@@ -348,13 +357,7 @@ def plan_sweep(
     executor = executor or local_executor(grid.execution)
     with executor:
         corpus, runs = plan(grid, data_dir, executor, on_event)
-        sweep = SweepPlan.make(
-            runs,
-            folder,
-            shard,
-            force,
-            Estimator(folder, corpus, probe=executor.name == "local", cuda_graphs=grid.execution.cuda_graphs),
-        )
+        sweep = SweepPlan.make(runs, folder, shard, force, corpus, grid.execution, probe=executor.name == "local")
     sweep.longest_first()
     return sweep
 
@@ -389,9 +392,7 @@ def run_sweep(
         # With a deadline, every run is estimated (probing shapes without stored rows) and the
         # longest go first; otherwise only from stored rows, for the record.
         probe = stopper.deadline is not None and executor.name == "local"
-        sweep = SweepPlan.make(
-            runs, folder, shard, force, Estimator(folder, corpus, probe=probe, cuda_graphs=grid.execution.cuda_graphs)
-        )
+        sweep = SweepPlan.make(runs, folder, shard, force, corpus, grid.execution, probe=probe)
         if stopper.deadline is not None:
             sweep.longest_first()
         checkpoints = {

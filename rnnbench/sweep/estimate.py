@@ -111,9 +111,11 @@ class Estimator:
         probe: bool = True,
         probe_steps: int = PROBE_STEPS,
         cuda_graphs: bool = True,
+        resume: bool = True,
     ):
         self.folder, self.corpus, self.probe, self.probe_steps = folder, corpus, probe, probe_steps
         self.cuda_graphs = cuda_graphs
+        self.resume = resume  # False (--force): a stopped run starts over, so its saved steps do not count
         self.measured: dict[tuple, tuple[float, float, str]] = {}  # shape -> (step s, eval chars/s, source)
         rows: dict[tuple, list[tuple[float, float]]] = {}
         for record in folder.scan():
@@ -143,7 +145,7 @@ class Estimator:
             budget = t.time_budget_s
             return Estimate(budget, "time budget" if budget is not None else "unknown", steps)
         step_s, eval_rate, source = self.measured[key]
-        done = min(self.folder.run_files(cfg.run_id).saved_step() or 0, steps)
+        done = min(self.folder.run_files(cfg.run_id).saved_step() or 0, steps) if self.resume else 0
         left = steps - done
         epochs = math.ceil(left / steps_per_epoch)
         n_evals = math.ceil(left / t.eval_every_steps) + epochs  # an upper bound: epoch ends and intervals
