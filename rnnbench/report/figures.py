@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from rnnbench.report.grids import CELL_ORDER, Experiment, not_solo, place
+from rnnbench.report.grids import CELL_ORDER, Experiment, chosen_dropout, not_solo, place
 
 FigureFn = Callable[[str], None]  # draws one figure into the PNG file at the given path
 # Series styles: a cell's colour, a depth's line style and marker, a size's colour or marker.
@@ -90,8 +90,13 @@ def _fit_losses(ax, values: pd.Series, uniform: float | None, extra: float | Non
 
 def curves_figure(exp: Experiment, curves: pd.DataFrame) -> FigureFn:
     """Validation loss against epoch, a panel per cell: colour by size, line style and marker by
-    depth (every series distinct), one legend for all panels."""
-    runs = exp.rows[["run_id", "cell", "num_layers", "size"]]
+    depth (every series distinct), one legend for all panels. A model tried at several dropout
+    values has its runs at the values validation did not choose drawn faint."""
+    chosen = exp.rows.groupby(["cell", "num_layers", "size"]).apply(chosen_dropout, include_groups=False)
+    not_chosen = exp.rows.apply(
+        lambda r: r.dropout != chosen.get((r.cell, r.num_layers, r["size"]), r.dropout), axis=1
+    ).rename("not_chosen")
+    runs = exp.rows[["run_id", "cell", "num_layers", "size"]].join(not_chosen)
     data = curves.merge(runs, on="run_id").dropna(subset=["val_loss_nats"])
     cells = [c for c in CELL_ORDER if c in set(runs.cell)]
     sizes = sorted(set(runs["size"].astype(int)))
@@ -104,26 +109,27 @@ def curves_figure(exp: Experiment, curves: pd.DataFrame) -> FigureFn:
             for (layers, size), points in data[data.cell == cell].groupby(["num_layers", "size"]):
                 for _, run in points.groupby("run_id"):
                     label = f"{int(layers)}x{int(size)}"
+                    faint = bool(run.not_chosen.iloc[0])
                     (line,) = ax.plot(
                         run.epoch,
                         run.val_loss_nats,
                         color=SIZE_COLOURS[sizes.index(int(size)) % 8],
                         linestyle=LAYER_STYLES.get(int(layers), "-."),
                         marker=LAYER_MARKERS.get(int(layers), "D"),
-                        markersize=3,
-                        linewidth=1,
-                        alpha=0.9,
+                        markersize=1.5 if faint else 3,
+                        linewidth=0.7 if faint else 1,
+                        alpha=0.25 if faint else 0.9,
                     )
-                    handles.setdefault(label, line)
+                    if not faint:
+                        handles.setdefault(label, line)
             ax.set_title(f"{cell.upper()}: validation loss", fontsize=9)
             ax.set_xlabel("epoch")
             ax.grid(alpha=0.3)
         _fit_losses(axes[0][0], data.val_loss_nats, uniform)
         axes[0][0].set_ylabel("nats per character")
         order = sorted(handles, key=lambda k: (int(k.split("x")[0]), int(k.split("x")[1])))
-        fig.legend(
-            [handles[k] for k in order], order, title="layers x size", fontsize=7, title_fontsize=7, loc="center right"
-        )
+        title = "layers x size" + ("\n(faint: dropout\nnot chosen)" if data.not_chosen.any() else "")
+        fig.legend([handles[k] for k in order], order, title=title, fontsize=7, title_fontsize=7, loc="center right")
         fig.subplots_adjust(right=0.86)
         return fig
 
