@@ -240,6 +240,7 @@ def check_fractions(train: float, val: float) -> None:
         )
 
 
+CLIP_MODES = ("norm", "clamp")  # rnnbench.core.train.GradClip
 BUDGETS = ("epochs", "max_steps", "max_chars", "time_budget_s")  # training stops at the first reached
 
 
@@ -275,7 +276,14 @@ class TrainConfig:
     lr_decay_after_epochs: int = setting(
         10, "Epochs at the full learning rate before it decays.", "epochs", valid=at_least(0)
     )
-    grad_clip: float = setting(5.0, "Clip the gradient norm at this value.", valid=above(0))
+    grad_clip: float = setting(5.0, "The gradient clipping's threshold (see --grad-clip-mode).", valid=above(0))
+    grad_clip_mode: str = setting(
+        "norm",
+        "How grad_clip acts: 'norm' (the norm of the mean-loss gradient scaled down to grad_clip) or "
+        "'clamp' (char-rnn's: the gradient of the loss summed over the seq_len steps, each element "
+        "clamped to [-grad_clip, grad_clip]).",
+        choices=CLIP_MODES,
+    )
     # Not a setting: a run's one value of the grid's `dropout` setting (Grid.expand sets it), so that
     # the grid's list of values and a run's value cannot be confused.
     dropout: float = 0.0

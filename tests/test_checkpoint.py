@@ -42,9 +42,10 @@ def config(**changes):
     return Grid.from_settings(**values).expand(CORPUS.sha256)[0]
 
 
-@pytest.mark.parametrize("cell, stop_at", [("lstm", 40), ("gru", 70)])  # 70: after an epoch boundary (62 steps)
-def test_interrupted_run_resumes_to_the_same_losses(tmp_path, cell, stop_at):
-    cfg = config(cells=(cell,))
+# 70: after an epoch boundary (62 steps); each clipping acts on some steps and not on others
+@pytest.mark.parametrize("cell, stop_at, clipping", [("lstm", 40, "norm"), ("gru", 70, "clamp")])
+def test_interrupted_run_resumes_to_the_same_losses(tmp_path, cell, stop_at, clipping):
+    cfg = config(cells=(cell,), grad_clip_mode=clipping, grad_clip=0.3 if clipping == "norm" else 3.0)
     uninterrupted = train(cfg, CORPUS)
 
     def interrupt(progress):
@@ -60,6 +61,7 @@ def test_interrupted_run_resumes_to_the_same_losses(tmp_path, cell, stop_at):
     assert without_clock(resumed.curve) == without_clock(uninterrupted.curve)
     assert resumed.metrics["test_loss_nats"] == uninterrupted.metrics["test_loss_nats"]
     assert resumed.metrics["steps"] == 100 and resumed.metrics["n_timed_steps"] > 60
+    assert 0 < resumed.metrics["clipped_steps"] == uninterrupted.metrics["clipped_steps"] < 100
 
 
 def test_best_checkpoint_holds_the_best_weights(tmp_path):

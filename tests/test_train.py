@@ -160,12 +160,16 @@ def test_the_layout_and_the_initialisation_are_part_of_the_run_identity():
             {"train_fraction": 0.7},
             {"lstm_forget_bias": "uniform"},
             {"gru_reset": "before"},
+            {"grad_clip_mode": "clamp"},
         )
     }
-    assert len(ids) == 5
+    assert len(ids) == 6
 
 
-@pytest.mark.parametrize("setting, value", [("split", "shuffled"), ("lstm_forget_bias", "2"), ("gru_reset", "middle")])
+@pytest.mark.parametrize(
+    "setting, value",
+    [("split", "shuffled"), ("lstm_forget_bias", "2"), ("gru_reset", "middle"), ("grad_clip_mode", "value")],
+)
 def test_unknown_choices_are_usage_errors(setting, value):
     from rnnbench.errors import UsageError
 
@@ -177,3 +181,62 @@ def test_the_reset_before_gru_trains_and_its_loss_falls():
     result = train(config(cells=("gru",), layers=(2,), gru_reset="before", dropout=0.1), CORPUS)
     assert result.status == "ok"
     assert result.curve[-1]["val_loss_nats"] < result.curve[0]["val_loss_nats"] < math.log(CORPUS.vocab_size)
+
+
+def _gradients(model, x, y, time_summed: bool) -> list:
+    """The gradient of the mean loss, or of char-rnn's loss: each step's batch-mean loss, added up."""
+    import torch.nn.functional as F
+
+    model.zero_grad(set_to_none=True)
+    logits, _ = model(x)
+    if time_summed:
+        loss = sum(F.cross_entropy(logits[:, t], y[:, t]) for t in range(x.size(1)))
+    else:
+        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
+    loss.backward()
+    return [p.grad.clone() for p in model.parameters()]
+
+
+def test_clamp_clips_each_element_of_the_time_summed_gradient_as_char_rnn_did():
+    import torch
+
+    from rnnbench.core.models import CharRNN
+    from rnnbench.core.train import GradClip
+
+    torch.manual_seed(0)
+    model = CharRNN(CORPUS.vocab_size, "rnn", 16, 2)
+    data = CORPUS.encode()[: 4 * 21].reshape(4, 21).long()
+    x, y = data[:, :-1], data[:, 1:]
+    summed = _gradients(model, x, y, time_summed=True)
+    largest = max(g.abs().max().item() for g in summed)
+    for threshold, acted in ((largest / 4, 1), (largest * 2, 0)):
+        expected = [g.clamp(-threshold, threshold) for g in summed]
+        _gradients(model, x, y, time_summed=False)
+        clip = GradClip("clamp", threshold, seq_len=20, device="cpu")
+        clip(model.parameters())
+        for p, e in zip(model.parameters(), expected):
+            torch.testing.assert_close(p.grad, e)
+        assert int(clip.acted_steps) == acted
+    assert any((e.abs() < largest / 4).any() for e in summed)  # the clamp left some elements alone
+
+
+def test_norm_clipping_counts_only_the_steps_it_scaled():
+    import torch
+
+    from rnnbench.core.train import GradClip
+
+    param = torch.nn.Parameter(torch.zeros(2))
+    clip = GradClip("norm", 5.0, seq_len=100, device="cpu")
+    for grad, after in (([3.0, 4.0], [3.0, 4.0]), ([6.0, 8.0], [3.0, 4.0]), ([0.3, 0.4], [0.3, 0.4])):
+        param.grad = torch.tensor(grad)
+        clip([param])
+        torch.testing.assert_close(param.grad, torch.tensor(after))
+    assert int(clip.acted_steps) == 1
+
+
+@pytest.mark.parametrize("mode", ["norm", "clamp"])
+def test_a_run_records_the_share_of_steps_its_clipping_changed(mode):
+    always = train(config(grad_clip_mode=mode, grad_clip=1e-6), CORPUS).metrics
+    never = train(config(grad_clip_mode=mode, grad_clip=1e6), CORPUS).metrics
+    assert (always["clipped_steps"], always["clipped_step_share"]) == (60, 1.0)
+    assert (never["clipped_steps"], never["clipped_step_share"]) == (0, 0.0)

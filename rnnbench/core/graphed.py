@@ -55,26 +55,26 @@ class GraphedStep:
         x: torch.Tensor,
         y: torch.Tensor,
         state,
-        grad_clip: float,
+        clip: Callable,
     ):
         if self.failure is not None:
-            return self.step(model, optimizer, x, y, state, grad_clip)
+            return self.step(model, optimizer, x, y, state, clip)
         if self.graph is None and self.calls < self.warmup:
             self.calls += 1
             side = torch.cuda.Stream()
             side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(side):
-                out = self.step(model, optimizer, x, y, state, grad_clip)
+                out = self.step(model, optimizer, x, y, state, clip)
             torch.cuda.current_stream().wait_stream(side)
             return out
         if self.graph is None:
             try:
-                self._capture(model, optimizer, x, y, grad_clip)
+                self._capture(model, optimizer, x, y, clip)
             except Exception as exc:  # any op that cannot be captured: train eagerly instead
                 self.failure = one_line(exc)
                 self.graph = None
                 torch.cuda.synchronize()
-                return self.step(model, optimizer, x, y, state, grad_clip)
+                return self.step(model, optimizer, x, y, state, clip)
         self.x.copy_(x)
         self.y.copy_(y)
         self._load_state(state)
@@ -97,7 +97,7 @@ class GraphedStep:
             buffer.copy_(part)
 
     def _capture(
-        self, model: CharRNN, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, grad_clip: float
+        self, model: CharRNN, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, clip: Callable
     ) -> None:
         rnn = model.rnn
         shape = (rnn.num_layers, x.size(0), rnn.hidden_size)
@@ -109,7 +109,7 @@ class GraphedStep:
             logits, new_state = model(self.x, self._as_model_state())
             loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), self.y.reshape(-1).long())
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            clip(model.parameters())
             optimizer.step()
             for buffer, part in zip(self.state, new_state if isinstance(new_state, tuple) else (new_state,)):
                 buffer.copy_(part.detach())  # carried to the next replay

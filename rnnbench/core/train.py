@@ -38,7 +38,7 @@ import psutil
 import torch
 import torch.nn.functional as F
 
-from rnnbench.config import RunConfig
+from rnnbench.config import RunConfig, TrainConfig
 from rnnbench.core import checkpoint
 from rnnbench.core.checkpoint import RunFiles
 from rnnbench.core.data import SPLIT_NAMES, Corpus, Layout
@@ -71,15 +71,54 @@ def detach(state):
     return state.detach()
 
 
+class GradClip:
+    """A run's gradient clipping (TrainConfig.grad_clip_mode), applied to the model's gradients of
+    the mean loss after backward, and the count of steps at which it changed them.
+
+    'norm' scales the whole gradient down to norm `grad_clip` when it is longer. 'clamp' is
+    char-rnn's: its gradient is that of the loss summed over the `seq_len` steps (each step's
+    batch-mean loss added up, `seq_len` times the mean-loss gradient), each element clamped to
+    [-grad_clip, grad_clip], and the optimizer takes that gradient as it is.
+
+    The count stays on the device (no sync per step) and a captured step adds to it at each replay.
+
+        >>> model = torch.nn.Linear(2, 1)
+        >>> model(torch.ones(1, 2)).sum().mul(10).backward()
+        >>> clip = GradClip("clamp", 5.0, seq_len=2, device="cpu")
+        >>> clip(model.parameters())
+        >>> model.bias.grad.item(), int(clip.acted_steps)
+        (5.0, 1)
+    """
+
+    def __init__(self, mode: str, max_value: float, seq_len: int, device, acted_steps: int = 0):
+        self.mode, self.max_value, self.seq_len = mode, max_value, seq_len
+        self.acted_steps = torch.tensor(acted_steps, dtype=torch.int64, device=device)
+
+    @classmethod
+    def of(cls, t: TrainConfig, device) -> GradClip:
+        return cls(t.grad_clip_mode, t.grad_clip, t.seq_len, device)
+
+    def __call__(self, parameters) -> None:
+        params = [p for p in parameters if p.grad is not None]
+        if self.mode == "clamp":
+            grads = [p.grad for p in params]
+            torch._foreach_mul_(grads, float(self.seq_len))
+            largest = torch.nn.utils.get_total_norm(grads, norm_type=math.inf)
+            torch.nn.utils.clip_grad_value_(params, self.max_value)
+        else:
+            largest = torch.nn.utils.clip_grad_norm_(params, self.max_value)
+        self.acted_steps += largest > self.max_value
+
+
 def train_step(
-    model: CharRNN, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, state, grad_clip: float
+    model: CharRNN, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, state, clip: GradClip
 ):
-    """One step of truncated BPTT: forward, loss, backward, clip the gradient norm, update."""
+    """One step of truncated BPTT: forward, loss, backward, clip the gradient, update."""
     logits, state = model(x, detach(state))
     loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1).long())
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    clip(model.parameters())
     optimizer.step()
     return loss.detach(), state
 
@@ -138,6 +177,7 @@ class LoopState:
     train_loop_s: float = 0.0
     eval_s: float = 0.0
     eval_chars: int = 0
+    clipped_steps: int = 0  # steps at which the clipping changed the gradient (GradClip.acted_steps)
     wall_s_before: float = 0.0  # wall time of the earlier sessions of a resumed run
     checkpoint_s: float = 0.0
     checkpoint_bytes: int = 0
@@ -220,6 +260,7 @@ class Trainer:
             self.model.parameters(), lr=self.lr_tensor if graphs else t.lr, alpha=t.rmsprop_alpha, capturable=graphs
         )
         self.step_fn = GraphedStep(train_step) if graphs else train_step
+        self.clip = GradClip.of(t, device)
         # The corpus lives on the device as one tensor; a batch is a slice of it, never a copy.
         self.data = self.layout.streams(corpus.encode().to(device))
         self.steps_per_epoch = (self.data["train"].size(1) - 1) // t.seq_len
@@ -274,6 +315,7 @@ class Trainer:
         self.best_weights = checkpoint.to_device(saved["best_weights"], self.device)
         self.state = checkpoint.to_device(saved["state"], self.device)
         self.loss_sum.fill_(float(saved["loss_sum"]))
+        self.clip.acted_steps.fill_(self.loop.clipped_steps)
         _set_rng_states(saved["rng"], self.device)
         if self.best_weights is not None:
             self.saved_best_step = self.loop.best_step  # a resumed run's best.pt is current
@@ -304,7 +346,10 @@ class Trainer:
         loop.step_samples_s += self.timer.samples_s(clear=True)
         if self.best_weights is not None and loop.best_step != self.saved_best_step:
             self.save_best()
-        snapshot = dataclasses.asdict(loop) | {"wall_s_before": self.elapsed_s()}
+        snapshot = dataclasses.asdict(loop) | {
+            "wall_s_before": self.elapsed_s(),
+            "clipped_steps": int(self.clip.acted_steps),
+        }
         loop.checkpoint_bytes += self.files.save_latest(
             self.identity
             | {
@@ -355,7 +400,7 @@ class Trainer:
         x = self.data["train"][:, i * seq : (i + 1) * seq]
         y = self.data["train"][:, i * seq + 1 : (i + 1) * seq + 1]
         with self.timer:
-            loss, self.state = self.step_fn(self.model, self.optimizer, x, y, self.state, self.t.grad_clip)
+            loss, self.state = self.step_fn(self.model, self.optimizer, x, y, self.state, self.clip)
         self.loss_sum += loss
         self.loop.loss_steps += 1
         self.loop.step += 1
@@ -510,6 +555,9 @@ class Trainer:
             "epochs_trained": loop.step / self.steps_per_epoch,
             "chars_trained": loop.step * self.chars_per_step,
             "stop_reason": self.stop_reason,
+            # How often the clipping changed the gradient (grad_clip_mode): a share of the steps.
+            "clipped_steps": int(self.clip.acted_steps),
+            "clipped_step_share": int(self.clip.acted_steps) / loop.step if loop.step else math.nan,
             "wall_s": self.elapsed_s(),
             "train_loop_s": loop.train_loop_s,
             "eval_s": loop.eval_s,

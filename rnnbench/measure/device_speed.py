@@ -49,7 +49,7 @@ from rnnbench.core.devices import (
 )
 from rnnbench.core.models import CharRNN, flops_per_char, hidden_size_for, n_params
 from rnnbench.core.timing import rate, summarize, synchronize
-from rnnbench.core.train import detach, train_step
+from rnnbench.core.train import GradClip, detach, train_step
 from rnnbench.errors import one_line
 from rnnbench.events import CpuDtypes, Notice, OnEvent, RowMeasured, ignore
 from rnnbench.files import default_results_dir
@@ -124,7 +124,7 @@ class ModelWorkloads:
         self.device, self.dtype = torch.device(device), dtype
         self.autocast = dtype != torch.float32
         self.model = CharRNN(corpus.vocab_size, cell, hidden, layers).to(self.device)
-        self.grad_clip = PAPER_OPTIMIZER.grad_clip
+        self.clip = GradClip.of(PAPER_OPTIMIZER, self.device)
         self.optimizer = torch.optim.RMSprop(
             self.model.parameters(), lr=PAPER_OPTIMIZER.lr, alpha=PAPER_OPTIMIZER.rmsprop_alpha
         )
@@ -141,7 +141,7 @@ class ModelWorkloads:
 
     def train(self) -> None:
         if not self.autocast:
-            _, self.state = train_step(self.model, self.optimizer, self.x, self.y, self.state, self.grad_clip)
+            _, self.state = train_step(self.model, self.optimizer, self.x, self.y, self.state, self.clip)
             return
         with self._cast():
             logits, self.state = self.model(self.x, detach(self.state))
@@ -149,7 +149,7 @@ class ModelWorkloads:
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+        self.clip(self.model.parameters())
         self.scaler.step(self.optimizer)
         self.scaler.update()
 

@@ -40,7 +40,7 @@ from rnnbench.config import RunConfig
 from rnnbench.core.data import Corpus, Layout
 from rnnbench.core.models import CharRNN, hidden_size_for
 from rnnbench.core.timing import StepTimer, synchronize
-from rnnbench.core.train import evaluate, planned_steps, train_step
+from rnnbench.core.train import GradClip, evaluate, planned_steps, train_step
 from rnnbench.results import FINISHED, ResultsFolder, hardware_of
 
 PROBE_STEPS = 30  # timed steps of a probe
@@ -170,6 +170,7 @@ class Estimator:
             parts = Layout.of(t).streams(self.corpus.encode().to(device))
             train, val = parts["train"], parts["val"]
             timer, carried = StepTimer(device, warmup=PROBE_WARMUP), None
+            clip = GradClip.of(t, device)
             for i in range(PROBE_WARMUP + self.probe_steps):
                 j = (i * t.seq_len) % max(1, train.size(1) - t.seq_len - 1)
                 with timer:
@@ -179,7 +180,7 @@ class Estimator:
                         train[:, j : j + t.seq_len],
                         train[:, j + 1 : j + t.seq_len + 1],
                         carried,
-                        t.grad_clip,
+                        clip,
                     )
             step_s = statistics.median(timer.samples_s())
             synchronize(device)
