@@ -208,6 +208,17 @@ def test_committed_report_is_what_rnnbench_renders(tmp_path):
         assert (REPO / "results" / "figures" / name).stat().st_size > 5_000
 
 
+def test_the_readme_headline_is_the_committed_reports():
+    """README.md quotes the report's "Table 1 reproduced" lines, which the test above ties to the rows."""
+    import re
+
+    committed = (REPO / "results" / "REPORT.md").read_text()
+    section = re.search(r"## Table 1 reproduced\n\n(.*?)\n\n", committed, re.S)
+    quoted = re.search(r"<!-- headline[^\n]*-->\n(.*?)\n<!-- /headline -->", (REPO / "README.md").read_text(), re.S)
+    assert section and quoted
+    assert quoted.group(1) == section.group(1)
+
+
 def test_each_model_takes_the_dropout_its_validation_loss_chose(tmp_path):
     """As the paper chose: by validation loss, even where another value's test loss is lower."""
     for dropout, val, test in ((0.0, 1.30, 1.20), (0.25, 1.25, 1.28), (0.5, 1.40, 1.35)):

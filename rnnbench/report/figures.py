@@ -171,8 +171,14 @@ def loss_vs_params_figure(values: pd.DataFrame, title: str) -> FigureFn:
 
 
 def paper_scatter_figure(joined: pd.DataFrame, title: str) -> FigureFn:
-    """Ours against the paper's Table 1, cell by cell, with the y = x line: above it, ours is worse."""
+    """Ours against the paper's Table 1, cell by cell, with the y = x line: above it, ours is worse.
+    Colour is the cell, the marker the depth, its area the size; a bar spans ours ± its standard
+    deviation over seeds where there are several."""
     ok = joined.dropna(subset=["test_loss_nats", "paper_loss_nats"])
+    sizes = sorted(int(s) for s in ok["size"].unique())
+
+    def area(size: int) -> float:
+        return 26.0 * (1 + sizes.index(size)) ** 1.6  # told apart by eye: each size about twice the last
 
     def draw(plt):
         fig, ax = plt.subplots(figsize=(5.6, 4.6))
@@ -182,9 +188,25 @@ def paper_scatter_figure(joined: pd.DataFrame, title: str) -> FigureFn:
                 points.test_loss_nats,
                 color=CELL_COLOURS.get(cell, "grey"),
                 marker=LAYER_MARKERS.get(int(layers), "D"),
-                s=28,
+                s=[area(int(s)) for s in points["size"]],
+                alpha=0.8,
+                edgecolors="black",
+                linewidths=0.4,
                 label=f"{cell.upper()} {layers} layer{'s' if layers != 1 else ''}",
             )
+        spread = ok.dropna(subset=["test_loss_std"]) if "test_loss_std" in ok else ok.iloc[:0]
+        if len(spread):
+            ax.errorbar(
+                spread.paper_loss_nats,
+                spread.test_loss_nats,
+                yerr=spread.test_loss_std,
+                fmt="none",
+                ecolor="black",
+                elinewidth=0.8,
+                capsize=2,
+            )
+        for size in sizes if len(sizes) > 1 else []:
+            ax.scatter([], [], s=area(size), color="white", edgecolors="black", label=f"size {size}")
         both = pd.concat([ok.paper_loss_nats, ok.test_loss_nats])
         low, high = both.min() - 0.05, both.quantile(0.98) + 0.05
         ax.plot([low, high], [low, high], color="black", linewidth=0.8, label="y = x (the paper's value)")
@@ -197,7 +219,10 @@ def paper_scatter_figure(joined: pd.DataFrame, title: str) -> FigureFn:
         off = int((ok.test_loss_nats > high).sum())
         if off:
             ax.text(0.02, 0.98, f"{off} cell(s) above the axis", transform=ax.transAxes, fontsize=7, va="top")
-        ax.legend(fontsize=6, loc="lower right")
+        legend = ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5), labelspacing=1.0)
+        for handle, text in zip(legend.legend_handles, legend.get_texts()):
+            if hasattr(handle, "set_sizes") and not text.get_text().startswith("size "):
+                handle.set_sizes([30])  # a cell's entry shows its colour and marker, not one size
         return fig
 
     return _figure(draw)

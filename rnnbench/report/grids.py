@@ -83,6 +83,7 @@ class Experiment:
 
     key: tuple
     rows: pd.DataFrame
+    names: tuple[str, ...] = tuple(EXPERIMENT_KEYS)  # the columns the key's values are of
 
     @property
     def first(self):
@@ -92,16 +93,19 @@ class Experiment:
     def slug(self) -> str:
         f = self.first
         # Stable across processes, and across the other rows stored beside these: a column that
-        # holds a missing value somewhere turns 1 into 1.0, so numbers are hashed as floats.
-        canonical = [
-            None
+        # holds a missing value somewhere turns 1 into 1.0, so numbers are hashed as floats. A
+        # training setting at its default is left out, so that a setting added later leaves the
+        # names of the experiments stored before it as they were.
+        canonical = {
+            k: None
             if _is_missing(v)
             else float(v)
             if isinstance(v, numbers.Number) and not isinstance(v, bool)
             else str(v)
-            for v in self.key
-        ]
-        digest = hashlib.sha256(json.dumps(canonical).encode()).hexdigest()[:6]
+            for k, v in zip(self.names, self.key)
+            if k not in TRAIN_SETTINGS or v != TRAIN_SETTINGS[k].default
+        }
+        digest = hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()[:6]
         return f"{f['dataset']}-{f['device'].replace(':', '')}-{digest}"
 
     @property
@@ -171,7 +175,7 @@ def experiments(df: pd.DataFrame) -> list[Experiment]:
     sweeps = sweeps.assign(concurrent_runs=concurrent_runs(sweeps))
     keys = [k for k in EXPERIMENT_KEYS if k in sweeps]
     groups = sweeps.groupby(keys, dropna=False, sort=True)
-    return [Experiment(tuple(key), rows) for key, rows in groups]
+    return [Experiment(tuple(key), rows, tuple(keys)) for key, rows in groups]
 
 
 def not_solo(rows: pd.DataFrame) -> pd.Series:
@@ -385,6 +389,70 @@ def findings_summary(df: pd.DataFrame, baseline_of) -> list[str]:
         ),
         "",
     ]
+
+
+def reproduction_headline(df: pd.DataFrame) -> list[str]:
+    """A sentence per paper corpus: how many of Table 1's published cells the paper-protocol
+    experiment with the most of them has, and how close they are (the report's and README's
+    headline, so that neither is typed)."""
+    paper = paper_table()
+    out = []
+    for dataset in PAPER_DATASETS:
+        found = []
+        for exp in experiments(df):
+            if exp.first["dataset"] == dataset and exp.protocol == "paper":
+                comparison = paper_comparison(exp, cell_values(exp))
+                if comparison is not None and comparison[1]["n"]:
+                    found.append((comparison[1]["n"], exp, comparison))
+        if not found:
+            continue
+        n, exp, (joined, stats) = max(found, key=lambda item: item[0])
+        both = joined.dropna(subset=["test_loss_nats", "paper_loss_nats"])
+        worst = both.loc[both.diff_nats.abs().idxmax()]
+        published = int(paper[paper.dataset == dataset].test_loss_nats.notna().sum())
+        within = int((both.diff_nats.abs() <= 0.05).sum())
+        spearman_text = f", Spearman rank correlation {stats['spearman']:.2f}" if n > 2 else ""
+        out.append(
+            f"{DATASET_TITLES[dataset]}: {n} of the paper's {published} cells trained under its protocol "
+            f"({exp.first['device']}, {exp.first['hardware']}): mean absolute difference {stats['mad']:.3f} "
+            f"nats, {within} of {n} within 0.05, the farthest {worst.cell.upper()} "
+            f"{int(worst.num_layers)}x{int(worst['size'])} at {worst.diff_nats:+.3f}{spearman_text}."
+        )
+    return out
+
+
+def findings_by_size(values: pd.DataFrame, comparison, baseline: tuple[int, float, str] | None = None) -> list[list]:
+    """Rows of the paper's findings size by size, each tested on our cells and on the paper's same
+    cells (Table 1 as the oracle): size, cells against the paper and their MAD, depth helps, LSTM
+    and GRU beat RNN, and the best model against the n-gram baseline."""
+    ok = values.dropna(subset=["test_loss_nats"])
+    joined = comparison[0] if comparison is not None else ok.assign(paper_loss_nats=math.nan, diff_nats=math.nan)
+    rows = []
+    for size, ours in ok.groupby("size"):
+        mine = joined[(joined["size"] == size)].dropna(subset=["test_loss_nats"])
+        both = mine.dropna(subset=["paper_loss_nats"])
+        theirs = both.assign(test_loss_nats=both.paper_loss_nats)
+        best = ours.loc[ours.test_loss_nats.idxmin()]
+        beats = "-"
+        if baseline is not None:
+            loss = best.test_loss_nats
+            beats = f"{'yes' if loss < baseline[1] else 'no'} ({loss:.3f} vs {baseline[1]:.3f})"
+        rows.append(
+            [
+                str(int(size)),
+                f"{len(ours)} ({len(both)} published)",
+                f"{both.diff_nats.abs().mean():.3f}" if len(both) else "-",
+                f"{verdict(*depth_helps(ours))} / {verdict(*depth_helps(theirs))}"
+                if len(both)
+                else verdict(*depth_helps(ours)),
+                f"{verdict(*gated_beat_rnn(ours))} / {verdict(*gated_beat_rnn(theirs))}"
+                if len(both)
+                else verdict(*gated_beat_rnn(ours)),
+                f"{best.cell.upper()} {int(best.num_layers)}x{int(size)}",
+                beats,
+            ]
+        )
+    return rows
 
 
 def findings(values: pd.DataFrame, comparison, baseline: tuple[int, float, str] | None = None) -> list[str]:

@@ -43,12 +43,14 @@ from rnnbench.report.grids import (
     dropout_values,
     experiments,
     findings,
+    findings_by_size,
     findings_summary,
     grid_markdown,
     is_paper_protocol,
     paper_comparison,
     paper_table,
     protocol_text,
+    reproduction_headline,
 )
 from rnnbench.report.protocol import checklist_markdown
 from rnnbench.report.speed import default_targets, hardware_markdown, time_to_target, time_to_target_markdown
@@ -80,6 +82,12 @@ def layout_text(row) -> str:
     return f"{row['split']} {100 * t:g}/{100 * v:g}/{100 * (1 - t - v):g}"
 
 
+def headline_markdown(df: pd.DataFrame) -> list[str]:
+    """Table 1 as reproduced so far, a line per corpus (README.md quotes these lines)."""
+    lines = reproduction_headline(df)
+    return ["## Table 1 reproduced", ""] + [f"- {line}" for line in lines] + [""] if lines else []
+
+
 def header_markdown(df: pd.DataFrame) -> list[str]:
     sweeps = df[df.kind == "sweep"]
     out = (
@@ -91,6 +99,7 @@ def header_markdown(df: pd.DataFrame) -> list[str]:
             "measurement or arithmetic on stored measurements.",
             "",
         ]
+        + headline_markdown(df)
         + findings_summary(df, baseline_of(df))
         + ["## What was run", ""]
     )
@@ -390,8 +399,26 @@ def time_to_target_part(page: Page, v: ExperimentView) -> Lines:
 
 
 def findings_part(page: Page, v: ExperimentView) -> Lines:
-    lines = findings(v.values, v.comparison, page.baseline_of(v.exp))
-    return ["### What stands out", ""] + [f"- {line}" for line in lines] + [""], {}
+    baseline = page.baseline_of(v.exp)
+    lines = findings(v.values, v.comparison, baseline)
+    out = ["### What stands out", ""] + [f"- {line}" for line in lines] + [""]
+    by_size = findings_by_size(v.values, v.comparison, baseline)
+    if by_size and v.comparison is not None:
+        out += [
+            "The paper's findings size by size, each tested on our models and, after the slash, on the "
+            "paper's values of the same cells (Table 1): depth helps (the better of 2 and 3 layers below "
+            "1 layer, per cell), LSTM and GRU both below the vanilla RNN (per depth), and our best model "
+            "against the n-gram baseline"
+            + (f" ({baseline[0]}-gram, {baseline[1]:.3f} nats)." if baseline is not None else " (none stored)."),
+            "",
+            table(
+                ["size", "models", "MAD", "depth >= 2 helps", "LSTM and GRU beat RNN", "best", "beats the n-gram"],
+                by_size,
+                ["r", "l", "r", "l", "l", "l", "l"],
+            ),
+            "",
+        ]
+    return out, {}
 
 
 def figures_part(page: Page, v: ExperimentView) -> Lines:
