@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Table 1 of the paper (War and Peace) under the `paper` preset on a 2-core CPU, one size after
+# another: char-rnn's chunked layout, the paper-era LSTM init, all 50 epochs with early stopping.
+# Two runs at a time, one torch thread each: two sweeps ("lanes") share the results folder, and
+# its claims keep them from training the same run. Safe to start again at any moment: stored runs
+# are skipped and a stopped run resumes from its latest.pt. SIGTERM or Ctrl-C to this script
+# stops every sweep it runs (each saves its runs' state) and it exits 75. STOP_AFTER=SECONDS ends the whole campaign gracefully
+# after that long: each sweep gets the time left, and starts no run that would not fit.
+#
+# For each size:
+#   1. the 1-layer models at dropout 0 and 0.25, then the 2- and 3-layer models at dropout 0
+#      (both lanes work through this list);
+#   2. the 2- and 3-layer models at dropout 0.25 of the cells whose 1-layer model chose 0.25 on
+#      validation (benchmarks/paper_dropout_choice.py): validation decides, not this script;
+#   3. the checks of that size: at 64, seeds 1 and 2 of the 1-layer models (the spread of a
+#      cell), the GRUs with char-rnn's reset gate, RNN 1x64 under the contiguous layout; at 128,
+#      RNN 1x128 with char-rnn's clipping (--grad-clip-mode clamp).
+#
+# Usage: benchmarks/cpu_paper_campaign.sh RESULTS_DIR SIZES [more sweep options...]
+#   e.g. RNNBENCH_DATA_DIR=../shared/datasets benchmarks/cpu_paper_campaign.sh results 128,256
+set -u
+if [ $# -lt 2 ]; then
+  echo "usage: $0 RESULTS_DIR SIZES [more sweep options...]   (SIZES: a comma list, e.g. 128,256)" >&2
+  exit 2
+fi
+results="$1"
+sizes="$2"
+shift 2
+here="$(cd "$(dirname "$0")" && pwd)"
+deadline=$(($(date +%s) + ${STOP_AFTER:-315360000}))
+STOPPED=75
+stop_mark=$(mktemp)
+rm -f "$stop_mark"  # its existence says "stop": the lanes are subshells and share no variables
+extra=("$@")
+
+sweep() {  # one sweep of the paper preset on this CPU, with the campaign's time left
+  local left=$((deadline - $(date +%s)))
+  [ "$left" -gt 0 ] && [ ! -e "$stop_mark" ] || return "$STOPPED"
+  rnnbench sweep --preset paper --devices cpu --results-dir "$results" --no-progress \
+    --stop-after "$left" "$@" "${extra[@]}"
+}
+
+lane() {  # the row's stages in order, one run at a time; stop at the first sweep that was stopped
+  local size="$1" rc=0 status=0
+  sweep --sizes "$size" --jobs 1 --threads 1 --layers 1 --dropout 0,0.25 || rc=$?
+  [ "$rc" -eq "$STOPPED" ] && return "$STOPPED"
+  status=$rc
+  rc=0
+  sweep --sizes "$size" --jobs 1 --threads 1 --layers 2,3 --dropout 0 || rc=$?
+  [ "$rc" -ne 0 ] && return "$rc"
+  return "$status"
+}
+
+checks() {  # the checks of one size: a sweep's options a line
+  case "$1" in
+    64)
+      echo "--layers 1 --dropout 0 --seeds 1,2"
+      echo "--cells gru --dropout 0 --gru-reset before"
+      echo "--cells rnn --layers 1 --dropout 0 --split contiguous"
+      ;;
+    128) echo "--cells rnn --layers 1 --dropout 0 --grad-clip-mode clamp" ;;
+  esac
+}
+
+children=()
+status=0
+in_background() {  # run "$@" in the background and wait for it, so that a SIGTERM is handled at once
+  local rc=0
+  "$@" &
+  children=($!)
+  wait "$!" || rc=$?
+  children=()
+  return "$rc"
+}
+
+on_stop() {  # each sweep saves its runs' state and exits 75; the script then says it stopped
+  touch "$stop_mark"
+  for pid in "${children[@]}"; do pkill -TERM -P "$pid"; done
+  wait
+  rm -f "$stop_mark"
+  echo "stopped: run the same command again to go on" >&2
+  exit "$STOPPED"
+}
+trap on_stop TERM INT
+
+settle() {  # remember a stage's exit code; stop the campaign when the stage was stopped
+  [ "$1" -ne 0 ] && status=$1
+  if [ "$1" -eq "$STOPPED" ]; then
+    rm -f "$stop_mark"
+    echo "stopped: run the same command again to go on" >&2
+    exit "$STOPPED"
+  fi
+}
+
+for size in ${sizes//,/ }; do
+  echo "== size $size: the 1-layer models at dropout 0 and 0.25, then the 2- and 3-layer models at 0 (two lanes)"
+  lane "$size" &
+  children=($!)
+  lane "$size" &
+  children+=($!)
+  for pid in "${children[@]}"; do
+    rc=0
+    wait "$pid" || rc=$?
+    settle "$rc"
+  done
+  children=()
+  cells=$(python3 "$here/paper_dropout_choice.py" "$results" "$size") || exit $?
+  if [ -n "$cells" ]; then
+    echo "== size $size: the 2- and 3-layer models of $cells at dropout 0.25 (their 1-layer model chose it)"
+    rc=0
+    in_background sweep --sizes "$size" --jobs 2 --cells "$cells" --layers 2,3 --dropout 0.25 || rc=$?
+    settle "$rc"
+  fi
+  while read -r options; do
+    echo "== size $size: check $options"
+    rc=0
+    # shellcheck disable=SC2086  # the options are words
+    in_background sweep --sizes "$size" --jobs 2 $options || rc=$?
+    settle "$rc"
+  done < <(checks "$size")
+done
+exit "$status"

@@ -1,0 +1,58 @@
+"""The CPU paper campaign script: two lanes that never train one run twice, SIGTERM stops it resumable,
+a second start finishes what is left, and the dropout rule reads validation from the stored rows."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REAL_CORPORA_REASON, real_corpus_dir
+
+from rnnbench import results
+
+REPO = Path(__file__).resolve().parent.parent
+# Each run a few steps of a tiny model: the campaign's stages and lanes, not its training, are tested.
+TINY = ["--cells", "rnn", "--size-mode", "hidden", "--batch-size", "4", "--seq-len", "16", "--max-steps", "3"]
+
+
+def campaign(results_dir: Path, sizes: str) -> subprocess.Popen:
+    env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.Popen(
+        ["bash", "benchmarks/cpu_paper_campaign.sh", str(results_dir), sizes, *TINY],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+@pytest.mark.skipif(real_corpus_dir() is None, reason=REAL_CORPORA_REASON)
+def test_two_lanes_stop_on_sigterm_and_a_second_start_finishes_the_rest(tmp_path):
+    first = campaign(tmp_path, "8")
+    deadline = time.monotonic() + 120
+    while not list((tmp_path / "runs").glob("*.json")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    first.send_signal(signal.SIGTERM)
+    output, _ = first.communicate(timeout=120)
+    assert first.returncode == 75, output
+    assert "stopped: run the same command again to go on" in output
+    stopped_with = len(list((tmp_path / "runs").glob("*.json")))
+    assert 1 <= stopped_with < 4
+
+    second = campaign(tmp_path, "8")
+    output, _ = second.communicate(timeout=240)
+    assert second.returncode == 0, output
+    df = results.load(tmp_path)
+    # RNN 1 layer at dropout 0 and 0.25, 2 and 3 layers at 0; no run twice
+    assert len(df) == df.run_id.nunique() == 4
+    assert sorted(zip(df["size"], df.num_layers, df.dropout)) == sorted(
+        (size, layers, dropout) for size in (8,) for layers, dropout in ((1, 0.0), (1, 0.25), (2, 0.0), (3, 0.0))
+    )
+    assert (df.status == "ok").all() and (df.split == "chunked").all()
