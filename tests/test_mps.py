@@ -78,3 +78,32 @@ def test_without_the_control_program_the_sweep_says_the_jobs_take_turns(monkeypa
     with mps.daemon_for(CUDA_RUNS, jobs=4, wanted=True, tell=said.append):
         pass
     assert "no nvidia-cuda-mps-control on the PATH" in said[0].text
+
+
+def test_a_daemon_that_keeps_its_output_open_does_not_hold_the_start(control, tmp_path):
+    """`-d` forks the daemon, which keeps the descriptors it inherited: the start must not wait on them."""
+    import time
+
+    program = tmp_path / "bin" / mps.CONTROL
+    program.write_text(f'#!/bin/bash\necho "$* |" >> {control}\nif [ "$1" = -d ]; then sleep 20 & fi\nexit 0\n')
+    start = time.monotonic()
+    with mps.daemon_for(CUDA_RUNS, jobs=4, wanted=True, tell=lambda notice: None):
+        assert time.monotonic() - start < 5
+    assert calls(control) == ["-d |", " |"]
+
+
+def test_the_end_of_a_sweep_waits_until_the_daemon_is_gone(control, monkeypatch):
+    """`quit` returns while the daemon shuts down; the next stage's CUDA program must not start meanwhile."""
+    left = iter([True, True, True, False])
+    monkeypatch.setattr(mps, "daemon_running", lambda: False)
+    with mps.daemon_for(CUDA_RUNS, jobs=4, wanted=True, tell=lambda notice: None):
+        monkeypatch.setattr(mps, "daemon_running", lambda: next(left))
+    assert next(left, "all read") == "all read"  # polled until it was gone
+
+
+def test_a_daemon_that_does_not_quit_is_said(control, monkeypatch):
+    monkeypatch.setattr(mps, "STOP_WAIT_S", 0.3)
+    said = []
+    with mps.daemon_for(CUDA_RUNS, jobs=4, wanted=True, tell=said.append):
+        monkeypatch.setattr(mps, "daemon_running", lambda: True)
+    assert "still runs after 0.3 s" in said[-1].text

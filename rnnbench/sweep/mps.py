@@ -19,6 +19,8 @@ from __future__ import annotations
 import contextlib
 import shutil
 import subprocess
+import tempfile
+import time
 from collections.abc import Callable, Iterator
 
 import psutil
@@ -26,6 +28,7 @@ import psutil
 from rnnbench.events import Notice
 
 CONTROL = "nvidia-cuda-mps-control"
+STOP_WAIT_S = 30.0  # how long the end of a sweep waits for the daemon it started to be gone
 
 
 def daemon_running() -> bool:
@@ -52,12 +55,9 @@ def daemon_for(runs, jobs: int, wanted: bool, tell: Callable[[Notice], None]) ->
         tell(Notice(f"the CUDA MPS daemon runs already: the {jobs} jobs share the GPU through it"))
         yield
         return
-    try:
-        started = subprocess.run([control, "-d"], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        started = subprocess.CompletedProcess([control, "-d"], 1, "", str(exc))
-    if started.returncode != 0:
-        why = (started.stderr or started.stdout).strip().splitlines()[-1:] or [f"exit {started.returncode}"]
+    code, said = _start(control)
+    if code != 0:
+        why = said.strip().splitlines()[-1:] or [f"exit {code}"]
         tell(Notice(f"could not start the CUDA MPS daemon ({why[0]}): the {jobs} jobs take turns on the GPU"))
         yield
         return
@@ -65,5 +65,32 @@ def daemon_for(runs, jobs: int, wanted: bool, tell: Callable[[Notice], None]) ->
     try:
         yield
     finally:
-        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-            subprocess.run([control], input="quit\n", capture_output=True, text=True, timeout=30)
+        if not _stop(control):
+            tell(Notice(f"the CUDA MPS daemon was asked to quit and still runs after {STOP_WAIT_S:g} s"))
+
+
+def _start(control: str) -> tuple[int, str]:
+    """(exit code, what it said) of `control -d`. Its output goes to a file, not a pipe: the daemon
+    it forks keeps the descriptors it inherits open, and reading a pipe would wait for them."""
+    with tempfile.TemporaryFile(mode="w+") as said:
+        try:
+            done = subprocess.run([control, "-d"], stdin=subprocess.DEVNULL, stdout=said, stderr=said, timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return 1, str(exc)
+        said.seek(0)
+        return done.returncode, said.read()
+
+
+def _stop(control: str) -> bool:
+    """Ask the daemon to quit and wait until it has: `quit` returns at once, while the daemon shuts
+    down, and a CUDA program started meanwhile (the next stage's) may find no GPU. True once gone."""
+    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+        subprocess.run(
+            [control], input="quit\n", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True, timeout=30
+        )
+    deadline = time.monotonic() + STOP_WAIT_S
+    while daemon_running():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
