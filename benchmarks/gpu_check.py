@@ -38,6 +38,7 @@ from rnnbench.core.timing import summarize, synchronize
 from rnnbench.core.train import Trainer, train
 
 PAPER_EPOCHS = 50
+START_WAIT_S = 120  # (b): how long the workers wait for each other; one that died must not hold the rest
 JOB_MODELS = [("lstm", 1, 128), ("lstm", 3, 512)]
 
 
@@ -88,7 +89,7 @@ def _job(corpus_parts, device, cell, layers, size, graphs, steps, threads, barri
     for i in range(trainer.t.warmup_steps):
         trainer.step(i)
     synchronize(device)
-    barrier.wait()
+    barrier.wait(timeout=START_WAIT_S)
     start = time.perf_counter()
     for i in range(steps):
         trainer.step(i % trainer.steps_per_epoch)
@@ -110,10 +111,13 @@ def together(corpus: Corpus, device: str, model: tuple, graphs: bool, jobs: int,
     ]
     for w in workers:
         w.start()
-    total = sum(rates.get(timeout=600) for _ in workers)
-    for w in workers:
-        w.join()
-    return total
+    try:
+        return sum(rates.get(timeout=START_WAIT_S + 300) for _ in workers)
+    finally:
+        for w in workers:
+            w.join(timeout=10)
+            if w.is_alive():
+                w.terminate()
 
 
 def paper_steps(corpus: Corpus) -> int:

@@ -16,18 +16,42 @@ from conftest import REAL_CORPORA_REASON, real_corpus_dir
 REPO = Path(__file__).resolve().parent.parent
 
 
+def lent_machine_python(tmp_path: Path) -> dict:
+    """The environment of a lent GPU machine: a python3 with torch and the dependencies importable and
+    rnnbench not installed. Here: the base interpreter, with this venv's site-packages on PYTHONPATH
+    (where the editable install of rnnbench does not apply: .pth files are read only in site dirs)."""
+    import site
+
+    bin_dir = tmp_path / "lent-bin"
+    bin_dir.mkdir()
+    base = Path(sys._base_executable if hasattr(sys, "_base_executable") else sys.executable)
+    (bin_dir / "python3").symlink_to(base)
+    return {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": os.pathsep.join(site.getsitepackages()),
+        "PYTHONNOUSERSITE": "1",
+    }
+
+
 @pytest.mark.skipif(real_corpus_dir() is None, reason=REAL_CORPORA_REASON)
 def test_a_dry_gpu_session_runs_the_campaign_then_the_checks_and_packs_only_its_new_rows(tmp_path):
     results_dir, out = tmp_path / "results", tmp_path / "out"
     (results_dir / "runs").mkdir(parents=True)
     earlier = sorted((REPO / "results" / "runs").glob("*.json"))[0]  # a row stored before the window
     shutil.copy(earlier, results_dir / "runs")
-    env = os.environ | {
-        "RNNBENCH_GPU_SESSION_DRY": "1",
-        "RNNBENCH_SESSION_RESULTS": str(results_dir),
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",  # this python3
-        "OMP_NUM_THREADS": "1",
-    }
+    env = (
+        os.environ
+        | lent_machine_python(tmp_path)
+        | {
+            "RNNBENCH_GPU_SESSION_DRY": "1",
+            "RNNBENCH_SESSION_RESULTS": str(results_dir),
+            "OMP_NUM_THREADS": "1",
+        }
+    )
+    said = subprocess.run(
+        ["python3", "-c", "import rnnbench.config"], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert "No module named 'rnnbench" in said.stderr  # as on the lent machine: nothing installs it
     done = subprocess.run(
         ["bash", "benchmarks/gpu_session.sh", str(out), str(real_corpus_dir()), "150"],
         cwd=REPO,
@@ -41,6 +65,8 @@ def test_a_dry_gpu_session_runs_the_campaign_then_the_checks_and_packs_only_its_
     assert "DRY RUN on the CPU" in log and "no figure below is a GPU figure" in log
     assert log.index("the paper campaign") < log.index("the GPU checks") < log.index("packing")
     assert "3 new row(s) in campaign-rows.tgz" in log
+    assert log.index("3 new row(s)") < log.index("the GPU checks")  # packed before the next stage
+    assert "No module named" not in log and "Traceback" not in log
 
     with tarfile.open(out / "campaign-rows.tgz") as packed:
         rows = [json.load(packed.extractfile(m)) for m in packed.getmembers() if m.isfile()]
@@ -54,3 +80,28 @@ def test_a_dry_gpu_session_runs_the_campaign_then_the_checks_and_packs_only_its_
         assert any(m.name.endswith(".json") for m in packed.getmembers())
     assert not list(out.glob("campaign-state.tgz.*"))  # every run finished: no state to bring back
     assert sorted(p.name for p in out.iterdir()) == ["campaign-rows.tgz", "gpu-check.tgz", "log.txt"]
+
+
+def test_a_window_with_no_time_left_skips_its_stages_instead_of_running_them_unbounded(tmp_path):
+    """`timeout 0` means no limit: a stage with under 5 s left is skipped and says so."""
+    out = tmp_path / "out"
+    env = (
+        os.environ
+        | lent_machine_python(tmp_path)
+        | {
+            "RNNBENCH_GPU_SESSION_DRY": "1",
+            "RNNBENCH_SESSION_RESULTS": str(tmp_path / "results"),
+        }
+    )
+    done = subprocess.run(
+        ["bash", "benchmarks/gpu_session.sh", str(out), str(tmp_path), "3"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    log = (out / "log.txt").read_text()
+    assert done.returncode == 0, log
+    assert "skipped" in log and "gpu_check.py" in log.split("skipped", 1)[1]
+    assert "0 new row(s) in campaign-rows.tgz" in log
