@@ -232,13 +232,13 @@ def test_dropout_draws_new_masks_at_every_replay():
     assert isinstance(step, GraphedStep)
     x, y = trainer.data["train"][:, :64], trainer.data["train"][:, 1:65]
     for _ in range(step.warmup + 1):
-        step(trainer.model, trainer.optimizer, x, y, None, 5.0)
+        step(trainer.model, trainer.optimizer, x, y, None, trainer.clip)
     assert step.replaying
     # The same batch and a zero state twice: with the weights restored, only the masks differ.
     weights = {k: v.clone() for k, v in trainer.model.state_dict().items()}
-    first = step(trainer.model, trainer.optimizer, x, y, None, 5.0)[0].item()
+    first = step(trainer.model, trainer.optimizer, x, y, None, trainer.clip)[0].item()
     trainer.model.load_state_dict(weights)
-    second = step(trainer.model, trainer.optimizer, x, y, None, 5.0)[0].item()
+    second = step(trainer.model, trainer.optimizer, x, y, None, trainer.clip)[0].item()
     assert first != second
 
 
