@@ -18,8 +18,9 @@
 #    time left (see `rnnbench sweep --plan`). One size at a time, smallest first, so that a short
 #    window finishes whole runs instead of cutting long ones; $JOBS runs at once under the CUDA MPS
 #    daemon, which the sweep starts and stops (waiting until it is gone).
-# 2. The checks, in the CHECKS_S seconds kept for them: the CUDA-only tests and
-#    benchmarks/gpu_check.py (CUDA graphs against eager, runs side by side, equal losses).
+# 2. The checks, in the CHECKS_S seconds kept for them: the CUDA-only tests,
+#    benchmarks/gpu_check.py (CUDA graphs against eager, runs side by side, equal losses) and
+#    benchmarks/step_profile.py (the kernels of the smallest and largest 1-layer models).
 # Every stage runs under its own timeout, and what came of it is packed as soon as it ends, so that a
 # kill at any moment loses at most the stage in flight. rnnbench is imported from this checkout
 # (nothing installs it on a lent machine).
@@ -86,11 +87,13 @@ if [ -n "${RNNBENCH_GPU_SESSION_DRY:-}" ]; then
     DEVICE=cpu; JOBS=1; CHECKS_S=40; SIZES="64"
     CAMPAIGN="--preset paper --layers 1 --cells rnn --max-steps 12 --eval-every 12 --train-fraction 0.98 --val-fraction 0.01"
     CHECK="--cpu-dry-run --parts ac"  # the step times and the projection: the rest trains for minutes on a CPU
+    PROFILE="--device cpu --sizes 64 --layers 1 --cells rnn --steps 3 --profile-steps 2"
     echo "DRY RUN on the CPU: tests this script; no figure below is a GPU figure"
 else
     DEVICE=cuda; JOBS=18; CHECKS_S=150; SIZES="64 128 256 512"
     CAMPAIGN="--preset paper"
     CHECK="--steps 50"
+    PROFILE="--device cuda --sizes 64,512 --layers 1 --steps 20 --profile-steps 5"  # the smallest and largest
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 fi
 python3 -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda, 'threads', torch.get_num_threads(),
@@ -115,7 +118,9 @@ if [ "$DEVICE" = cuda ]; then
     within $(($(left) - 60 < 90 ? $(left) - 60 : 90)) \
         python3 -m pytest -q -p no:cacheprovider tests/test_jobs.py tests/test_timing.py -k "cuda or graph or masks"
 fi
-within $(($(left) - 10)) python3 benchmarks/gpu_check.py $CHECK --results-dir "$OUT/gpu-check"
+within $(($(left) - 40)) python3 benchmarks/gpu_check.py $CHECK --results-dir "$OUT/gpu-check/check"
+[ -d "$OUT/gpu-check" ] && tar czf "$OUT/gpu-check.tgz" -C "$OUT" gpu-check
+within $(($(left) - 10)) python3 benchmarks/step_profile.py $PROFILE --results-dir "$OUT/gpu-check/profile"
 [ -d "$OUT/gpu-check" ] && tar czf "$OUT/gpu-check.tgz" -C "$OUT" gpu-check && rm -rf "${OUT:?}/gpu-check"
 
 stage "packing"

@@ -77,7 +77,9 @@ def test_a_dry_gpu_session_runs_the_campaign_then_the_checks_and_packs_only_its_
     assert all(r["status"] == "ok" and r["config"]["train"]["split"] == "chunked" for r in rows)
     assert all(r["env"]["estimate_source"] in ("probe", "stored") and r["env"]["estimated_s"] > 0 for r in rows)
     with tarfile.open(out / "gpu-check.tgz") as packed:
-        assert any(m.name.endswith(".json") for m in packed.getmembers())
+        names = [m.name for m in packed.getmembers() if m.name.endswith(".json")]
+    assert any(n.startswith("gpu-check/check/runs/") for n in names)
+    assert any(n.startswith("gpu-check/profile/runs/") for n in names)  # step_profile ran too
     assert not list(out.glob("campaign-state.tgz.*"))  # every run finished: no state to bring back
     assert sorted(p.name for p in out.iterdir()) == ["campaign-rows.tgz", "gpu-check.tgz", "log.txt"]
 
