@@ -57,6 +57,7 @@ def test_cpu_end_to_end_through_the_cli(tiny_text, tmp_path):
     assert len(models) == 2 * 2  # two models at two thread counts
     assert (models.achieved_gflops == models.flops_per_char * models.chars_per_s / 1e9).all()
     assert models.matmul_fraction.gt(0).all()
+    assert set(df[df.workload.isin(["train", "infer", "generate"])].recurrent_dtype) == {"float32"}
     text = report.read_text()
     if not torch.cuda.is_available():
         assert "Only the CPU was measured" in text and "no figure here is a GPU figure" in result.output
@@ -127,3 +128,33 @@ def test_unsupported_cpu_dtype_is_said_not_crashed(tiny_text, tmp_path, monkeypa
     assert result.exit_code == 0, result.output
     assert "bfloat16 no" in result.output and "unsupported" in result.output
     assert results.load(out).status.tolist() == ["unsupported"]
+
+
+def test_each_row_says_the_dtype_its_recurrent_layer_ran_in(tiny_text):
+    """Autocast may run the recurrent layer in another dtype than asked (cuDNN's RNN in float16
+    under bfloat16): the row records the dtype of what it returned, not the one requested."""
+    from rnnbench.core.data import Corpus
+    from rnnbench.measure.device_speed import ModelWorkloads
+
+    corpus = Corpus("tiny", tiny_text.read_bytes(), "test")
+    workloads = ModelWorkloads(corpus, "lstm", 8, 1, "cpu", torch.float32, 4, 8)
+    workloads.infer()
+    assert workloads.recurrent_dtypes == {"float32"}
+    workloads.recurrent_dtypes.clear()
+    workloads.model.double()  # a layer that computes in another dtype than the one asked for
+    workloads.infer()
+    assert workloads.recurrent_dtypes == {"float64"}
+
+
+def test_the_device_report_says_which_rows_ran_in_another_dtype():
+    from pathlib import Path
+
+    from rnnbench.report.device_speed import device_comparison_markdown
+
+    df = results.load(Path(__file__).resolve().parent.parent / "results")
+    df = df[df.kind == "compare"].copy()
+    assert "Not the dtype asked for" not in device_comparison_markdown(df)
+    train = df.index[df.workload == "train"][0]
+    df.loc[train, "recurrent_dtype"] = "float16"
+    text = device_comparison_markdown(df)
+    assert "Not the dtype asked for" in text and "the recurrent layer ran in float16" in text

@@ -135,6 +135,13 @@ class ModelWorkloads:
         self.host_batch = data.contiguous()
         self.state = None
         self.prime = self.x[:1, :1]
+        # The dtype the recurrent layer computed in, as seen on its output: under bfloat16 autocast
+        # torch runs cuDNN's RNN in float16 (its autocast rule for _cudnn_rnn names half), so the
+        # requested dtype is not always what ran.
+        self.recurrent_dtypes: set[str] = set()
+        self.model.rnn.register_forward_hook(
+            lambda module, args, out: self.recurrent_dtypes.add(str(out[0].dtype).removeprefix("torch."))
+        )
 
     def _cast(self):
         return torch.autocast(self.device.type, dtype=self.dtype, enabled=self.autocast)
@@ -339,6 +346,7 @@ def _measure_model(spec, corpus, device, threads, dtype, base, cell, layers, siz
         chars = spec.batch_size * spec.seq_len
         train_ms = None
         for workload in WORKLOADS:
+            workloads.recurrent_dtypes.clear()
             s = measure(getattr(workloads, workload), device, threads, spec.min_time_s, spec.warmup).stats
             chars_per_s, chars_per_s_iqr = rate(GENERATE_CHARS if workload == "generate" else chars, s)
             flops = flops_per_char(cell, vocab, hidden, layers, training=workload == "train")
@@ -351,6 +359,7 @@ def _measure_model(spec, corpus, device, threads, dtype, base, cell, layers, siz
                 "flops_per_char": flops,
                 "achieved_gflops": flops * chars_per_s / 1e9,
                 "matmul_fraction": flops * chars_per_s / 1e9 / limits["matmul"],
+                "recurrent_dtype": ", ".join(sorted(workloads.recurrent_dtypes)),
             }
             if workload == "generate":
                 metrics["ms_per_char"] = s["median"] * 1e3 / GENERATE_CHARS

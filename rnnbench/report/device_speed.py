@@ -51,6 +51,7 @@ def device_comparison_markdown(df: pd.DataFrame) -> str:
     out += _limits(ok[ok.workload.isin(["matmul", "copy"])])
     out += _workloads(ok[ok.workload.isin(MODEL_WORKLOADS)])
     out += _data_path(ok[ok.workload.isin(["h2d_pageable", "h2d_pinned"])])
+    out += _dtype_ran(ok[ok.workload.isin(MODEL_WORKLOADS)])
     failed = rows[rows.status != "ok"]
     if not failed.empty:
         out += ["## Not measured", ""]
@@ -71,6 +72,20 @@ def device_comparison_markdown(df: pd.DataFrame) -> str:
         )
         out.append("")
     return "\n".join(out)
+
+
+def _dtype_ran(rows: pd.DataFrame) -> list[str]:
+    """Rows whose recurrent layer computed in another dtype than the one asked for (autocast's rules):
+    their figures are that dtype's."""
+    if "recurrent_dtype" not in rows:
+        return []
+    ran = rows.recurrent_dtype.fillna("")
+    other = rows[(ran != "") & (ran != rows.dtype)]
+    if other.empty:
+        return []
+    pairs = sorted({(r.label, r.dtype, r.recurrent_dtype) for r in other.itertuples()})
+    said = "; ".join(f"{label}: asked {asked}, the recurrent layer ran in {ran}" for label, asked, ran in pairs)
+    return [f"**Not the dtype asked for.** {said}. Those rows time the dtype that ran.", ""]
 
 
 def _method(rows: pd.DataFrame) -> list[str]:
