@@ -14,10 +14,12 @@
 #      validation (benchmarks/paper_dropout_choice.py): validation decides, not this script;
 #   3. the checks of that size: at 64, seeds 1 and 2 of the 1-layer models (the spread of a
 #      cell), the GRUs with char-rnn's reset gate, RNN 1x64 under the contiguous layout; at 128,
-#      RNN 1x128 with char-rnn's clipping (--grad-clip-mode clamp).
+#      RNN 1x128 with char-rnn's clipping (--grad-clip-mode clamp), and at seed 1 (its spread).
 #
 # Usage: benchmarks/cpu_paper_campaign.sh RESULTS_DIR SIZES [more sweep options...]
 #   e.g. RNNBENCH_DATA_DIR=../shared/datasets benchmarks/cpu_paper_campaign.sh results 128,256
+# The whole script is one block, read before it runs: editing the file while it runs changes nothing.
+{
 set -u
 if [ $# -lt 2 ]; then
   echo "usage: $0 RESULTS_DIR SIZES [more sweep options...]   (SIZES: a comma list, e.g. 128,256)" >&2
@@ -58,7 +60,10 @@ checks() {  # the checks of one size: a sweep's options a line
       echo "--cells gru --dropout 0 --gru-reset before"
       echo "--cells rnn --layers 1 --dropout 0 --split contiguous"
       ;;
-    128) echo "--cells rnn --layers 1 --dropout 0 --grad-clip-mode clamp" ;;
+    128)
+      echo "--cells rnn --layers 1 --dropout 0 --grad-clip-mode clamp"
+      echo "--cells rnn --layers 1 --dropout 0 --seeds 1"
+      ;;
   esac
 }
 
@@ -120,3 +125,4 @@ for size in ${sizes//,/ }; do
   done < <(checks "$size")
 done
 exit "$status"
+}
