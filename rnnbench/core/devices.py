@@ -34,6 +34,7 @@ import psutil
 import torch
 
 from rnnbench.config import Hardware
+from rnnbench.core.energy import EnergyCounter, cuda_counter, rapl_counter
 from rnnbench.errors import UsageError
 
 
@@ -58,6 +59,8 @@ class DeviceKind:
     graphs: bool = False  # training steps can be captured in a graph and replayed (CUDA graphs)
     threads: bool = False  # its speed depends on the torch thread count (part of its hardware)
     matmul_sizes: tuple[int, ...] = (512, 1024, 2048)  # square sizes of compare-devices' matmul limit
+    # Its energy counter (core.energy), or why it has none.
+    energy_counter: Callable[[torch.device], EnergyCounter | str] = lambda d: "no energy counter for this kind"
 
 
 def _mps_synchronize(device: torch.device) -> None:
@@ -65,7 +68,7 @@ def _mps_synchronize(device: torch.device) -> None:
 
 
 DEVICE_KINDS: dict[str, DeviceKind] = {
-    "cpu": DeviceKind("cpu", _nothing, threads=True),
+    "cpu": DeviceKind("cpu", _nothing, threads=True, energy_counter=lambda d: rapl_counter()),
     "cuda": DeviceKind(
         "cuda",
         torch.cuda.synchronize,
@@ -79,6 +82,7 @@ DEVICE_KINDS: dict[str, DeviceKind] = {
         event_timing=True,
         graphs=True,
         matmul_sizes=(2048, 4096, 8192),
+        energy_counter=cuda_counter,
     ),
     "mps": DeviceKind(
         "mps",

@@ -43,6 +43,7 @@ from rnnbench.core import checkpoint
 from rnnbench.core.checkpoint import RunFiles
 from rnnbench.core.data import SPLIT_NAMES, Corpus, Layout
 from rnnbench.core.devices import kind_of
+from rnnbench.core.energy import EnergyMeter
 from rnnbench.core.graphed import GraphedStep
 from rnnbench.core.models import CharRNN, flops_per_char, hidden_size_for, n_params
 from rnnbench.core.timing import StepTimer, rate, summarize, synchronize
@@ -178,6 +179,7 @@ class LoopState:
     eval_s: float = 0.0
     eval_chars: int = 0
     clipped_steps: int = 0  # steps at which the clipping changed the gradient (GradClip.acted_steps)
+    energy_j: float = 0.0  # the device counter's joules over the earlier sessions (EnergyMeter)
     wall_s_before: float = 0.0  # wall time of the earlier sessions of a resumed run
     checkpoint_s: float = 0.0
     checkpoint_bytes: int = 0
@@ -283,6 +285,7 @@ class Trainer:
         }
         self.status, self.stop_reason = "ok", None
         self.timer = StepTimer(device, warmup=t.warmup_steps)  # each session warms up anew
+        self.energy = EnergyMeter(kind_of(device).energy_counter(device))  # training, evaluation, checkpoints
         self.lr = t.lr  # the learning rate now, as set_epoch_lr last set it
         self.restart_rate()
 
@@ -316,6 +319,7 @@ class Trainer:
         self.state = checkpoint.to_device(saved["state"], self.device)
         self.loss_sum.fill_(float(saved["loss_sum"]))
         self.clip.acted_steps.fill_(self.loop.clipped_steps)
+        self.energy.total = self.loop.energy_j
         _set_rng_states(saved["rng"], self.device)
         if self.best_weights is not None:
             self.saved_best_step = self.loop.best_step  # a resumed run's best.pt is current
@@ -349,6 +353,7 @@ class Trainer:
         snapshot = dataclasses.asdict(loop) | {
             "wall_s_before": self.elapsed_s(),
             "clipped_steps": int(self.clip.acted_steps),
+            "energy_j": self.energy.joules or 0.0,
         }
         loop.checkpoint_bytes += self.files.save_latest(
             self.identity
@@ -466,6 +471,7 @@ class Trainer:
         loop.last_train_loss = self.loss_sum.item() / loop.loss_steps
         self.loss_sum.zero_()
         loop.loss_steps = 0
+        self.energy.sample()  # often enough to count each wrap of a CPU's counter
         self.peak_rss = max(self.peak_rss, self.process.memory_info().rss)
         if not math.isfinite(loop.last_train_loss):
             self.status = self.stop_reason = "diverged"
@@ -579,6 +585,9 @@ class Trainer:
             # Which step ran: replayed from a CUDA graph, or eager (and why, when capture failed).
             "cuda_graphs": isinstance(self.step_fn, GraphedStep) and self.step_fn.replaying,
             "cuda_graphs_failure": getattr(self.step_fn, "failure", None),
+            # The device counter's joules over the whole run (training, evaluation and checkpoints),
+            # per training character; None with the reason where the device has no readable counter.
+            **self.energy.metrics(loop.step * self.chars_per_step),
         }
         for split in ("train", "val", "test"):
             metrics[f"{split}_bpc"] = bits(metrics[f"{split}_loss_nats"])

@@ -238,6 +238,10 @@ def cell_values(exp: Experiment, dropout: float | None = None) -> pd.DataFrame:
                 "train_chars_per_s": timed.train_chars_per_s.median() if len(ok) else math.nan,
                 "achieved_gflops": timed.achieved_gflops.median() if len(ok) else math.nan,
                 "throughput_shared": bool(len(ok)) and bool(shared.all()),
+                # From the same runs as throughput: a shared counter counts the others' work too.
+                "joules_per_char": timed.joules_per_char.median()
+                if "joules_per_char" in timed and timed.joules_per_char.notna().any()
+                else math.nan,
                 "vocab_size": runs.vocab_size.iloc[0] if "vocab_size" in runs else None,
                 "dropout": value if value is not None else math.nan,
             }

@@ -394,6 +394,28 @@ def throughput_part(page: Page, v: ExperimentView) -> Lines:
     return out + ([shared_note(exp), ""] if values.throughput_shared.any() else []), {}
 
 
+def energy_part(page: Page, v: ExperimentView) -> Lines:
+    """Energy per training character, where the rows have it from the device's own counter."""
+    values, rows = v.values, v.exp.rows
+    if not values.joules_per_char.notna().any():
+        return [], {}
+    text = [
+        "-" if _is_missing(j) else f"{j * 1e3:,.3f}" + (" †" if shared else "")
+        for j, shared in zip(values.joules_per_char, values.throughput_shared)
+    ]
+    scopes = sorted({s for s in rows.get("energy_scope", pd.Series(dtype=object)).dropna()})
+    out = [
+        "### Energy, millijoules per training character",
+        "",
+        "The device's own energy counter over each whole run (training, evaluation and checkpoints), over "
+        f"the characters it trained on; the counter counts {'; '.join(scopes)}.",
+        "",
+        grid_markdown(values.assign(energy_text=text), "energy_text", "s", False, v.sizes),
+        "",
+    ]
+    return out + ([shared_note(v.exp), ""] if values.throughput_shared.any() else []), {}
+
+
 def time_to_target_part(page: Page, v: ExperimentView) -> Lines:
     return time_to_target_markdown(v.exp, page.curves, page.targets, v.sizes)[0], {}
 
@@ -451,6 +473,7 @@ EXPERIMENT_PARTS = [
     dropout_part,
     paper_part,
     throughput_part,
+    energy_part,
     time_to_target_part,
     findings_part,
     figures_part,
