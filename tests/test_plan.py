@@ -21,16 +21,17 @@ def test_plan_trains_nothing_and_estimates_from_a_probe_then_from_stored_rows(ti
     planned = runner.invoke(app, [*tiny_args(tiny_text, out), "--plan"])
     assert planned.exit_code == 0, planned.output
     assert "plan: 3 run(s) to train, 0 stored already" in planned.output and planned.output.count("probe") >= 3
-    assert not (out / "runs").exists()  # nothing trained, nothing written
+    assert not (out / "runs").exists()  # nothing trained; only the probes are kept
+    assert len(results.ResultsFolder(out).probes()) == 3
     assert runner.invoke(app, tiny_args(tiny_text, out)).exit_code == 0
     stored = results.load(out)
     # The same models at another seed: their shapes are stored now, so no probe is needed.
     again = runner.invoke(app, [*tiny_args(tiny_text, out), "--seeds", "0,1", "--plan"])
     assert "plan: 3 run(s) to train, 3 stored already" in again.output and "stored" in again.output
     assert "probe" not in again.output.split("┃ from")[-1]
-    # Each stored row carries what was expected of it beside what it took: a sweep without a deadline
-    # does not probe, so the first runs had no estimate, and the next ones have the stored rows'.
-    assert set(stored.estimate_source) == {"unknown"} and stored.estimated_s.isna().all()
+    # Each stored row carries what was expected of it beside what it took: the first runs the plan's
+    # probes (kept in the folder, not measured again), the next ones the stored rows'.
+    assert set(stored.estimate_source) == {"probe"} and (stored.estimated_s > 0).all()
     assert runner.invoke(app, [*tiny_args(tiny_text, out), "--seeds", "1"]).exit_code == 0
     second = results.load(out)
     second = second[second.seed == 1]
@@ -62,7 +63,10 @@ def test_the_estimate_of_a_run_is_its_steps_times_its_step_time_plus_its_evaluat
     assert e.source == "probe" and e.steps == 300 and e.seconds == e.steps * e.step_s + e.eval_s
     capped = estimator.estimate(grid.replace(time_budget_s=0.001).expand(corpus.sha256, dataset_name=corpus.name)[0])
     assert capped.seconds == 0.001  # a time budget bounds it
-    assert estimates.Estimator(ResultsFolder(tmp_path), corpus, probe=False).estimate(cfg).source == "time budget"
+    # Without probing: the probe kept in the folder, else only the time budget.
+    assert estimates.Estimator(ResultsFolder(tmp_path), corpus, probe=False).estimate(cfg).source == "probe"
+    elsewhere = ResultsFolder(tmp_path / "elsewhere")
+    assert estimates.Estimator(elsewhere, corpus, probe=False).estimate(cfg).source == "time budget"
     # A run stopped at step 200 (its saved state) has 100 steps left, and one evaluation interval.
     ResultsFolder(tmp_path).run_files(cfg.run_id).save_latest({"run_id": cfg.run_id, "step": 200})
     resumed = estimator.estimate(cfg)
@@ -104,3 +108,14 @@ def test_a_deadline_starts_the_longest_runs_first_and_never_one_that_cannot_fini
     monkeypatch.setattr(estimates.Estimator, "estimate", lambda self, cfg: Estimate(1.0, "probe"))
     assert runner.invoke(app, tiny_args(tiny_text, out)).exit_code == 0
     assert sorted(results.load(out).cell) == ["gru", "lstm", "rnn"]
+
+
+def test_a_probe_is_measured_once_per_shape_and_kept_for_the_next_plan(tiny_text, tmp_path, monkeypatch):
+    out = tmp_path / "results"
+    probed = []
+    real = estimates.Estimator._probe
+    monkeypatch.setattr(estimates.Estimator, "_probe", lambda self, cfg: probed.append(cfg) or real(self, cfg))
+    first = runner.invoke(app, [*tiny_args(tiny_text, out), "--seeds", "0,1", "--plan"])
+    assert first.exit_code == 0 and len(probed) == 3  # six runs, three shapes
+    second = runner.invoke(app, [*tiny_args(tiny_text, out), "--plan"])
+    assert second.exit_code == 0 and len(probed) == 3 and second.output.count("probe") >= 3

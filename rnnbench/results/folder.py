@@ -17,13 +17,15 @@ another folder (merge).
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import json
 from pathlib import Path
 
 from rnnbench.core.checkpoint import RunFiles
 from rnnbench.errors import UsageError
 from rnnbench.events import Notice, OnEvent, ignore
-from rnnbench.files import check_writable, default_results_dir, remove_stray_temporaries
+from rnnbench.files import check_writable, default_results_dir, remove_stray_temporaries, write_atomic
 from rnnbench.results import records
 from rnnbench.results.claims import Claims
 
@@ -57,6 +59,27 @@ class ResultsFolder:
 
     def claims(self) -> Claims:
         return Claims(self.path)
+
+    # --- step-time probes (sweep.estimate) ------------------------------------------------------------
+
+    @property
+    def probes_file(self) -> Path:
+        return self.path / "probes.json"
+
+    def probes(self) -> dict[str, dict]:
+        """The probes earlier plans and sweeps measured here, by shape (sweep.estimate.probe_key)."""
+        try:
+            found = json.loads(self.probes_file.read_text())
+        except (OSError, ValueError):
+            return {}
+        return found if isinstance(found, dict) else {}
+
+    def store_probe(self, key: str, probe: dict) -> None:
+        """Keep a probe for the next plan or sweep (written atomically; two sweeps writing at once
+        may lose one, which is then probed again: nothing else depends on it)."""
+        with contextlib.suppress(OSError):  # a folder that cannot be written keeps no probe
+            self.path.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.probes_file, json.dumps(self.probes() | {key: probe}, indent=1, sort_keys=True).encode())
 
     # --- what is stored ----------------------------------------------------------------------------
 

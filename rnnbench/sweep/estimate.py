@@ -22,13 +22,15 @@ rate come from the stored finished rows of the same hardware (GPU, or CPU model 
 count, and torch) and model shape (cell, depth, width, vocabulary, batch, sequence, GRU reset gate,
 and on CUDA whether the steps replay a graph), their median; without such rows, from a probe:
 `probe_steps` timed training steps (after warm-up) and a timed evaluation of a few batches, once
-per shape, stored nowhere. A probe of runs that will train side by side is measured alone, so it is
+per shape, kept in the results folder (probes.json) so that the sweep after a plan, and the next
+plan, do not probe that shape again. A probe of runs that will train side by side is measured alone, so it is
 a lower bound for them; a probe steps eagerly, so for a run that will replay a CUDA graph it is an
 upper bound. A run stopped earlier (a latest.pt) is estimated for the steps it has left.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 import time
@@ -41,7 +43,7 @@ from rnnbench.core.data import Corpus, Layout
 from rnnbench.core.models import CharRNN, hidden_size_for
 from rnnbench.core.timing import StepTimer, synchronize
 from rnnbench.core.train import GradClip, evaluate, planned_steps, train_step
-from rnnbench.results import FINISHED, ResultsFolder, hardware_of
+from rnnbench.results import FINISHED, ResultsFolder, hardware_of, utc_now
 
 PROBE_STEPS = 30  # timed steps of a probe
 PROBE_WARMUP = 5
@@ -82,6 +84,12 @@ def shape(cfg: RunConfig, vocab_size: int, cuda_graphs: bool = True) -> tuple:
     )
 
 
+def probe_key(key: tuple) -> str:
+    """A shape as text, for the results folder's probes.json."""
+    *parts, hardware = key
+    return json.dumps([*parts, hardware.as_dict() if hardware is not None else None], sort_keys=True)
+
+
 def stored_shape(record: dict) -> tuple | None:
     c, m = record["config"], record["metrics"]
     t = c.get("train", {})
@@ -117,6 +125,7 @@ class Estimator:
         self.cuda_graphs = cuda_graphs
         self.resume = resume  # False (--force): a stopped run starts over, so its saved steps do not count
         self.measured: dict[tuple, tuple[float, float, str]] = {}  # shape -> (step s, eval chars/s, source)
+        self.probes = folder.probes()  # the probes kept from earlier plans and sweeps
         rows: dict[tuple, list[tuple[float, float]]] = {}
         for record in folder.scan():
             m = record["metrics"]
@@ -139,8 +148,15 @@ class Estimator:
         steps_per_epoch = (n_train // t.batch_size - 1) // t.seq_len
         steps, _ = planned_steps(cfg, steps_per_epoch)
         key = shape(cfg, self.corpus.vocab_size, self.cuda_graphs)
+        kept = self.probes.get(probe_key(key))
+        if key not in self.measured and kept is not None:
+            self.measured[key] = (kept["step_s"], kept["eval_chars_per_s"], "probe")
         if key not in self.measured and self.probe:
             self.measured[key] = self._probe(cfg) + ("probe",)
+            step_s, eval_rate, _ = self.measured[key]
+            self.folder.store_probe(
+                probe_key(key), {"step_s": step_s, "eval_chars_per_s": eval_rate, "measured_at": utc_now()}
+            )
         if key not in self.measured or steps is None:
             budget = t.time_budget_s
             return Estimate(budget, "time budget" if budget is not None else "unknown", steps)
