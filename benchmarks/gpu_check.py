@@ -212,7 +212,7 @@ def main() -> None:
         print("gpu_check: no CUDA device here (torch.cuda.is_available() is False); nothing measured", file=sys.stderr)
         sys.exit(2)
     else:
-        device, sizes, steps, jobs_steps, loss_steps = "cuda", (64, 128, 256, 512), args.steps, 300, 200
+        device, sizes, steps, jobs_steps, loss_steps = "cuda", (64, 128, 256, 512), args.steps, 150, 200
         print(f"GPU: {torch.cuda.get_device_name()}, torch {torch.__version__}, CUDA {torch.version.cuda}")
     started = time.perf_counter()
     corpus = load_corpus("warpeace", args.data_dir)

@@ -90,7 +90,7 @@ if [ -n "${RNNBENCH_GPU_SESSION_DRY:-}" ]; then
     PROFILE="--device cpu --sizes 64 --layers 1 --cells rnn --steps 3 --profile-steps 2"
     echo "DRY RUN on the CPU: tests this script; no figure below is a GPU figure"
 else
-    DEVICE=cuda; JOBS=18; CHECKS_S=150; SIZES="64 128 256 512"
+    DEVICE=cuda; JOBS=18; CHECKS_S=210; SIZES="64 128 256 512"  # tests ~40 s, gpu_check (a) ~25 and (b) ~60-115, step_profile ~30
     CAMPAIGN="--preset paper"
     CHECK="--steps 50"
     PROFILE="--device cuda --sizes 64,512 --layers 1 --steps 20 --profile-steps 5"  # the smallest and largest
