@@ -20,13 +20,14 @@ handling read; a new kind of device is one entry (`register_kind`).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import platform
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,6 +92,29 @@ DEVICE_KINDS: dict[str, DeviceKind] = {
         model_name=lambda d: f"Apple MPS ({cpu_model()})",
     ),
 }
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """torch's thread count set to `threads` for the block (None: left as it is), then put back: the
+    one place rnnbench sets it (a CPU run's threads are part of its hardware).
+
+        >>> before = torch.get_num_threads()
+        >>> with torch_threads(1):
+        ...     torch.get_num_threads()
+        1
+        >>> torch.get_num_threads() == before
+        True
+    """
+    if threads is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def kind_of(device: str | torch.device) -> DeviceKind:

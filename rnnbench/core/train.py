@@ -111,6 +111,19 @@ class GradClip:
         self.acted_steps += largest > self.max_value
 
 
+def build_model(cell: str, num_layers: int, hidden: int, vocab_size: int, t: TrainConfig, device) -> CharRNN:
+    """A run's model as its training settings initialise it, on its device: the one place a run's
+    CharRNN is built (training, the estimator's probe, compare-devices)."""
+    return CharRNN(vocab_size, cell, hidden, num_layers, t.dropout, t.lstm_forget_bias, t.gru_reset).to(device)
+
+
+def build_optimizer(model: CharRNN, t: TrainConfig, lr=None, capturable: bool = False) -> torch.optim.Optimizer:
+    """RMSProp as the settings say; `lr` a device tensor where a captured step reads it."""
+    return torch.optim.RMSprop(
+        model.parameters(), lr=t.lr if lr is None else lr, alpha=t.rmsprop_alpha, capturable=capturable
+    )
+
+
 def train_step(
     model: CharRNN, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, state, clip: GradClip
 ):
@@ -251,16 +264,12 @@ class Trainer:
         self.device = device = torch.device(cfg.device)
         self.vocab_size, self.corpus_bytes = corpus.vocab_size, corpus.n_bytes
         self.hidden = hidden_size_for(cfg.cell, cfg.num_layers, cfg.size, self.vocab_size, cfg.size_mode)
-        self.model = CharRNN(
-            self.vocab_size, cfg.cell, self.hidden, cfg.num_layers, t.dropout, t.lstm_forget_bias, t.gru_reset
-        ).to(device)
+        self.model = build_model(cfg.cell, cfg.num_layers, self.hidden, self.vocab_size, t, device)
         graphs = cuda_graphs and kind_of(device).graphs
         # A captured optimizer step reads its learning rate from the device, where the decay can
         # change it between replays; eager training keeps a plain float.
         self.lr_tensor = torch.tensor(t.lr, device=device) if graphs else None
-        self.optimizer = torch.optim.RMSprop(
-            self.model.parameters(), lr=self.lr_tensor if graphs else t.lr, alpha=t.rmsprop_alpha, capturable=graphs
-        )
+        self.optimizer = build_optimizer(self.model, t, self.lr_tensor if graphs else None, capturable=graphs)
         self.step_fn = GraphedStep(train_step) if graphs else train_step
         self.clip = GradClip.of(t, device)
         # The corpus lives on the device as one tensor; a batch is a slice of it, never a copy.

@@ -11,8 +11,8 @@ device's own measured limits (matmul rate, copy bandwidth) and its input data pa
 
 Every figure is timed by torch.utils.benchmark (its timer synchronises CUDA around each block),
 after explicit warm-up calls that are not kept; medians and IQRs are computed here from the raw
-block times. CPU measurements run at each requested thread count, set with torch.set_num_threads
-and recorded in the row. Reduced precision runs the model under torch.autocast.
+block times. CPU measurements run at each requested thread count, set for each measurement alone
+(core.devices.torch_threads) and recorded in the row. Reduced precision runs the model under torch.autocast.
 
 Rows (one per model x device x threads x dtype x workload, `kind` = "compare") go to the same
 results store as sweep runs:
@@ -46,10 +46,11 @@ from rnnbench.core.devices import (
     kind_of,
     last_level_cache_bytes,
     resolve_devices,
+    torch_threads,
 )
 from rnnbench.core.models import CharRNN, flops_per_char, hidden_size_for, n_params
 from rnnbench.core.timing import rate, summarize, synchronize
-from rnnbench.core.train import GradClip, detach, train_step
+from rnnbench.core.train import GradClip, build_model, build_optimizer, detach, train_step
 from rnnbench.errors import one_line
 from rnnbench.events import CpuDtypes, Notice, OnEvent, RowMeasured, ignore
 from rnnbench.files import default_results_dir
@@ -74,17 +75,17 @@ class Timings:
 def measure(
     fn: Callable[[], object], device: str, threads: int, min_time_s: float, warmup: int, min_blocks: int = 5
 ) -> Timings:
-    """Time `fn` after `warmup` calls that are not kept: at least `min_blocks` blocks."""
-    torch.set_num_threads(threads)
-    for _ in range(warmup):
-        fn()
-    synchronize(device)
-    timer = tbench.Timer("fn()", globals={"fn": fn}, num_threads=threads)
-    m = timer.blocked_autorange(min_run_time=min_time_s)
-    times = list(m.times)
-    while len(times) < min_blocks:
-        times += timer.timeit(number=m.number_per_run).times
-    synchronize(device)
+    """Time `fn` after `warmup` calls that are not kept: at least `min_blocks` blocks, with `threads`."""
+    with torch_threads(threads):
+        for _ in range(warmup):
+            fn()
+        synchronize(device)
+        timer = tbench.Timer("fn()", globals={"fn": fn}, num_threads=threads)
+        m = timer.blocked_autorange(min_run_time=min_time_s)
+        times = list(m.times)
+        while len(times) < min_blocks:
+            times += timer.timeit(number=m.number_per_run).times
+        synchronize(device)
     return Timings(tuple(times))
 
 
@@ -123,11 +124,9 @@ class ModelWorkloads:
         torch.manual_seed(0)
         self.device, self.dtype = torch.device(device), dtype
         self.autocast = dtype != torch.float32
-        self.model = CharRNN(corpus.vocab_size, cell, hidden, layers).to(self.device)
+        self.model = build_model(cell, layers, hidden, corpus.vocab_size, PAPER_OPTIMIZER, self.device)
         self.clip = GradClip.of(PAPER_OPTIMIZER, self.device)
-        self.optimizer = torch.optim.RMSprop(
-            self.model.parameters(), lr=PAPER_OPTIMIZER.lr, alpha=PAPER_OPTIMIZER.rmsprop_alpha
-        )
+        self.optimizer = build_optimizer(self.model, PAPER_OPTIMIZER)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=dtype == torch.float16)
         # int64 batches, as a training loop that stores its text widened would move them
         data = streams(corpus.splits()["train"], batch_size)[:, : seq_len + 1].long()
@@ -269,11 +268,8 @@ def run_compare(
         for layers in spec.layers:
             for size in spec.sizes:
                 hidden_size_for(cell, layers, size, corpus.vocab_size, spec.size_mode)
-    try:
-        for device in devices:
-            _measure_device(spec, corpus, device, cpu_support, default_threads, dtype, emit)
-    finally:
-        torch.set_num_threads(default_threads)  # measuring sets it; the caller's process keeps its own
+    for device in devices:
+        _measure_device(spec, corpus, device, cpu_support, default_threads, dtype, emit)
     return records
 
 

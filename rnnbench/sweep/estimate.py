@@ -40,9 +40,10 @@ import torch
 
 from rnnbench.config import RunConfig
 from rnnbench.core.data import Corpus, Layout
-from rnnbench.core.models import CharRNN, hidden_size_for
+from rnnbench.core.devices import torch_threads
+from rnnbench.core.models import hidden_size_for
 from rnnbench.core.timing import StepTimer, synchronize
-from rnnbench.core.train import GradClip, evaluate, planned_steps, train_step
+from rnnbench.core.train import GradClip, build_model, build_optimizer, evaluate, planned_steps, train_step
 from rnnbench.results import FINISHED, ResultsFolder, hardware_of, utc_now
 
 PROBE_STEPS = 30  # timed steps of a probe
@@ -175,37 +176,29 @@ class Estimator:
         """(median step seconds, evaluation characters per second) of this run's model on its device."""
         t, device = cfg.train, torch.device(cfg.device)
         hidden = hidden_size_for(cfg.cell, cfg.num_layers, cfg.size, self.corpus.vocab_size, cfg.size_mode)
-        state, threads = torch.get_rng_state(), torch.get_num_threads()
-        if cfg.hardware is not None and cfg.hardware.threads:
-            torch.set_num_threads(cfg.hardware.threads)  # as the run will train (a worker's share of the cores)
+        state = torch.get_rng_state()
+        # As the run will train: a worker's share of the cores.
+        threads = cfg.hardware.threads if cfg.hardware is not None and cfg.hardware.threads else None
         try:
-            model = CharRNN(
-                self.corpus.vocab_size, cfg.cell, hidden, cfg.num_layers, t.dropout, t.lstm_forget_bias, t.gru_reset
-            ).to(device)
-            optimizer = torch.optim.RMSprop(model.parameters(), lr=t.lr, alpha=t.rmsprop_alpha)
-            parts = Layout.of(t).streams(self.corpus.encode().to(device))
-            train, val = parts["train"], parts["val"]
-            timer, carried = StepTimer(device, warmup=PROBE_WARMUP), None
-            clip = GradClip.of(t, device)
-            for i in range(PROBE_WARMUP + self.probe_steps):
-                j = (i * t.seq_len) % max(1, train.size(1) - t.seq_len - 1)
-                with timer:
-                    _, carried = train_step(
-                        model,
-                        optimizer,
-                        train[:, j : j + t.seq_len],
-                        train[:, j + 1 : j + t.seq_len + 1],
-                        carried,
-                        clip,
-                    )
-            step_s = statistics.median(timer.samples_s())
-            synchronize(device)
-            start = time.perf_counter()
-            _, n_chars, _ = evaluate(model, val[:, : PROBE_EVAL_STEPS * t.seq_len + 1], t.seq_len)
-            eval_rate = n_chars / max(time.perf_counter() - start, 1e-9)
+            with torch_threads(threads):
+                model = build_model(cfg.cell, cfg.num_layers, hidden, self.corpus.vocab_size, t, device)
+                optimizer = build_optimizer(model, t)
+                parts = Layout.of(t).streams(self.corpus.encode().to(device))
+                train, val = parts["train"], parts["val"]
+                timer, carried = StepTimer(device, warmup=PROBE_WARMUP), None
+                clip = GradClip.of(t, device)
+                for i in range(PROBE_WARMUP + self.probe_steps):
+                    j = (i * t.seq_len) % max(1, train.size(1) - t.seq_len - 1)
+                    x, y = train[:, j : j + t.seq_len], train[:, j + 1 : j + t.seq_len + 1]
+                    with timer:
+                        _, carried = train_step(model, optimizer, x, y, carried, clip)
+                step_s = statistics.median(timer.samples_s())
+                synchronize(device)
+                start = time.perf_counter()
+                _, n_chars, _ = evaluate(model, val[:, : PROBE_EVAL_STEPS * t.seq_len + 1], t.seq_len)
+                eval_rate = n_chars / max(time.perf_counter() - start, 1e-9)
         finally:
             torch.set_rng_state(state)  # a probe leaves the runs' random numbers as they were
-            torch.set_num_threads(threads)
         return step_s, eval_rate
 
 

@@ -38,7 +38,7 @@ from pathlib import Path
 
 from rnnbench.config import Execution, RunConfig
 from rnnbench.core.data import Corpus
-from rnnbench.core.devices import hardware, resolve_devices
+from rnnbench.core.devices import hardware, resolve_devices, torch_threads
 from rnnbench.errors import StopRequested, StorageError
 from rnnbench.events import OnEvent, RunProgress, RunStarted, throttled
 from rnnbench.results import utc_now
@@ -50,17 +50,14 @@ POLL_S = 0.5  # how long the driver waits for a message before checking that its
 def _work(conn, corpus_parts: tuple, threads: int, cuda_graphs: bool, stop) -> None:
     """A worker process: train each run the driver sends until it sends None. Once `stop` (a flag
     the driver sets) is set, the run in progress saves its state and stops, and no other starts."""
-    import torch
-
     # Ctrl-C and SIGTERM are the driver's to handle: it kills us, or sets `stop`.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    torch.set_num_threads(threads)
-    corpus = Corpus(*corpus_parts)
+    with torch_threads(threads):
+        _serve(conn, Corpus(*corpus_parts), cuda_graphs, lambda: bool(stop.value))
 
-    def stopping() -> bool:
-        return bool(stop.value)
 
+def _serve(conn, corpus: Corpus, cuda_graphs: bool, stopping) -> None:
     while (task := conn.recv()) is not None:
         cfg, folder = task
         if stopping():

@@ -32,7 +32,7 @@ import torch
 from rnnbench.config import Execution, Hardware, RunConfig
 from rnnbench.core.checkpoint import RunFiles
 from rnnbench.core.data import Corpus
-from rnnbench.core.devices import hardware
+from rnnbench.core.devices import hardware, torch_threads
 from rnnbench.errors import UsageError
 from rnnbench.events import OnEvent, Progress, RunProgress, RunStarted, throttled
 from rnnbench.results import utc_now
@@ -54,12 +54,10 @@ def run_task(
     cfg: RunConfig, corpus: Corpus, board, threads: int | None, keep_checkpoint: bool, cuda_graphs: bool = True
 ) -> tuple[dict, bytes | None]:
     """The body of one Ray task: train in a scratch folder, return the record and best.pt's bytes."""
-    if threads is not None:
-        torch.set_num_threads(threads)
     board.report.remote(cfg.run_id, None)
     on_progress = throttled(lambda p: board.report.remote(cfg.run_id, p))
 
-    with tempfile.TemporaryDirectory(prefix="rnnbench-") as scratch:
+    with torch_threads(threads), tempfile.TemporaryDirectory(prefix="rnnbench-") as scratch:
         record = run_one(cfg, corpus, on_progress, Path(scratch) if keep_checkpoint else None, cuda_graphs)
         return record, RunFiles(scratch).best_bytes()
 

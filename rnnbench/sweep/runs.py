@@ -27,7 +27,15 @@ import torch
 from rnnbench import results
 from rnnbench.config import Execution, Hardware, RunConfig
 from rnnbench.core.data import Corpus
-from rnnbench.core.devices import MachineLoad, environment, hardware, is_out_of_memory, kind_of, resolve_devices
+from rnnbench.core.devices import (
+    MachineLoad,
+    environment,
+    hardware,
+    is_out_of_memory,
+    kind_of,
+    resolve_devices,
+    torch_threads,
+)
 from rnnbench.core.train import train
 from rnnbench.errors import StopRequested, StorageError, describe_error, one_line
 from rnnbench.events import OnEvent, Progress, RunProgress, RunStarted
@@ -154,18 +162,17 @@ class LocalExecutor:
 
     def __init__(self, threads: int | None = None):
         self.threads = threads
-        self.previous_threads: int | None = None
+        self.scope = None  # the thread count while the executor is open; the caller's after
 
     def __enter__(self) -> LocalExecutor:
-        if self.threads is not None:
-            self.previous_threads = torch.get_num_threads()
-            torch.set_num_threads(self.threads)
+        self.scope = torch_threads(self.threads)
+        self.scope.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.previous_threads is not None:
-            torch.set_num_threads(self.previous_threads)  # as the caller had it
-            self.previous_threads = None
+        if self.scope is not None:
+            self.scope.__exit__(*exc)
+            self.scope = None
 
     def resolve_devices(self, requested: tuple[str, ...]) -> list[str]:
         return resolve_devices(requested)
