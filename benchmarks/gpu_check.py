@@ -37,7 +37,7 @@ from rnnbench.core.data import Corpus, load_corpus
 from rnnbench.core.devices import environment, hardware
 from rnnbench.core.timing import summarize, synchronize
 from rnnbench.core.train import Trainer, train, train_step
-from rnnbench.sweep.mps import daemon_for
+from rnnbench.sweep.cuda_mps import daemon_for
 
 PAPER_EPOCHS = 50
 START_WAIT_S = 120  # (b): how long the workers wait for each other; one that died must not hold the rest

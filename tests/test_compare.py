@@ -149,7 +149,7 @@ def test_each_row_says_the_dtype_its_recurrent_layer_ran_in(tiny_text):
 def test_the_device_report_says_which_rows_ran_in_another_dtype():
     from pathlib import Path
 
-    from rnnbench.report.device_speed import device_comparison_markdown
+    from rnnbench.report.devices import device_comparison_markdown
 
     df = results.load(Path(__file__).resolve().parent.parent / "results")
     df = df[df.kind == "compare"].copy()

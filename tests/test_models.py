@@ -112,7 +112,7 @@ def test_params_mode_lands_on_the_closest_width(cell, num_layers, size):
 
 
 def test_paper_parameter_budgets():
-    # PAPER.md: about 50K, 130K, 400K and 1.3M parameters; exact for War and Peace's 87 bytes.
+    # The paper: about 50K, 130K, 400K and 1.3M parameters; exact for War and Peace's 87 bytes.
     budgets = [n_params("lstm", VOCAB, size, 1) for size in (64, 128, 256, 512)]
     assert budgets == [44_823, 122_327, 375_639, 1_275_479]
     assert hidden_size_for("lstm", 1, 512, VOCAB, "params") == 512

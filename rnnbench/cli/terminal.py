@@ -14,8 +14,8 @@
 
 The library reports long work as events (rnnbench.events); the displays here turn them into rich
 progress bars and lines on stderr. Tables of results go to stdout, messages and progress to
-stderr. This is the only module besides the CLI that knows rich; cli.py parses, calls the library
-and hands what comes back to the functions here.
+stderr. This is the only module besides the CLI that knows rich; cli/commands.py parses, calls the
+library and hands what comes back to the functions here.
 """
 
 from __future__ import annotations

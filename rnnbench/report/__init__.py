@@ -8,15 +8,18 @@
 
 Nothing here measures anything: every number printed is a value of a stored row, or arithmetic on
 such values (a mean, a difference, a ratio, a rank correlation). By concern:
-    grids     experiments, loss grids in the paper's layout, the paper's Table 1, findings
-    devices   the compare-devices report
-    figures   the figures, as functions that draw them
-    speed     time to a target loss, and throughput across hardware
-    render    the whole report as markdown, HTML or csv, and writing it to files
-    tables    markdown building blocks
+    grids      experiments, loss grids in the paper's layout, the paper's Table 1, findings
+    protocol   an experiment's protocol checklist against the paper's and char-rnn's values
+    baselines  the n-gram baselines stored beside the runs
+    devices    the compare-devices report
+    run_pairs  `rnnbench results compare`: the same runs in two folders, side by side
+    figures    the figures, as functions that draw them
+    speed      time to a target loss, and throughput across hardware
+    render     the whole report as markdown, HTML or csv, and writing it to files
+    tables     markdown building blocks
 """
 
-from rnnbench.report.device_speed import device_comparison_markdown, device_label
+from rnnbench.report.devices import device_comparison_markdown, device_label
 from rnnbench.report.grids import (
     cell_values,
     experiments,

@@ -3,7 +3,7 @@ with the paper's Table 1 and the findings computed from them.
 
     >>> from rnnbench.report.grids import experiments, cell_values, paper_comparison
     >>> from rnnbench.results import load
-    >>> exp = [e for e in experiments(load("results")) if e.protocol == "paper"][0]   # the published rows
+    >>> exp = max((e for e in experiments(load("results")) if e.protocol == "paper"), key=lambda e: len(e.rows))
     >>> joined, stats = paper_comparison(exp, cell_values(exp))
     >>> bool(stats["mad"] < 0.05)
     True

@@ -5,13 +5,14 @@ silent), ours as the experiment's stored rows record it, and whether the two are
     >>> from rnnbench.results import load
     >>> from rnnbench.report.grids import experiments
     >>> from rnnbench.report.protocol import checklist
-    >>> paper = [e for e in experiments(load("results")) if e.protocol == "paper"][0]   # the published rows
+    >>> paper = max((e for e in experiments(load("results")) if e.protocol == "paper"), key=lambda e: len(e.rows))
     >>> verdicts = {c.name: c.verdict for c in checklist(paper)}
     >>> verdicts["data layout"], verdicts["gradient clipping"]
     ('same', 'differs')
 
 The paper's and char-rnn's values are written once, here, with where each comes from
-(../shared/reference/PAPER.md has their confidence); ours are read from the rows, never assumed.
+(each with the confidence the sources give it: the paper's text, or char-rnn's code of the time);
+ours are read from the rows, never assumed.
 A verdict is "same", "differs", or "partly" (some runs of the experiment as the paper, some not).
 """
 

@@ -23,7 +23,7 @@ import pandas as pd
 
 from rnnbench.files import write_atomic
 from rnnbench.report.baselines import baselines_markdown, stored_baseline
-from rnnbench.report.device_speed import device_comparison_markdown, speedup_bars
+from rnnbench.report.devices import device_comparison_markdown, speedup_bars
 from rnnbench.report.figures import (
     FigureFn,
     curves_figure,

@@ -33,8 +33,8 @@ from rnnbench.events import Notice, OnEvent, RunFinished, RunSkipped, RunStarted
 from rnnbench.files import check_writable
 from rnnbench.results import ResultsFolder
 from rnnbench.results.claims import Claims
+from rnnbench.sweep.cuda_mps import daemon_for
 from rnnbench.sweep.estimate import Estimate, Estimator, lanes_wall_s
-from rnnbench.sweep.mps import daemon_for
 from rnnbench.sweep.runs import Executor, Finished, LocalExecutor, Stopper
 
 

@@ -1,7 +1,7 @@
 """The compare-devices report: each device's limits, the three workloads with speedups against
 the CPU, and the data path.
 
-    >>> from rnnbench.report.device_speed import device_comparison_markdown
+    >>> from rnnbench.report.devices import device_comparison_markdown
     >>> from rnnbench.results import load
     >>> device_comparison_markdown(load("results")).splitlines()[0]   # the published rows
     '# Device comparison'

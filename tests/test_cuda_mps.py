@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from rnnbench.sweep import mps
+from rnnbench.sweep import cuda_mps as mps
 
 CUDA_RUNS = [SimpleNamespace(device="cuda"), SimpleNamespace(device="cuda")]
 
