@@ -21,7 +21,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-from rnnbench.config import GRID_AXES, TRAIN_SETTINGS
+from rnnbench.config import BUDGETS, GRID_AXES, TRAIN_SETTINGS
 from rnnbench.core.devices import BUSY_CORES
 from rnnbench.report.tables import is_missing as _is_missing
 from rnnbench.report.tables import table
@@ -125,7 +125,15 @@ class Experiment:
             if self.protocol == "budget"
             else f"the paper's protocol cut at {f['time_budget_s']:g} s of wall time per run"
         )
-        return f"{DATASET_TITLES.get(f['dataset'], f['dataset'])} on {f['device']} ({f['hardware']}): {kind}"
+        # Settings away from their defaults, so that two experiments on one machine read apart.
+        # (The budget is said below the title.)
+        changed = [
+            f"{TRAIN_SETTINGS[k].option} {v:g}" if isinstance(v, float) else f"{TRAIN_SETTINGS[k].option} {v}"
+            for k, v in zip(self.names, self.key)
+            if k in TRAIN_SETTINGS and k not in BUDGETS and not _is_missing(v) and v != TRAIN_SETTINGS[k].default
+        ]
+        settings = f" ({', '.join(changed)})" if changed else ""
+        return f"{DATASET_TITLES.get(f['dataset'], f['dataset'])} on {f['device']} ({f['hardware']}): {kind}{settings}"
 
     @property
     def most_at_once(self) -> int:
