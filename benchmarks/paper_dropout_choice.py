@@ -42,7 +42,8 @@ def chosen(results_dir: str, size: int) -> tuple[list[str], list[str]]:
 
 def main(argv: list[str]) -> None:
     if len(argv) != 2 or not argv[1].isdigit():
-        sys.exit("usage: python benchmarks/paper_dropout_choice.py RESULTS_DIR SIZE")
+        print("usage: python benchmarks/paper_dropout_choice.py RESULTS_DIR SIZE", file=sys.stderr)
+        sys.exit(2)
     cells, lines = chosen(argv[0], int(argv[1]))
     print("\n".join(lines), file=sys.stderr)
     print(",".join(cells))

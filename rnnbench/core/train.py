@@ -91,9 +91,9 @@ class GradClip:
         (5.0, 1)
     """
 
-    def __init__(self, mode: str, max_value: float, seq_len: int, device, acted_steps: int = 0):
+    def __init__(self, mode: str, max_value: float, seq_len: int, device):
         self.mode, self.max_value, self.seq_len = mode, max_value, seq_len
-        self.acted_steps = torch.tensor(acted_steps, dtype=torch.int64, device=device)
+        self.acted_steps = torch.tensor(0, dtype=torch.int64, device=device)  # a resumed run fills it
 
     @classmethod
     def of(cls, t: TrainConfig, device) -> GradClip:
