@@ -28,6 +28,16 @@ import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from rnnbench.choices import (
+    CLIP_MODES,
+    FORGET_BIASES,
+    GRU_RESETS,
+    LAYOUTS,
+    SIZE_MODES,
+    TRAIN_FRACTION,
+    VAL_FRACTION,
+    check_choice,
+)
 from rnnbench.errors import UsageError
 
 if sys.version_info >= (3, 11):
@@ -225,8 +235,8 @@ def check_settings(obj) -> None:
         for item in items:
             if item is None:
                 continue
-            if s.choices and item not in s.choices:
-                raise UsageError(f"unknown {s.name} '{item}': choose from {', '.join(s.choices)}")
+            if s.choices:
+                check_choice(s.name, item, s.choices)
             if s.valid is not None and item not in s.valid:
                 raise UsageError(f"{s.name} ({s.option}) must be {s.valid.text}, got {item:g}")
 
@@ -240,7 +250,6 @@ def check_fractions(train: float, val: float) -> None:
         )
 
 
-CLIP_MODES = ("norm", "clamp")  # rnnbench.core.train.GradClip
 BUDGETS = ("epochs", "max_steps", "max_chars", "time_budget_s")  # training stops at the first reached
 
 
@@ -260,12 +269,14 @@ class TrainConfig:
         "first train_fraction of the bytes, then val_fraction, then the rest) or "
         "'chunked' (char-rnn's loader: batch_size rows cut into chunks of seq_len, "
         "each row's first chunks train, the next validation, the rest test).",
-        choices=("contiguous", "chunked"),
+        choices=LAYOUTS,
     )
     train_fraction: float = setting(
-        0.8, "Share of the text (contiguous) or of every row's chunks (chunked) for training.", valid=FRACTION
+        TRAIN_FRACTION,
+        "Share of the text (contiguous) or of every row's chunks (chunked) for training.",
+        valid=FRACTION,
     )
-    val_fraction: float = setting(0.1, "Share for validation; test is the rest.", valid=FRACTION)
+    val_fraction: float = setting(VAL_FRACTION, "Share for validation; test is the rest.", valid=FRACTION)
     lr: float = setting(2e-3, "RMSProp learning rate.", protocol=True, valid=above(0))
     rmsprop_alpha: float = setting(0.95, "RMSProp smoothing constant of the mean squared gradient.", valid=PROBABILITY)
     lr_decay: float = setting(
@@ -294,14 +305,14 @@ class TrainConfig:
         "The LSTM's forget-gate bias at the start: '1', or 'uniform' (drawn in "
         "[-0.08, 0.08] like every parameter, as char-rnn did when the paper was "
         "written).",
-        choices=("1", "uniform"),
+        choices=FORGET_BIASES,
     )
     gru_reset: str = setting(
         "after",
         "Where the GRU's reset gate acts: 'after' the recurrent product (torch's "
         "fused GRU, as cuDNN) or 'before' it, on the previous state (char-rnn's GRU; "
         "plain torch ops, slower).",
-        choices=("after", "before"),
+        choices=GRU_RESETS,
     )
     # Budgets: training stops at whichever comes first; None means no limit of that kind.
     epochs: int | None = setting(50, "Budget: passes over the train split.", "epochs", protocol=True, valid=at_least(1))
@@ -508,6 +519,7 @@ class Grid:
         "params",
         "'params': a size is the parameter budget of a 1-layer LSTM that wide, "
         "as in the paper; 'hidden': a size is the hidden width.",
+        choices=SIZE_MODES,
     )
     devices: tuple[str, ...] = setting(
         ("auto",), "Devices (cpu, cuda, cuda:N, mps) or 'auto' for every device present."
@@ -524,11 +536,10 @@ class Grid:
     execution: Execution = field(default_factory=Execution)
 
     def __post_init__(self):
-        from rnnbench.core.models import check_cell, check_size_mode  # imports torch: not for `rnnbench --help`
+        from rnnbench.core.models import check_cell  # imports torch: not for `rnnbench --help`
 
         for cell in self.cells:
             check_cell(cell)
-        check_size_mode(self.size_mode)
         for name in ("cells", "layers", "sizes", "devices", "seeds", "dropout"):
             if not getattr(self, name):
                 raise UsageError(f"{name} must name at least one value")
@@ -631,11 +642,10 @@ class CompareSpec:
     warmup: int = setting(3, "Calls before the timed blocks, not kept.", "calls", valid=at_least(0))
 
     def __post_init__(self):
-        from rnnbench.core.models import check_cell, check_size_mode
+        from rnnbench.core.models import check_cell
 
         for cell in self.cells:
             check_cell(cell)
-        check_size_mode(self.size_mode)
         for name in ("cells", "layers", "sizes", "devices"):
             if not getattr(self, name):
                 raise UsageError(f"{name} must name at least one value")

@@ -253,3 +253,79 @@ def test_a_new_cell_is_one_entry_and_sweeps_and_samples(tiny_text, tmp_path, mon
             assert torch.allclose(
                 step(torch.nn.functional.one_hot(seq[:, t], 20).float(), states), full[:, t], atol=1e-5
             )
+
+
+class DiagRNN(torch.nn.Module):
+    """A toy cell whose recurrence is elementwise, h' = tanh(W x + b + u * h): its parameters and
+    matrix products are not torch's layout, so its Cell entry says them."""
+
+    def __init__(self, input_size, hidden_size, num_layers, batch_first=True, dropout=0.0):
+        super().__init__()
+        self.hidden_size, self.num_layers = hidden_size, num_layers
+        for k in range(num_layers):
+            inputs = input_size if k == 0 else hidden_size
+            self.register_parameter(f"weight_ih_l{k}", torch.nn.Parameter(torch.zeros(hidden_size, inputs)))
+            self.register_parameter(f"weight_hh_l{k}", torch.nn.Parameter(torch.zeros(hidden_size)))
+            self.register_parameter(f"bias_ih_l{k}", torch.nn.Parameter(torch.zeros(hidden_size)))
+
+    @staticmethod
+    def diag_step(x, h, w_ih, u, b):
+        return torch.tanh(torch.nn.functional.linear(x, w_ih, b) + u * h)
+
+    def forward(self, x, state=None):
+        if state is None:
+            state = x.new_zeros(self.num_layers, x.size(0), self.hidden_size)
+        finals = []
+        for k in range(self.num_layers):
+            weights = [getattr(self, f"{name}_l{k}") for name in ("weight_ih", "weight_hh", "bias_ih")]
+            h, outputs = state[k], []
+            for t in range(x.size(1)):
+                h = self.diag_step(x[:, t], h, *weights)
+                outputs.append(h)
+            finals.append(h)
+            x = torch.stack(outputs, dim=1)
+        return x, torch.stack(finals)
+
+
+def test_a_cell_of_another_shape_counts_samples_and_reports_from_its_entry(tiny_text, tmp_path, monkeypatch):
+    from rnnbench.core.models import CELLS, Cell, CharRNN, flops_per_char, n_params
+    from rnnbench.measure.sample import Stepper, layer_states
+
+    entry = Cell(
+        "diag",
+        DiagRNN,
+        gates=1,
+        state_arity=1,
+        step=DiagRNN.diag_step,  # a module attribute named `step` would take precedence; this one is not
+        weights=("weight_ih", "weight_hh", "bias_ih"),
+        colour="tab:purple",
+        layer_params=lambda inputs, hidden: hidden * inputs + 2 * hidden,
+        layer_matmuls=lambda inputs, hidden: [(inputs, hidden, True)],
+    )
+    monkeypatch.setitem(CELLS, "diag", entry)
+    model = CharRNN(20, "diag", 8, 2)
+    assert sum(p.numel() for p in model.parameters()) == n_params("diag", 20, 8, 2)
+    # one-hot input product (forward and weight gradient), second layer's (all three), output (all three)
+    assert flops_per_char("diag", 20, 8, 2) == 2 * 2 * 20 * 8 + 3 * 2 * 8 * 8 + 3 * 2 * 8 * 20
+    seq = torch.randint(0, 20, (1, 6))
+    with torch.no_grad():
+        full, _ = model.eval()(seq)
+        _, state = model(seq[:, :3])
+        states, step = layer_states(model, state), Stepper(model)
+        for t in range(3, 6):
+            logits = step(torch.nn.functional.one_hot(seq[:, t], 20).float(), states)
+            assert torch.allclose(logits, full[:, t], atol=1e-5)
+
+    out, page = tmp_path / "results", tmp_path / "REPORT.md"
+    common = ["--dataset", str(tiny_text), "--layers", "1", "--sizes", "16", "--size-mode", "hidden"]
+    common += ["--devices", "cpu", "--batch-size", "8", "--seq-len", "16", "--max-steps", "10", "--eval-every", "5"]
+    swept = runner.invoke(app, ["sweep", *common, "--cells", "diag,lstm", "--results-dir", str(out), "--no-progress"])
+    assert swept.exit_code == 0, swept.output
+    rows = results.load(out).set_index("cell")
+    assert rows.loc["diag", "n_params"] == n_params("diag", int(rows.loc["diag", "vocab_size"]), 16, 1)
+    reported = runner.invoke(app, ["report", "--results-dir", str(out), "--out", str(page)])
+    assert reported.exit_code == 0, reported.output
+    text = page.read_text()
+    header = next(line for line in text.splitlines() if "LSTM 1" in line and "DIAG 1" in line)
+    assert header.index("LSTM") < header.index("DIAG")  # the registry's order: the paper's cells, then new ones
+    assert any(f.suffix == ".png" for f in (tmp_path / "figures").iterdir())

@@ -95,7 +95,7 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tiny_text, tmp_path, mo
         (dict(devices="cuda"), "device 'cuda' is not available"),
         (dict(devices="tpu"), "unknown device"),
         (dict(layers="one"), "--layers takes a comma-separated list of int"),
-        (dict(size_mode="width"), "unknown size mode"),
+        (dict(size_mode="width"), "unknown size_mode"),
         (dict(batch_size=5000), "too small"),
         (dict(dataset="/no/such/file.txt"), "no corpus"),
         (dict(dropout=1.5), "dropout"),

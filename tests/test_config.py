@@ -34,7 +34,7 @@ def test_replace_keeps_values_not_given():
     "changes, message",
     [
         (dict(cells=("lstn",)), "unknown cell"),
-        (dict(size_mode="width"), "unknown size mode"),
+        (dict(size_mode="width"), "unknown size_mode"),
         (dict(layers=(0,)), r"layers \(--layers\) must be at least 1, got 0"),
         (dict(batch_size=0), r"batch_size \(--batch-size\) must be at least 1"),
         (dict(dropout=1.0), r"dropout \(--dropout\) must be in \[0, 1\), got 1"),

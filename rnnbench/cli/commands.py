@@ -176,20 +176,11 @@ def with_settings(declared: dict[str, Setting]):
     return decorate
 
 
-def RayExecutor_(options: dict, given: list[str]):  # noqa: N802  (a constructor, imported when asked for)
-    from rnnbench.sweep.ray_executor import RayExecutor
-
-    return RayExecutor(**{name: options[name] for name in given})
-
-
 def _raise_interrupt(*_) -> None:
     raise KeyboardInterrupt
 
 
 # --- commands -----------------------------------------------------------------------------------------
-
-
-EXECUTORS = ("local", "ray")
 
 
 @app.command()
@@ -258,50 +249,34 @@ def sweep(
 ) -> None:
     """Train every model of a grid and store one result file per run; finished runs are skipped."""
     from rnnbench.config import Grid, load_preset
-    from rnnbench.sweep import Shard, Stopper, local_executor, run_sweep
+    from rnnbench.sweep import Shard, Stopper, run_sweep, sweep_executor
 
-    if executor not in EXECUTORS:
-        raise UsageError(f"unknown executor '{executor}': choose from {', '.join(EXECUTORS)}")
+    slice_ = Shard.parse(shard) if shard is not None else None
+    grid = (load_preset(preset) if preset else Grid()).replace(**settings)
     ray_options = {
         "address": ray_address,
         "cpus_per_run": ray_cpus_per_run,
         "max_retries": ray_max_retries,
         "gpus_per_run": ray_gpus_per_run,
     }
-    given = [name for name, value in ray_options.items() if value is not None]
-    if executor != "ray" and given:
-        raise UsageError(f"--ray-{given[0].replace('_', '-')} needs --executor ray")
-    slice_ = Shard.parse(shard) if shard is not None else None
-    grid = (load_preset(preset) if preset else Grid()).replace(**settings)
-    if executor == "ray" and grid.execution.jobs != 1:
-        raise UsageError(
-            "--jobs is for the local executor; under Ray, --ray-cpus-per-run and --ray-gpus-per-run "
-            "decide how many runs share a machine"
-        )
-    if executor == "ray" and grid.execution.threads is not None:
-        raise UsageError(
-            "--threads is for the local executor; under Ray, --ray-cpus-per-run sets the torch threads of each CPU run"
-        )
-    if executor == "ray" and grid.execution.stop_after_s is not None:
-        raise UsageError("--stop-after is for the local executor: runs under Ray restart from their first step")
+    runner = sweep_executor(executor, grid.execution, ray_options)
+    data = str(data_dir) if data_dir else None
     if plan_only:
         from rnnbench.sweep import plan_sweep
 
-        runner = None if executor == "local" else RayExecutor_(ray_options, given)
         with terminal.status("planning: estimating each run (a short probe of each model shape without stored rows)"):
-            sweep_plan = plan_sweep(grid, results_dir, str(data_dir) if data_dir else None, force, runner, slice_)
+            sweep_plan = plan_sweep(grid, results_dir, data, force, runner if executor == "ray" else None, slice_)
         terminal.show(terminal.plan_table(sweep_plan, grid.execution.jobs))
         return
     stopper = Stopper(grid.execution.stop_after_s)
     # What a batch scheduler sends before its time limit: stop as --stop-after does, at once.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt if executor == "ray" else lambda *_: stopper.ask())
     try:
-        runner = RayExecutor_(ray_options, given) if executor == "ray" else local_executor(grid.execution)
         with terminal.SweepDisplay(enabled=progress) as display:
             records = run_sweep(
                 grid,
                 str(results_dir),
-                str(data_dir) if data_dir else None,
+                data,
                 force=force,
                 on_event=display.handle,
                 save_checkpoints=save_checkpoints,

@@ -46,15 +46,13 @@ import numpy as np
 import platformdirs
 import torch
 
+from rnnbench.choices import LAYOUTS, TRAIN_FRACTION, VAL_FRACTION, check_choice
 from rnnbench.config import check_fractions
 from rnnbench.core.synthetic import generate
 from rnnbench.errors import UsageError
 from rnnbench.events import DownloadEnded, DownloadProgress, DownloadStarted, OnEvent, ignore
 from rnnbench.files import write_atomic
 
-TRAIN_FRACTION = 0.8
-VAL_FRACTION = 0.1
-SPLITS = ("contiguous", "chunked")
 SPLIT_NAMES = ("train", "val", "test")
 
 
@@ -71,8 +69,7 @@ class Layout:
     seq_len: int = 100
 
     def __post_init__(self):
-        if self.split not in SPLITS:
-            raise UsageError(f"unknown split '{self.split}': choose from {', '.join(SPLITS)}")
+        check_choice("split", self.split, LAYOUTS)
         check_fractions(self.train_fraction, self.val_fraction)
 
     @classmethod

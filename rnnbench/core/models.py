@@ -18,38 +18,75 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rnnbench.choices import GRU_RESETS, SIZE_MODES, check_choice
 from rnnbench.errors import UsageError
+
+TORCH_WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")  # torch's parameters of a layer, by name
 
 
 @dataclass(frozen=True)
 class Cell:
-    """A kind of recurrent cell: all that training, the graphed step, sampling and compare-devices
-    need of it. `module` is a torch recurrent module taking (input_size, hidden_size, num_layers,
-    batch_first=, dropout=), with torch's parameter names (weight_ih_l0, ...)."""
+    """A kind of recurrent cell: all that training, the parameter and FLOP counts, the sampler,
+    compare-devices and the report need of it; a new cell is one entry (`register_cell`).
+
+    `module` is a recurrent module taking (input_size, hidden_size, num_layers, batch_first=,
+    dropout=), with attributes hidden_size and num_layers and the parameters `<weight>_l<k>` of
+    each layer k for every name in `weights`. The counts default to torch's layout: `gates` blocks
+    in W_ih, W_hh and two biases."""
 
     name: str
     module: type[nn.Module]
     gates: int  # gate blocks in its weight matrices: parameter and FLOP counts
     state_arity: int  # tensors in its carried state: 2 for an LSTM's (h, c), else 1 (h)
-    step: Callable  # one time step of one layer, as torch.lstm_cell(x, state, w_ih, w_hh, b_ih, b_hh)
+    # One time step of one layer, as torch.lstm_cell(x, state, *weights): what the sampler calls
+    # (a module with a `step` of its own, as ResetBeforeGRU, is stepped by that).
+    step: Callable
     forget_gate: int | None = None  # the gate block whose bias may start at 1 (lstm_forget_bias)
+    weights: tuple[str, ...] = TORCH_WEIGHTS  # a layer's parameters as `step` takes them, by name
+    colour: str = "grey"  # its colour in the report's figures
+    # (inputs, hidden) -> one layer's parameter count; None: torch's layout of `gates` blocks.
+    layer_params: Callable[[int, int], int] | None = None
+    # (inputs, hidden) -> one layer's matrix products per character as (in_features,
+    # out_features, takes the layer's input); None: torch's W_ih x and W_hh h.
+    layer_matmuls: Callable[[int, int], list[tuple[int, int, bool]]] | None = None
+
+    def params(self, inputs: int, hidden: int) -> int:
+        if self.layer_params is not None:
+            return self.layer_params(inputs, hidden)
+        return self.gates * hidden * (inputs + hidden) + 2 * self.gates * hidden  # W_ih, W_hh, two biases
+
+    def matmuls(self, inputs: int, hidden: int) -> list[tuple[int, int, bool]]:
+        if self.layer_matmuls is not None:
+            return self.layer_matmuls(inputs, hidden)
+        return [(inputs, self.gates * hidden, True), (hidden, self.gates * hidden, False)]
 
 
+# In the paper's column order, which the report keeps; cells registered later follow.
 CELLS: dict[str, Cell] = {
-    "rnn": Cell("rnn", nn.RNN, 1, 1, torch.rnn_tanh_cell),
-    "lstm": Cell("lstm", nn.LSTM, 4, 2, torch.lstm_cell, forget_gate=1),  # torch's gates: input, forget, cell, output
-    "gru": Cell("gru", nn.GRU, 3, 1, torch.gru_cell),
+    "lstm": Cell("lstm", nn.LSTM, 4, 2, torch.lstm_cell, forget_gate=1, colour="tab:blue"),  # gates i, f, g, o
+    "rnn": Cell("rnn", nn.RNN, 1, 1, torch.rnn_tanh_cell, colour="tab:orange"),
+    "gru": Cell("gru", nn.GRU, 3, 1, torch.gru_cell, colour="tab:green"),
 }
 
 
 def register_cell(cell: Cell) -> None:
-    """Add (or replace) a kind of cell: the grid, training, sampling and compare-devices read it from here."""
+    """Add (or replace) a kind of cell: the grid, training, sampling, compare-devices and the report
+    read it from here."""
     CELLS[cell.name] = cell
 
 
-SIZE_MODES = ("hidden", "params")
+def in_cell_order(names) -> list[str]:
+    """The distinct cell names among `names`: registered cells in CELLS' order, then any others
+    (rows of a cell this process has not registered) by name."""
+    present = set(names)
+    return [c for c in CELLS if c in present] + sorted(present - set(CELLS))
+
+
+def cell_colour(name: str) -> str:
+    return CELLS[name].colour if name in CELLS else "grey"
+
+
 INIT_RANGE = 0.08  # char-rnn's uniform initialisation
-GRU_RESETS = ("after", "before")  # where the GRU's reset gate acts: torch's and cuDNN's, or char-rnn's
 
 
 class ResetBeforeGRU(nn.Module):
@@ -120,18 +157,15 @@ class ResetBeforeGRU(nn.Module):
 
 
 def check_gru_reset(gru_reset: str) -> None:
-    if gru_reset not in GRU_RESETS:
-        raise UsageError(f"unknown gru_reset '{gru_reset}': choose from {', '.join(GRU_RESETS)}")
+    check_choice("gru_reset", gru_reset, GRU_RESETS)
 
 
 def check_cell(cell: str) -> None:
-    if cell not in CELLS:
-        raise UsageError(f"unknown cell '{cell}': choose from {', '.join(CELLS)}")
+    check_choice("cell", cell, CELLS)
 
 
 def check_size_mode(size_mode: str) -> None:
-    if size_mode not in SIZE_MODES:
-        raise UsageError(f"unknown size mode '{size_mode}': choose from {', '.join(SIZE_MODES)}")
+    check_choice("size_mode", size_mode, SIZE_MODES)
 
 
 class CharRNN(nn.Module):
@@ -185,12 +219,8 @@ class CharRNN(nn.Module):
 def n_params(cell: str, vocab_size: int, hidden_size: int, num_layers: int) -> int:
     """Exact parameter count of CharRNN, without building it."""
     check_cell(cell)
-    gates = CELLS[cell].gates
-    total = 0
-    for layer in range(num_layers):
-        inputs = vocab_size if layer == 0 else hidden_size
-        total += gates * hidden_size * (inputs + hidden_size) + 2 * gates * hidden_size  # W_ih, W_hh, two biases
-    return total + hidden_size * vocab_size + vocab_size  # output layer
+    layers = sum(CELLS[cell].params(vocab_size if k == 0 else hidden_size, hidden_size) for k in range(num_layers))
+    return layers + hidden_size * vocab_size + vocab_size  # output layer
 
 
 def hidden_size_for(cell: str, num_layers: int, size: int, vocab_size: int, size_mode: str) -> int:
@@ -218,14 +248,13 @@ def hidden_size_for(cell: str, num_layers: int, size: int, vocab_size: int, size
 
 def matmul_shapes(cell: str, vocab_size: int, hidden_size: int, num_layers: int) -> list[tuple[int, int, bool]]:
     """(in_features, out_features, input needs a gradient) of every matrix product one character
-    goes through, forward. The one-hot input is data, so the first layer's input product has no
-    gradient with respect to its input."""
+    goes through, forward. The one-hot input is data, so the first layer's products of its input
+    have no gradient with respect to it."""
     check_cell(cell)
-    gates = CELLS[cell].gates
     shapes = []
     for layer in range(num_layers):
         inputs = vocab_size if layer == 0 else hidden_size
-        shapes += [(inputs, gates * hidden_size, layer > 0), (hidden_size, gates * hidden_size, True)]
+        shapes += [(k, n, layer > 0 or not of_input) for k, n, of_input in CELLS[cell].matmuls(inputs, hidden_size)]
     return shapes + [(hidden_size, vocab_size, True)]
 
 

@@ -26,6 +26,7 @@ budgets, evaluation, checkpoints and the metrics, each in a method of its own.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import random
@@ -125,16 +126,49 @@ def build_optimizer(model: CharRNN, t: TrainConfig, lr=None, capturable: bool = 
 
 
 def train_step(
-    model: CharRNN, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, state, clip: GradClip
+    model: CharRNN,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    state,
+    clip: GradClip,
+    precision: Precision | None = None,
 ):
-    """One step of truncated BPTT: forward, loss, backward, clip the gradient, update."""
-    logits, state = model(x, detach(state))
-    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1).long())
+    """One step of truncated BPTT: forward, loss, backward, clip the gradient, update; under a
+    reduced `precision` (compare-devices) the forward runs under autocast and float16's loss is scaled."""
+    with precision.autocast() if precision else contextlib.nullcontext():
+        logits, state = model(x, detach(state))
+        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1).long())
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    clip(model.parameters())
-    optimizer.step()
+    if precision is None:
+        loss.backward()
+        clip(model.parameters())
+        optimizer.step()
+    else:
+        scaler = precision.scaler
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)  # the clip acts on the true gradient
+        clip(model.parameters())
+        scaler.step(optimizer)
+        scaler.update()
     return loss.detach(), state
+
+
+class Precision:
+    """A training step's reduced precision: autocast to `dtype` on `device`, with float16's loss
+    scaling (bfloat16 and float32 need none)."""
+
+    def __init__(self, dtype: torch.dtype, device: torch.device):
+        self.dtype, self.device = dtype, torch.device(device)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=dtype == torch.float16)
+
+    @classmethod
+    def of(cls, dtype: torch.dtype, device) -> Precision | None:
+        """None for float32: the plain step, without autocast."""
+        return cls(dtype, device) if dtype != torch.float32 else None
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=self.dtype)
 
 
 @torch.no_grad()

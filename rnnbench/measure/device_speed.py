@@ -26,6 +26,7 @@ results store as sweep runs:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,9 +49,9 @@ from rnnbench.core.devices import (
     resolve_devices,
     torch_threads,
 )
-from rnnbench.core.models import CharRNN, flops_per_char, hidden_size_for, n_params
+from rnnbench.core.models import flops_per_char, hidden_size_for, n_params
 from rnnbench.core.timing import rate, summarize, synchronize
-from rnnbench.core.train import GradClip, build_model, build_optimizer, detach, train_step
+from rnnbench.core.train import GradClip, Precision, build_model, build_optimizer, train_step
 from rnnbench.errors import one_line
 from rnnbench.events import CpuDtypes, Notice, OnEvent, RowMeasured, ignore
 from rnnbench.files import default_results_dir
@@ -92,14 +93,12 @@ def measure(
 def cpu_dtype_support() -> dict[str, str | None]:
     """For each dtype, None if a CPU training step runs under it, else why not (one line)."""
     support = {}
-    model = CharRNN(8, "lstm", 4, 1)
+    model = build_model("lstm", 1, 4, 8, PAPER_OPTIMIZER, "cpu")
+    optimizer, clip = build_optimizer(model, PAPER_OPTIMIZER), GradClip.of(PAPER_OPTIMIZER, "cpu")
     x = torch.zeros(2, 3, dtype=torch.long)
     for name, dtype in DTYPES.items():
         try:
-            with torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
-                logits, _ = model(x)
-                loss = F.cross_entropy(logits.reshape(-1, 8).float(), x.reshape(-1))
-            loss.backward()
+            train_step(model, optimizer, x, x, None, clip, Precision.of(dtype, "cpu"))
             support[name] = None
         except Exception as exc:  # torch says no in many ways; the row records which
             support[name] = one_line(exc)
@@ -123,11 +122,10 @@ class ModelWorkloads:
     ):
         torch.manual_seed(0)
         self.device, self.dtype = torch.device(device), dtype
-        self.autocast = dtype != torch.float32
+        self.precision = Precision.of(dtype, self.device)
         self.model = build_model(cell, layers, hidden, corpus.vocab_size, PAPER_OPTIMIZER, self.device)
         self.clip = GradClip.of(PAPER_OPTIMIZER, self.device)
         self.optimizer = build_optimizer(self.model, PAPER_OPTIMIZER)
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=dtype == torch.float16)
         # int64 batches, as a training loop that stores its text widened would move them
         data = streams(corpus.splits()["train"], batch_size)[:, : seq_len + 1].long()
         self.x, self.y = data[:, :-1].to(self.device), data[:, 1:].to(self.device)
@@ -143,21 +141,10 @@ class ModelWorkloads:
         )
 
     def _cast(self):
-        return torch.autocast(self.device.type, dtype=self.dtype, enabled=self.autocast)
+        return self.precision.autocast() if self.precision else contextlib.nullcontext()
 
     def train(self) -> None:
-        if not self.autocast:
-            _, self.state = train_step(self.model, self.optimizer, self.x, self.y, self.state, self.clip)
-            return
-        with self._cast():
-            logits, self.state = self.model(self.x, detach(self.state))
-            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), self.y.reshape(-1))
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        self.scaler.unscale_(self.optimizer)
-        self.clip(self.model.parameters())
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
+        _, self.state = train_step(self.model, self.optimizer, self.x, self.y, self.state, self.clip, self.precision)
 
     @torch.no_grad()
     def infer(self) -> None:

@@ -25,24 +25,22 @@ from __future__ import annotations
 
 import torch
 
-from rnnbench.core.models import CELLS, CharRNN, ResetBeforeGRU
+from rnnbench.config import TrainConfig, complete_train
+from rnnbench.core.models import CELLS, CharRNN
+from rnnbench.core.train import build_model
 from rnnbench.errors import UsageError
 
 
 def load_model(ckpt: dict, device: str | torch.device = "cpu") -> CharRNN:
+    """A checkpoint's model, built as its run built it (train.build_model), with its weights."""
     config = ckpt["config"]
-    model = CharRNN(
-        len(ckpt["vocab"]),
-        config["cell"],
-        ckpt["hidden_size"],
-        config["num_layers"],
-        gru_reset=config["train"].get("gru_reset", "after"),
-    )
+    settings = TrainConfig(**complete_train(config["train"]))  # settings a run predates: their defaults
+    model = build_model(config["cell"], config["num_layers"], ckpt["hidden_size"], len(ckpt["vocab"]), settings, device)
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as exc:
         raise UsageError(f"checkpoint weights do not fit its own config ({str(exc).splitlines()[0]})") from exc
-    return model.to(device).eval()
+    return model.eval()
 
 
 def encode(text: bytes, vocab: list[int]) -> list[int]:
@@ -87,13 +85,10 @@ class Stepper:
     whole nn.LSTM call per character costs several times the arithmetic of one step."""
 
     def __init__(self, model: CharRNN):
-        rnn = model.rnn
-        self.step_fn = rnn.step if isinstance(rnn, ResetBeforeGRU) else CELLS[model.cell].step
-        self.paired = CELLS[model.cell].state_arity == 2  # (h, c): the next layer takes h
-        self.layers = [
-            tuple(getattr(rnn, f"{name}_l{k}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
-            for k in range(rnn.num_layers)
-        ]
+        rnn, cell = model.rnn, CELLS[model.cell]
+        self.step_fn = getattr(rnn, "step", None) or cell.step  # a module's own step (ResetBeforeGRU) first
+        self.paired = cell.state_arity == 2  # (h, c): the next layer takes h
+        self.layers = [tuple(getattr(rnn, f"{name}_l{k}") for name in cell.weights) for k in range(rnn.num_layers)]
         self.head = model.head
 
     def __call__(self, x: torch.Tensor, state: list) -> torch.Tensor:

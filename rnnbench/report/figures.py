@@ -18,11 +18,11 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from rnnbench.report.grids import CELL_ORDER, Experiment, chosen_dropout, not_solo, place
+from rnnbench.core.models import cell_colour, in_cell_order
+from rnnbench.report.grids import Experiment, chosen_dropout, not_solo, place
 
 FigureFn = Callable[[str], None]  # draws one figure into the PNG file at the given path
 # Series styles: a cell's colour, a depth's line style and marker, a size's colour or marker.
-CELL_COLOURS = {"lstm": "tab:blue", "rnn": "tab:orange", "gru": "tab:green"}
 LAYER_STYLES = {1: "-", 2: "--", 3: ":"}
 LAYER_MARKERS = {1: "o", 2: "s", 3: "^"}
 SIZE_COLOURS = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive"]
@@ -98,7 +98,7 @@ def curves_figure(exp: Experiment, curves: pd.DataFrame) -> FigureFn:
     ).rename("not_chosen")
     runs = exp.rows[["run_id", "cell", "num_layers", "size"]].join(not_chosen)
     data = curves.merge(runs, on="run_id").dropna(subset=["val_loss_nats"])
-    cells = [c for c in CELL_ORDER if c in set(runs.cell)]
+    cells = in_cell_order(runs.cell)
     sizes = sorted(set(runs["size"].astype(int)))
     uniform = _uniform_loss(exp.rows)
 
@@ -153,7 +153,7 @@ def loss_vs_params_figure(values: pd.DataFrame, title: str) -> FigureFn:
             ax.plot(
                 points.n_params,
                 points.test_loss_nats,
-                color=CELL_COLOURS.get(cell, "grey"),
+                color=cell_colour(cell),
                 linestyle=LAYER_STYLES.get(int(layers), "-."),
                 marker=LAYER_MARKERS.get(int(layers), "D"),
                 label=f"{cell.upper()} {layers} layer{'s' if layers != 1 else ''}",
@@ -186,7 +186,7 @@ def paper_scatter_figure(joined: pd.DataFrame, title: str) -> FigureFn:
             ax.scatter(
                 points.paper_loss_nats,
                 points.test_loss_nats,
-                color=CELL_COLOURS.get(cell, "grey"),
+                color=cell_colour(cell),
                 marker=LAYER_MARKERS.get(int(layers), "D"),
                 s=[area(int(s)) for s in points["size"]],
                 alpha=0.8,
@@ -277,7 +277,7 @@ def throughput_figure(sweeps: pd.DataFrame) -> FigureFn:
                     per_size.index.astype(int),
                     per_size.rate,
                     yerr=per_size.iqr.fillna(0) / 2,
-                    color=CELL_COLOURS.get(cell, "grey"),
+                    color=cell_colour(cell),
                     linestyle=LAYER_STYLES.get(int(layers), "-."),
                     marker=LAYER_MARKERS.get(int(layers), "D"),
                     markersize=4,
@@ -325,7 +325,7 @@ def loss_vs_time_figure(exp: Experiment, curves: pd.DataFrame, target: float | N
                 ax.plot(
                     run.train_s,
                     run.val_loss_nats,
-                    color=CELL_COLOURS.get(cell, "grey"),
+                    color=cell_colour(cell),
                     linestyle=LAYER_STYLES.get(int(layers), "-."),
                     marker=SIZE_MARKERS[sizes.index(int(size)) % 6],
                     markersize=3,

@@ -23,10 +23,10 @@ import pandas as pd
 
 from rnnbench.config import BUDGETS, GRID_AXES, TRAIN_SETTINGS
 from rnnbench.core.devices import BUSY_CORES
+from rnnbench.core.models import in_cell_order
 from rnnbench.report.tables import is_missing as _is_missing
 from rnnbench.report.tables import table
 
-CELL_ORDER = ("lstm", "rnn", "gru")  # the paper's column order
 PAPER_SIZES = (64, 128, 256, 512)
 PAPER_DATASETS = ("warpeace", "linux")
 DATASET_TITLES = {"warpeace": "War and Peace", "linux": "Linux Kernel", "synthetic": "synthetic"}
@@ -262,7 +262,7 @@ def dropout_values(exp: Experiment) -> list[float]:
 
 
 def _grid_columns(values: pd.DataFrame) -> list[tuple[str, int]]:
-    cells = [c for c in CELL_ORDER if c in set(values.cell)] + sorted(set(values.cell) - set(CELL_ORDER))
+    cells = in_cell_order(values.cell)
     layers = sorted(set(values.num_layers))
     return [(c, n) for c in cells for n in layers]
 

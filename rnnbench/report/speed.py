@@ -27,8 +27,9 @@ import math
 
 import pandas as pd
 
+from rnnbench.core.models import in_cell_order
 from rnnbench.errors import UsageError
-from rnnbench.report.grids import CELL_ORDER, chosen_dropout, grid_markdown, not_solo, paper_baselines, place
+from rnnbench.report.grids import chosen_dropout, grid_markdown, not_solo, paper_baselines, place
 from rnnbench.report.tables import is_missing, table
 
 # What one training step computes: a model on a hardware is these and its place.
@@ -157,8 +158,8 @@ def hardware_markdown(df: pd.DataFrame, baseline: str | None = None) -> list[str
         return []
     long, base, places = found
     body = []
-    order = {cell: i for i, cell in enumerate(CELL_ORDER)}  # the paper's column order
-    groups = sorted(long.groupby(MODEL_KEYS), key=lambda kv: (kv[0][0], kv[0][3], kv[0][2], order.get(kv[0][1], 9)))
+    order = {cell: i for i, cell in enumerate(in_cell_order(long.cell))}  # the paper's column order
+    groups = sorted(long.groupby(MODEL_KEYS), key=lambda kv: (kv[0][0], kv[0][3], kv[0][2], order[kv[0][1]]))
     for key, rows in groups:
         by_place = rows.set_index("where")
         if base not in by_place.index:

@@ -11,6 +11,7 @@ tensorboard   a sweep's events as TensorBoard scalars
 
 from rnnbench.sweep.driver import (
     BIG_SWEEP_RUNS,
+    EXECUTORS,
     DeviceSharing,
     Shard,
     SweepPlan,
@@ -19,11 +20,13 @@ from rnnbench.sweep.driver import (
     plan,
     plan_sweep,
     run_sweep,
+    sweep_executor,
 )
 from rnnbench.sweep.runs import Executor, Finished, LocalExecutor, Stopper, run_one, run_record
 
 __all__ = [
     "BIG_SWEEP_RUNS",
+    "EXECUTORS",
     "DeviceSharing",
     "Executor",
     "Finished",
@@ -38,4 +41,5 @@ __all__ = [
     "run_one",
     "run_record",
     "run_sweep",
+    "sweep_executor",
 ]

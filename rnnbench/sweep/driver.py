@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rnnbench import results
+from rnnbench.choices import check_choice
 from rnnbench.config import Execution, Grid, RunConfig
 from rnnbench.core.data import Corpus, Layout, load_corpus
 from rnnbench.core.devices import BUSY_CORES, busy_cores
@@ -69,6 +70,35 @@ def local_executor(execution: Execution) -> Executor:
     from rnnbench.sweep.processes import ProcessExecutor
 
     return ProcessExecutor(execution.jobs, execution.threads)
+
+
+EXECUTORS = ("local", "ray")
+
+
+def sweep_executor(name: str, execution: Execution, ray_options: dict) -> Executor:
+    """The executor named `name` (EXECUTORS), checked against the settings each takes: the local one
+    takes jobs, threads and stop_after_s; Ray takes `ray_options` (address, cpus_per_run,
+    max_retries, gpus_per_run; None where not given) and decides for itself how runs share a machine."""
+    check_choice("executor", name, EXECUTORS)
+    given = {option: value for option, value in ray_options.items() if value is not None}
+    if name == "local":
+        if given:
+            raise UsageError(f"--ray-{next(iter(given)).replace('_', '-')} needs --executor ray")
+        return local_executor(execution)
+    if execution.jobs != 1:
+        raise UsageError(
+            "--jobs is for the local executor; under Ray, --ray-cpus-per-run and --ray-gpus-per-run "
+            "decide how many runs share a machine"
+        )
+    if execution.threads is not None:
+        raise UsageError(
+            "--threads is for the local executor; under Ray, --ray-cpus-per-run sets the torch threads of each CPU run"
+        )
+    if execution.stop_after_s is not None:
+        raise UsageError("--stop-after is for the local executor: runs under Ray restart from their first step")
+    from rnnbench.sweep.ray_executor import RayExecutor  # Ray is an extra: imported when asked for
+
+    return RayExecutor(**given)
 
 
 def machine_notices(grid: Grid, executor: Executor) -> list[str]:
