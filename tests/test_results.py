@@ -220,3 +220,41 @@ def test_integer_columns_stay_integers_beside_compare_rows_in_load_and_exports(t
     assert line["num_layers"] == 2 and isinstance(line["num_layers"], int)
     assert next(x for x in lines if x["kind"] == "compare")["started_at"].startswith("20")  # ISO 8601
     assert sweep.num_layers == 2
+
+
+def test_a_metric_is_one_entry_that_the_export_and_the_runs_table_show(tmp_path, monkeypatch):
+    from rich.console import Console
+
+    from rnnbench.cli.terminal import runs_table
+    from rnnbench.results.metrics import METRICS, Metric, shown
+
+    monkeypatch.setitem(
+        METRICS,
+        "grams_co2_per_char",
+        Metric(
+            "grams_co2_per_char",
+            "g/char",
+            "energy",
+            "CO2 per character.",
+            label="gCO2/char",
+            fmt=".2g",
+            shown_in=("table",),
+            drop=13,
+        ),
+    )
+    rec = record()
+    rec["metrics"] |= {"grams_co2_per_char": 0.5, "joules_per_char": 0.0125}
+    results.write_run(tmp_path, rec)
+    df = results.load(tmp_path)
+    columns = list(df.columns)
+    assert columns.index("grams_co2_per_char") == columns.index("energy_j") + 1  # led by the declared metrics
+    assert "grams_co2_per_char" in results.export(df, "csv").splitlines()[0]
+    console = Console(width=400, record=True)
+    console.print(runs_table([rec], "runs", width=400))
+    text = console.export_text()
+    assert "gCO2/char" in text and "0.5" in text and "J/char" in text and "0.0125" in text
+    assert [m.name for m in shown("table")][0] == "test_loss_nats"  # the column that says a failed run's status
+    # a metric no run has is no column
+    console = Console(width=400, record=True)
+    console.print(runs_table([record()], "runs", width=400))
+    assert "J/char" not in console.export_text()

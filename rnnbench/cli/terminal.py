@@ -381,8 +381,8 @@ def budget_short(train: dict) -> str:
     return ", ".join(parts) or "-"
 
 
-# Dropped first at a narrow terminal: the highest `drop`. The test loss column says a run's status
-# where it has no loss, so the status column can go before what tells runs apart.
+# Dropped first at a narrow terminal: the highest `drop`. The first metric column (the test loss)
+# says a run's status where it has no value, so the status column can go before what tells runs apart.
 RUN_COLUMNS = [
     Column("run"),
     Column("status", drop=6),
@@ -394,30 +394,30 @@ RUN_COLUMNS = [
     Column("hardware", drop=2, wrap=True),
     Column("budget", drop=1, wrap=True),
     Column("seed", drop=5, right=True),
-    Column("test", right=True),
-    Column("val", drop=7, right=True),
-    Column("chars/s (IQR)", drop=8, right=True),
-    Column("step ms", drop=9, right=True),
 ]
 
 
 def runs_table(records: list[dict], title: str, width: int | None = None):
     """Sweep runs as a table, one row per run, with what tells rows apart (hardware, budget and
-    layout); at a narrow terminal the least needed columns are left out, never the run id or the loss."""
+    layout) and the metrics declared for the table (results.metrics) that any of them has; at a
+    narrow terminal the least needed columns are left out, never the run id or the loss."""
+    from rnnbench.results import hardware_of
+    from rnnbench.results.metrics import shown
 
     def num(value, spec):
         return "-" if value is None else format(value, spec)
 
-    from rnnbench.results import hardware_of
-
+    metrics = [m for i, m in enumerate(shown("table")) if i == 0 or any(r["metrics"].get(m.name) for r in records)]
     rows = []
     for r in records:
         c, m = r["config"], r["metrics"]
-        rate = (
-            "-"
-            if m.get("train_chars_per_s") is None
-            else (f"{m['train_chars_per_s']:,.0f} ({num(m.get('train_chars_per_s_iqr'), ',.0f')})")
-        )
+        values = []
+        for metric in metrics:
+            value = m.get(metric.name)
+            text = num(value, metric.fmt) if value is not None or values else r["status"]
+            if metric.spread and value is not None:
+                text += f" ({num(m.get(metric.spread), metric.fmt)})"
+            values.append(text)
         # a run id is what `rnnbench sample` takes: it is never cut
         rows.append(
             [
@@ -431,13 +431,11 @@ def runs_table(records: list[dict], title: str, width: int | None = None):
                 short_hardware(hardware_of(r).as_dict()),
                 budget_short(c.get("train", {})),
                 str(c["seed"]),
-                num(m.get("test_loss_nats"), ".3f") if m.get("test_loss_nats") is not None else r["status"],
-                num(m.get("val_loss_nats"), ".3f"),
-                rate,
-                num(m.get("step_ms_median"), ".1f"),
+                *values,
             ]
         )
-    return fitted_table(f"{title} (losses in nats per character)", RUN_COLUMNS, rows, width or stdout.width)
+    columns = RUN_COLUMNS + [Column(m.label, drop=m.drop, right=True) for m in metrics]
+    return fitted_table(f"{title} (losses in nats per character)", columns, rows, width or stdout.width)
 
 
 def versus_table(table, title: str):

@@ -56,6 +56,7 @@ from rnnbench.report.protocol import checklist_markdown
 from rnnbench.report.speed import default_targets, hardware_markdown, time_to_target, time_to_target_markdown
 from rnnbench.report.tables import is_missing as _is_missing
 from rnnbench.report.tables import table, when
+from rnnbench.results.metrics import METRICS
 
 
 def protocol_cell(exp) -> str:
@@ -611,7 +612,9 @@ def render_csv(df: pd.DataFrame) -> str:
         "train_chars_per_s",
         "achieved_gflops",
     ]
-    return pd.concat(rows)[columns].to_csv(index=False)
+    table_ = pd.concat(rows)
+    columns += [m for m in METRICS if m in table_.columns and m not in columns]  # a metric declared since
+    return table_[columns].to_csv(index=False)
 
 
 def render_html(markdown_text: str, images: dict[str, bytes], figures_prefix: str = "figures/") -> str:

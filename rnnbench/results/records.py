@@ -34,13 +34,15 @@ import pandas as pd
 from rnnbench.config import Hardware, TrainConfig, complete_train, settings_of
 from rnnbench.errors import UsageError
 from rnnbench.files import default_results_dir, write_atomic
+from rnnbench.results.metrics import METRICS
 
 SCHEMA_VERSION = 2
 READABLE_SCHEMAS = (1, 2)
 FINISHED = ("ok", "diverged")  # a re-run sweep skips these; failed and oom runs are tried again
 REQUIRED_KEYS = ("schema_version", "run_id", "status", "config", "env", "metrics")
-# The first columns of load(), in this order; the rest follow as they come.
-LEADING_COLUMNS = [
+# The first columns of load(), in this order: what a run is, then every declared metric (metrics.py,
+# read at each load: a metric declared later leads too); the rest follow as they come.
+IDENTITY_COLUMNS = [
     "run_id",
     "schema_version",
     "kind",
@@ -56,16 +58,6 @@ LEADING_COLUMNS = [
     "device",
     "hardware",
     "seed",
-    "test_loss_nats",
-    "val_loss_nats",
-    "train_loss_nats",
-    "test_bpc",
-    "train_chars_per_s",
-    "train_chars_per_s_iqr",
-    "step_ms_median",
-    "step_ms_iqr",
-    "achieved_gflops",
-    "peak_rss_mb",
 ]
 
 
@@ -226,7 +218,7 @@ def flatten(record: dict) -> dict:
 
 # Columns every table has, missing values where no row has them: a folder of failed runs only (no
 # metrics) or of compare-devices rows only still gives the columns the report and exports read.
-ALWAYS_COLUMNS = LEADING_COLUMNS + [
+ALWAYS_COLUMNS = [
     "vocab_size",
     "host",
     "cpu_model",
@@ -289,9 +281,10 @@ def typed(df: pd.DataFrame) -> pd.DataFrame:
 def frame(records: list[dict]) -> pd.DataFrame:
     """Records as one tidy table, one row per record, the leading columns first, typed (typed())."""
     df = pd.DataFrame([flatten(r) for r in records])
-    missing = [c for c in ALWAYS_COLUMNS if c not in df.columns]
+    leading = IDENTITY_COLUMNS + list(METRICS)
+    missing = [c for c in leading + ALWAYS_COLUMNS if c not in df.columns]
     df = pd.concat([df, pd.DataFrame(float("nan"), index=df.index, columns=missing)], axis=1) if missing else df
-    ordered = [c for c in LEADING_COLUMNS if c in df.columns]
+    ordered = [c for c in leading if c in df.columns]
     return typed(df[ordered + [c for c in df.columns if c not in ordered]])
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from rnnbench.core.train import bits
 from rnnbench.errors import UsageError
 from rnnbench.events import Event, RunFinished, RunProgress, RunStarted
+from rnnbench.results.metrics import shown
 
 
 def _writer_class():
@@ -86,7 +87,7 @@ class TensorBoardLog:
         m = record["metrics"]
         metrics = {
             f"final/{k}": float(m[k])
-            for k in ("test_loss_nats", "val_loss_nats", "train_chars_per_s")
+            for k in (metric.name for metric in shown("tensorboard"))
             if isinstance(m.get(k), (int, float)) and math.isfinite(m[k])
         }
         writer.add_hparams(hparams, metrics or {"final/status_ok": float(record["status"] == "ok")}, run_name=".")
