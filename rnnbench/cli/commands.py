@@ -494,8 +494,9 @@ def baseline_ngram(
         f"counting 1- to {order}-grams of '{corpus.name}' ({train_bytes:,} training bytes, {layout.split} layout)"
     ):
         records = run_baseline(corpus, layout, order, smoothings)
+    folder = results.ResultsFolder(results_dir)
     for record in records:
-        results.write_run(results_dir, record)
+        folder.store(record, keep_checkpoints=False)  # a row of the same order and smoothing is replaced
     terminal.show(
         terminal.ngram_table(
             records, title=f"n-gram baselines on '{corpus.name}' ({layout.split} layout), nats per character"

@@ -54,7 +54,6 @@ from rnnbench.core.timing import rate, summarize, synchronize
 from rnnbench.core.train import GradClip, Precision, build_model, build_optimizer, train_step
 from rnnbench.errors import one_line
 from rnnbench.events import CpuDtypes, Notice, OnEvent, RowMeasured, ignore
-from rnnbench.files import default_results_dir
 
 DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
 WORKLOADS = ("train", "infer", "generate")
@@ -230,7 +229,6 @@ def run_compare(
     spec: CompareSpec, results_dir: str | Path | None = None, data_dir: str | None = None, on_event: OnEvent = ignore
 ) -> list[dict]:
     """Measure every row of `spec`, store each as it is measured (a RowMeasured event), return them all."""
-    results_dir = results_dir if results_dir is not None else default_results_dir()
     devices = resolve_devices(spec.devices)  # an absent device is an error before any measurement
     cpu_support = cpu_dtype_support() if "cpu" in devices else {}
     if cpu_support:
@@ -240,14 +238,16 @@ def run_compare(
     dtype = DTYPES[spec.dtype]
     default_threads = torch.get_num_threads()
     records: list[dict] = []
-    stored = results.stored_identities(results_dir, statuses=None)
+    folder = results.ResultsFolder(results_dir)
+    stored = folder.stored(statuses=None)
 
     def emit(identity: dict, status: str, metrics: dict, error: str | None = None) -> None:
         identity = identity | {"hardware": hardware(identity["device"], identity["threads"]).as_dict()}
         env = environment(identity["device"]) | {"torch_num_threads": identity["threads"]}
         record = results.make_record("compare", content_id(identity), status, identity, env, metrics, error)
         # A row measured again replaces its earlier file (and a schema-1 one of another id).
-        results.write_run(results_dir, record, stored.get(results.identity_of(record)))
+        earlier = stored.get(results.identity_of(record))
+        folder.store(record, replaces=earlier["run_id"] if earlier else None, keep_checkpoints=False)
         records.append(record)
         on_event(RowMeasured(record))
 

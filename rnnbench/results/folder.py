@@ -108,9 +108,10 @@ class ResultsFolder:
     def store(
         self, record: dict, best: bytes | None = None, replaces: str | None = None, keep_checkpoints: bool = True
     ) -> None:
-        """Write a finished run's record atomically, with the best weights it brought back from
-        elsewhere (`best`); `replaces`: the id a record of the same run is stored under (schema 1),
-        removed once this one is written. A finished run keeps only its best.pt."""
+        """Write a record atomically (the one writer of every kind of row: sweep runs, compare-devices,
+        n-gram baselines), with the best weights a run brought back from elsewhere (`best`);
+        `replaces`: the id a record of the same run is stored under (schema 1), removed once this one
+        is written. A finished run keeps only its best.pt; rows without weights pass keep_checkpoints=False."""
         records.write_run(self.path, record, replaces)
         files = self.run_files(record["run_id"])
         if keep_checkpoints and best is not None:
@@ -176,7 +177,7 @@ def apply_merge(plan: records.MergePlan) -> None:
             target.save_best_bytes(best)
         else:  # a checkpoint left from the replaced record would not belong to this one
             target.drop_best()
-        records.write_run(plan.into, record)
+        into.store(record, keep_checkpoints=False)  # its best.pt is placed above
     for run_id in plan.stale:
         (into.runs / f"{run_id}.json").unlink(missing_ok=True)
         into.run_files(run_id).drop_best()
