@@ -522,7 +522,7 @@ def results_show(
 
     records, problems = results.iter_records(results_dir)
     terminal.skipped(problems)
-    sweeps = [r for r in records if r.get("kind", "sweep") == "sweep"]
+    sweeps = [r for r in records if r["kind"] == "sweep"]
     if not records:
         terminal.info(f"no runs stored in {results.runs_dir(results_dir)}; run `rnnbench sweep` first")
         return
@@ -538,7 +538,7 @@ def results_show(
     )
     terminal.show(terminal.runs_table(sweeps, title=f"{len(sweeps)} sweep runs in {results_dir}"))
     if len(sweeps) < len(records):
-        kinds = sorted({r.get("kind", "sweep") for r in records} - {"sweep"})  # old sweep rows have no kind
+        kinds = sorted({r["kind"] for r in records} - {"sweep"})
         terminal.info(
             f"and {len(records) - len(sweeps)} {', '.join(k.replace('compare', 'compare-devices') for k in kinds)} "
             "rows: see `rnnbench report` or `rnnbench results export`"

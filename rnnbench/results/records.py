@@ -139,7 +139,15 @@ def read_record(path: Path) -> dict:
         )
     if record["run_id"] != path.stem:
         raise ValueError(f"holds run {record['run_id']!r} under another name")
-    return record
+    return upgraded(record)
+
+
+def upgraded(record: dict) -> dict:
+    """A stored record as this version writes one: the one place that knows an old schema's
+    defaults (sweep runs written before `kind` existed are sweeps), applied by the reader and by
+    what takes records from elsewhere (identity_of, flatten). A run's hardware and the settings it
+    predates are filled where they are read: hardware_of, config.complete_train."""
+    return {"kind": "sweep", **record}
 
 
 def iter_records(results_dir: str | Path) -> tuple[list[dict], list[str]]:
@@ -178,7 +186,7 @@ def identity(kind: str, config: dict, hardware: Hardware | None) -> str:
 
 
 def identity_of(record: dict) -> str:
-    return identity(record.get("kind", "sweep"), record["config"], hardware_of(record))
+    return identity(upgraded(record)["kind"], record["config"], hardware_of(record))
 
 
 def finished(results_dir: str | Path, run_id: str) -> bool:
@@ -202,7 +210,7 @@ def flatten(record: dict) -> dict:
     row = {
         "run_id": record["run_id"],
         "schema_version": record["schema_version"],
-        "kind": record.get("kind", "sweep"),  # sweep runs written before `kind` existed are sweeps
+        "kind": upgraded(record)["kind"],
         "status": record["status"],
         "error": record.get("error"),
         **config,

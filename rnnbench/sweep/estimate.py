@@ -130,7 +130,7 @@ class Estimator:
         rows: dict[tuple, list[tuple[float, float]]] = {}
         for record in folder.scan():
             m = record["metrics"]
-            key = stored_shape(record) if record.get("kind", "sweep") == "sweep" else None
+            key = stored_shape(record) if record["kind"] == "sweep" else None
             if key is None or record["status"] not in FINISHED or not m.get("step_ms_median"):
                 continue
             rows.setdefault(key, []).append((m["step_ms_median"] / 1e3, m.get("eval_chars_per_s") or math.nan))
