@@ -91,3 +91,43 @@ def test_a_row_names_the_matmul_precision_on_cuda_only_and_cuda_rows_have_it():
         assert env["float32_matmul_precision"] == torch.get_float32_matmul_precision()
         assert env["cuda_matmul_allow_tf32"] == torch.backends.cuda.matmul.allow_tf32
         assert env["cudnn_allow_tf32"] == torch.backends.cudnn.allow_tf32
+
+
+class FakeEvent:
+    """A timing event of a fake device: its clock is a counter that each record advances by 2 ms."""
+
+    clock_ms = 0.0
+
+    def record(self):
+        FakeEvent.clock_ms += 2.0
+        self.at_ms = FakeEvent.clock_ms
+
+    def elapsed_time(self, end) -> float:
+        return end.at_ms - self.at_ms
+
+
+def test_a_new_kind_of_device_is_discovered_resolved_and_timed_by_its_entry(monkeypatch):
+    from rnnbench.core.devices import DEVICE_KINDS, DeviceKind, available_devices, resolve_devices
+    from rnnbench.core.timing import StepTimer
+
+    synced = []
+    kind = DeviceKind(
+        "xpu",
+        synchronize=lambda device: synced.append(device.type),
+        present=lambda: ["xpu:0", "xpu:1"],
+        timing_event=FakeEvent,
+    )
+    monkeypatch.setitem(DEVICE_KINDS, "xpu", kind)
+    assert available_devices()[-2:] == ["xpu:0", "xpu:1"]
+    assert resolve_devices(["xpu:1", "cpu"]) == ["xpu:1", "cpu"]
+    assert "xpu:0" in resolve_devices(["auto"])
+    with pytest.raises(UsageError, match="this machine has 2 xpu device"):
+        resolve_devices(["xpu:2"])
+    timer = StepTimer("xpu:1", warmup=1)
+    for _ in range(3):
+        with timer:
+            pass
+    assert synced == [] and timer.samples_s() and all(abs(s - 0.002) < 1e-12 for s in timer.samples_s())
+    monkeypatch.setitem(DEVICE_KINDS, "xpu", DeviceKind("xpu", synchronize=print, why_absent=lambda: "no XPU here"))
+    with pytest.raises(UsageError, match="device 'xpu' is not available: no XPU here"):
+        resolve_devices(["xpu"])

@@ -56,12 +56,38 @@ class DeviceKind:
     model_name: Callable[[torch.device], str] | None = None  # None: the CPU's model
     rng_state: Callable[[torch.device], torch.Tensor | None] = _nothing  # its generator, for resuming
     set_rng_state: Callable[[torch.Tensor, torch.device], None] = _nothing
-    event_timing: bool = False  # time steps with events on its stream (no host sync per step)
+    # Discovery: the devices of this kind present here, by canonical name ("cuda", or "cuda:0",
+    # "cuda:1" where there are several), and why there are none, for the error that says so.
+    present: Callable[[], list[str]] = lambda: []
+    why_absent: Callable[[], str] = lambda: "torch does not know it"
+    # A timing event recorded on its stream (time steps without a host sync per step); None: the
+    # host's clock, after a synchronize.
+    timing_event: Callable[[], object] | None = None
     graphs: bool = False  # training steps can be captured in a graph and replayed (CUDA graphs)
     threads: bool = False  # its speed depends on the torch thread count (part of its hardware)
     matmul_sizes: tuple[int, ...] = (512, 1024, 2048)  # square sizes of compare-devices' matmul limit
     # Its energy counter (core.energy), or why it has none.
     energy_counter: Callable[[torch.device], EnergyCounter | str] = lambda d: "no energy counter for this kind"
+    ray_resource: str | None = None  # what a Ray task of a run on it asks for ("GPU"); None: CPUs only
+
+    @property
+    def event_timing(self) -> bool:
+        return self.timing_event is not None
+
+
+def _cuda_present() -> list[str]:
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return ["cuda"] if count == 1 else [f"cuda:{i}" for i in range(count)]
+
+
+def _cuda_why_absent() -> str:
+    if torch.version.cuda is None:
+        return f"this torch ({torch.__version__}) is built without CUDA"
+    return "torch.cuda.is_available() is False: no GPU or driver found"
+
+
+def _mps_present() -> list[str]:
+    return ["mps"] if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available() else []
 
 
 def _mps_synchronize(device: torch.device) -> None:
@@ -69,7 +95,7 @@ def _mps_synchronize(device: torch.device) -> None:
 
 
 DEVICE_KINDS: dict[str, DeviceKind] = {
-    "cpu": DeviceKind("cpu", _nothing, threads=True, energy_counter=lambda d: rapl_counter()),
+    "cpu": DeviceKind("cpu", _nothing, present=lambda: ["cpu"], threads=True, energy_counter=lambda d: rapl_counter()),
     "cuda": DeviceKind(
         "cuda",
         torch.cuda.synchronize,
@@ -80,16 +106,21 @@ DEVICE_KINDS: dict[str, DeviceKind] = {
         model_name=torch.cuda.get_device_name,
         rng_state=torch.cuda.get_rng_state,
         set_rng_state=torch.cuda.set_rng_state,
-        event_timing=True,
+        present=_cuda_present,
+        why_absent=_cuda_why_absent,
+        timing_event=lambda: torch.cuda.Event(enable_timing=True),
         graphs=True,
         matmul_sizes=(2048, 4096, 8192),
         energy_counter=cuda_counter,
+        ray_resource="GPU",
     ),
     "mps": DeviceKind(
         "mps",
         _mps_synchronize,
         empty_cache=lambda d: torch.mps.empty_cache(),
         model_name=lambda d: f"Apple MPS ({cpu_model()})",
+        present=_mps_present,
+        why_absent=lambda: "torch.backends.mps.is_available() is False",
     ),
 }
 
@@ -121,7 +152,7 @@ def kind_of(device: str | torch.device) -> DeviceKind:
     """The DeviceKind of a device name or torch.device; UsageError for a kind rnnbench does not know."""
     name = torch.device(device).type
     if name not in DEVICE_KINDS:
-        raise UsageError(f"device kind '{name}' is not supported: use cpu, cuda, cuda:N, mps or auto")
+        raise UsageError(f"device kind '{name}' is not supported: use {_kinds_text()}")
     return DEVICE_KINDS[name]
 
 
@@ -140,55 +171,37 @@ def register_kind(kind: DeviceKind) -> None:
 
 
 def available_devices() -> list[str]:
-    """Every device torch can use here: the CPU, each CUDA GPU, Apple's MPS."""
-    devices = ["cpu"]
-    if torch.cuda.is_available():
-        count = torch.cuda.device_count()
-        devices += ["cuda"] if count == 1 else [f"cuda:{i}" for i in range(count)]
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        devices.append("mps")
-    return devices
+    """Every device torch can use here, kind by kind (DEVICE_KINDS): the CPU, each CUDA GPU, Apple's MPS."""
+    return [name for kind in DEVICE_KINDS.values() for name in kind.present()]
 
 
-def _why_absent(kind: str) -> str:
-    if kind == "cuda":
-        if torch.version.cuda is None:
-            return f"this torch ({torch.__version__}) is built without CUDA"
-        return "torch.cuda.is_available() is False: no GPU or driver found"
-    if kind == "mps":
-        return "torch.backends.mps.is_available() is False"
-    return "torch does not know it"
+def _kinds_text() -> str:
+    return ", ".join(f"{name}, {name}:N" if name == "cuda" else name for name in DEVICE_KINDS) + " or auto"
 
 
 def resolve_devices(requested: list[str] | tuple[str, ...]) -> list[str]:
     """Canonical device names for a request; `auto` means every device present."""
     resolved: list[str] = []
-    present = available_devices()
     for name in requested:
         name = name.strip().lower()
         if name == "auto":
-            candidates = present
+            candidates = available_devices()
         else:
             try:
                 device = torch.device(name)
             except RuntimeError as exc:
-                raise UsageError(f"unknown device '{name}': use cpu, cuda, cuda:N, mps or auto") from exc
-            if device.type == "cuda":
-                count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-                index = device.index or 0
-                if index >= count:
-                    detail = _why_absent("cuda") if count == 0 else f"this machine has {count} CUDA device(s)"
-                    raise UsageError(f"device '{name}' is not available: {detail}; see `rnnbench devices`")
-                name = "cuda" if count == 1 else f"cuda:{index}"
-            elif device.type == "mps":
-                if "mps" not in present:
-                    raise UsageError(f"device 'mps' is not available: {_why_absent('mps')}")
-                name = "mps"
-            elif device.type == "cpu":
-                name = "cpu"
-            else:
-                raise UsageError(f"device '{name}' is not supported: use cpu, cuda, cuda:N, mps or auto")
-            candidates = [name]
+                raise UsageError(f"unknown device '{name}': use {_kinds_text()}") from exc
+            if device.type not in DEVICE_KINDS:
+                raise UsageError(f"device '{name}' is not supported: use {_kinds_text()}")
+            kind = DEVICE_KINDS[device.type]
+            present = kind.present()
+            index = device.index or 0
+            # One device of a kind is named by its kind alone; several by kind:index.
+            canonical = kind.name if present == [kind.name] and index == 0 else f"{kind.name}:{index}"
+            if canonical not in present:
+                detail = kind.why_absent() if not present else f"this machine has {len(present)} {kind.name} device(s)"
+                raise UsageError(f"device '{name}' is not available: {detail}; see `rnnbench devices`")
+            candidates = [canonical]
         resolved += [c for c in candidates if c not in resolved]
     return resolved
 

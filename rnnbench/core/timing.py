@@ -61,12 +61,12 @@ class StepTimer:
         self.warmup = warmup
         self._seen = 0
         self._host_s: list[float] = []
-        self._events: list[tuple[torch.cuda.Event, torch.cuda.Event]] = []
+        self._events: list[tuple] = []  # (start, end) of the kind's timing events
         self._start: object = None
 
     def __enter__(self) -> StepTimer:
         if self.use_events:
-            self._start = torch.cuda.Event(enable_timing=True)
+            self._start = self.kind.timing_event()
             self._start.record()
         else:
             self.kind.synchronize(self.device)  # a device without events: what was queued before is not this step's
@@ -77,7 +77,7 @@ class StepTimer:
         self._seen += 1
         keep = self._seen > self.warmup
         if self.use_events:
-            end = torch.cuda.Event(enable_timing=True)
+            end = self.kind.timing_event()
             end.record()
             if keep:
                 self._events.append((self._start, end))

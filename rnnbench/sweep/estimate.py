@@ -40,7 +40,7 @@ import torch
 
 from rnnbench.config import RunConfig
 from rnnbench.core.data import Corpus, Layout
-from rnnbench.core.devices import torch_threads
+from rnnbench.core.devices import kind_of, torch_threads
 from rnnbench.core.models import hidden_size_for
 from rnnbench.core.timing import StepTimer, synchronize
 from rnnbench.core.train import GradClip, build_model, build_optimizer, evaluate, planned_steps, train_step
@@ -70,7 +70,7 @@ class Estimate:
 def shape(cfg: RunConfig, vocab_size: int, cuda_graphs: bool = True) -> tuple:
     """What one training step of a run computes, on what: runs of one shape take one step time."""
     t = cfg.train
-    graphs = cuda_graphs and cfg.device.startswith("cuda")  # only CUDA replays graphs
+    graphs = cuda_graphs and kind_of(cfg.device).graphs  # only a kind that replays graphs (CUDA)
     hidden = hidden_size_for(cfg.cell, cfg.num_layers, cfg.size, vocab_size, cfg.size_mode)
     return (
         cfg.cell,

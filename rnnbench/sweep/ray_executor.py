@@ -27,12 +27,10 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import torch
-
 from rnnbench.config import Execution, Hardware, RunConfig
 from rnnbench.core.checkpoint import RunFiles
 from rnnbench.core.data import Corpus
-from rnnbench.core.devices import hardware, torch_threads
+from rnnbench.core.devices import DEVICE_KINDS, hardware, kind_of, torch_threads
 from rnnbench.errors import UsageError
 from rnnbench.events import OnEvent, Progress, RunProgress, RunStarted, throttled
 from rnnbench.results import utc_now
@@ -155,26 +153,33 @@ class RayExecutor:
     def resolve_devices(self, requested: tuple[str, ...]) -> list[str]:
         """Devices are checked against the cluster, not this machine: Ray picks each run's GPU.
         A run must fit on one node, or Ray would hold it pending for ever."""
-        gpus = self.cluster().get("GPU", 0)
         node_cpus = max((node["Resources"].get("CPU", 0) for node in self.ray.nodes() if node["Alive"]), default=0)
         if self.cpus_per_run > node_cpus:
             raise UsageError(
                 f"--ray-cpus-per-run {self.cpus_per_run}: no node of the cluster has more than {node_cpus:g} CPUs"
             )
+        cluster = self.cluster()
+        # A run is placed on a kind of device by the Ray resource it asks for: CPUs, or a GPU of its own.
+        schedulable = {k.name: k for k in DEVICE_KINDS.values() if k.name == "cpu" or k.ray_resource}
+        kinds_text = ", ".join(schedulable) + " or auto"
         resolved: list[str] = []
         for name in requested:
             name = name.strip().lower()
             if name == "auto":
-                candidates = ["cpu"] + (["cuda"] if gpus else [])
-            elif name in ("cpu", "cuda"):
-                if name == "cuda" and not gpus:
+                candidates = [
+                    k for k, kind in schedulable.items() if not kind.ray_resource or cluster.get(kind.ray_resource)
+                ]
+            elif name in schedulable:
+                resource = schedulable[name].ray_resource
+                if resource and not cluster.get(resource, 0):
                     raise UsageError(
-                        "device 'cuda' is not available: the Ray cluster has no GPUs (`ray status` shows its resources)"
+                        f"device '{name}' is not available: the Ray cluster has no {resource}s "
+                        "(`ray status` shows its resources)"
                     )
                 candidates = [name]
             else:
                 raise UsageError(
-                    f"device '{name}' cannot be scheduled by Ray: use cpu, cuda or auto "
+                    f"device '{name}' cannot be scheduled by Ray: use {kinds_text} "
                     "(Ray gives each CUDA run one GPU of its own)"
                 )
             resolved += [c for c in candidates if c not in resolved]
@@ -183,7 +188,7 @@ class RayExecutor:
     def hardware(self, device: str) -> Hardware:
         """Asked of a task placed as a run on `device` would be: a run trains on a node of the
         cluster, not here. (A run that lands on other hardware than this says so and fails.)"""
-        threads = None if device == "cuda" else self.cpus_per_run
+        threads = self.cpus_per_run if kind_of(device).threads else None
         probe = self.ray.remote(hardware).options(**self._resources(device), max_retries=self.max_retries)
         return self.ray.get(probe.remote(device, threads))
 
@@ -195,7 +200,7 @@ class RayExecutor:
         )
 
     def _resources(self, device: str) -> dict:
-        if torch.device(device).type == "cuda":
+        if kind_of(device).ray_resource == "GPU":
             # A fraction lets several runs share one GPU (Ray packs them by the fraction asked).
             return {"num_gpus": self.gpus_per_run, "num_cpus": 1}
         return {"num_cpus": self.cpus_per_run}
@@ -246,7 +251,7 @@ class RayExecutor:
         by_id = {cfg.run_id: cfg for cfg in todo}
         started_at = {}
         for cfg in todo:
-            threads = None if torch.device(cfg.device).type == "cuda" else self.cpus_per_run
+            threads = self.cpus_per_run if kind_of(cfg.device).threads else None
             ref = remote.options(**self._options(cfg)).remote(
                 cfg, corpus_ref, board, threads, checkpoint_dirs[cfg.run_id] is not None, execution.cuda_graphs
             )
