@@ -322,11 +322,16 @@ def paper_comparison(exp: Experiment, values: pd.DataFrame) -> tuple[pd.DataFram
     return joined, stats
 
 
-def depth_helps(values: pd.DataFrame) -> tuple[int, int]:
-    """(pairs where the better of 2 and 3 layers beats 1 layer, pairs), over cells and sizes."""
-    depth = values.dropna(subset=["test_loss_nats"]).pivot_table(
+def by_depth(values: pd.DataFrame) -> pd.DataFrame:
+    """Test losses with a row per (cell, size) and a column per layer count."""
+    return values.dropna(subset=["test_loss_nats"]).pivot_table(
         index=["cell", "size"], columns="num_layers", values="test_loss_nats"
     )
+
+
+def depth_helps(values: pd.DataFrame) -> tuple[int, int]:
+    """(pairs where the better of 2 and 3 layers beats 1 layer, pairs), over cells and sizes."""
+    depth = by_depth(values)
     deeper = [d for d in (2, 3) if d in depth]
     if 1 not in depth or not deeper:
         return 0, 0
@@ -470,41 +475,9 @@ def findings_by_size(values: pd.DataFrame, comparison, baseline: tuple[int, floa
 def findings(values: pd.DataFrame, comparison, baseline: tuple[int, float, str] | None = None) -> list[str]:
     """What stands out, as measured facts with their numbers."""
     ok = values.dropna(subset=["test_loss_nats"])
-    lines = []
     if ok.empty:
         return ["No run finished with a test loss."]
-    for size, group in ok.groupby("size"):
-        best = group.loc[group.test_loss_nats.idxmin()]
-        lines.append(
-            f"Size {size}: the lowest test loss is {best.cell.upper()} with {best.num_layers} "
-            f"layer{'s' if best.num_layers > 1 else ''}, {best.test_loss_nats:.3f} nats "
-            f"({best.test_loss_nats / math.log(2):.3f} bits) per character."
-        )
-    means = ok.groupby("cell").test_loss_nats.mean().sort_values()
-    if len(means) > 1:
-        lines.append(
-            "Mean test loss over the grid by cell: "
-            + ", ".join(f"{c.upper()} {v:.3f}" for c, v in means.items())
-            + " nats."
-        )
-    depth = ok.pivot_table(index=["cell", "size"], columns="num_layers", values="test_loss_nats")
-    for deeper in (2, 3):
-        if 1 in depth and deeper in depth:
-            diff = (depth[deeper] - depth[1]).dropna()
-            if len(diff):
-                helped = int((diff < 0).sum())
-                lines.append(
-                    f"{deeper} layers against 1 (same cell and size): lower loss in {helped} of {len(diff)} "
-                    f"pairs, median change {diff.median():+.3f} nats."
-                )
-    if ok.vocab_size.notna().any():
-        uniform = math.log(float(ok.vocab_size.dropna().iloc[0]))
-        worse = ok[ok.test_loss_nats > uniform]
-        for r in worse.itertuples():
-            lines.append(
-                f"{r.cell.upper()} {r.num_layers}x{r.size} ended worse than a uniform guess over the "
-                f"vocabulary ({r.test_loss_nats:.3f} against {uniform:.3f} nats): its training went unstable."
-            )
+    lines = best_per_size_lines(ok) + depth_lines(ok) + unstable_lines(ok)
     not_ok = values[values.status != "ok"]
     if len(not_ok):
         lines.append(
@@ -529,3 +502,50 @@ def findings(values: pd.DataFrame, comparison, baseline: tuple[int, float, str] 
                 f"{stats['mad']:.3f} nats, Spearman rank correlation {stats['spearman']:.2f}."
             )
     return lines
+
+
+def best_per_size_lines(ok: pd.DataFrame) -> list[str]:
+    """The best model of each size, and each cell's mean loss over the grid."""
+    lines = []
+    for size, group in ok.groupby("size"):
+        best = group.loc[group.test_loss_nats.idxmin()]
+        lines.append(
+            f"Size {size}: the lowest test loss is {best.cell.upper()} with {best.num_layers} "
+            f"layer{'s' if best.num_layers > 1 else ''}, {best.test_loss_nats:.3f} nats "
+            f"({best.test_loss_nats / math.log(2):.3f} bits) per character."
+        )
+    means = ok.groupby("cell").test_loss_nats.mean().sort_values()
+    if len(means) > 1:
+        lines.append(
+            "Mean test loss over the grid by cell: "
+            + ", ".join(f"{c.upper()} {v:.3f}" for c, v in means.items())
+            + " nats."
+        )
+    return lines
+
+
+def depth_lines(ok: pd.DataFrame) -> list[str]:
+    """2 and 3 layers each against 1, pair by pair (same cell and size)."""
+    depth, lines = by_depth(ok), []
+    for deeper in (2, 3):
+        if 1 in depth and deeper in depth:
+            diff = (depth[deeper] - depth[1]).dropna()
+            if len(diff):
+                helped = int((diff < 0).sum())
+                lines.append(
+                    f"{deeper} layers against 1 (same cell and size): lower loss in {helped} of {len(diff)} "
+                    f"pairs, median change {diff.median():+.3f} nats."
+                )
+    return lines
+
+
+def unstable_lines(ok: pd.DataFrame) -> list[str]:
+    """Models that ended worse than a uniform guess over the vocabulary."""
+    if not ok.vocab_size.notna().any():
+        return []
+    uniform = math.log(float(ok.vocab_size.dropna().iloc[0]))
+    return [
+        f"{r.cell.upper()} {r.num_layers}x{r.size} ended worse than a uniform guess over the "
+        f"vocabulary ({r.test_loss_nats:.3f} against {uniform:.3f} nats): its training went unstable."
+        for r in ok[ok.test_loss_nats > uniform].itertuples()
+    ]

@@ -90,8 +90,9 @@ def headline_markdown(df: pd.DataFrame) -> list[str]:
 
 
 def header_markdown(df: pd.DataFrame) -> list[str]:
+    """The report's head: what it is made of, the headline, the findings, what was run and on what."""
     sweeps = df[df.kind == "sweep"]
-    out = (
+    return (
         [
             "# rnnbench report",
             "",
@@ -103,68 +104,75 @@ def header_markdown(df: pd.DataFrame) -> list[str]:
         + headline_markdown(df)
         + findings_summary(df, baseline_of(df))
         + ["## What was run", ""]
+        + experiments_markdown(df)
+        + machines_markdown(df)
     )
-    body = []
-    for exp in experiments(df):
-        f = exp.first
-        seeds = sorted({int(x) for x in exp.rows.seed})
-        # 12 hex digits, and whether the checkout had uncommitted changes
-        commits = (
-            sorted(
-                {str(c)[:12] + ("-dirty" if str(c).endswith("-dirty") else "") for c in exp.rows.git_commit.dropna()}
-            )
-            if "git_commit" in exp.rows
-            else []
-        )
-        body.append(
-            [
-                DATASET_TITLES.get(f["dataset"], f["dataset"]),
-                f"{f['device']}: {f['hardware']}",
-                str(len(exp.rows)),
-                protocol_cell(exp),
-                budget_text(f),
-                layout_text(f),
-                f"{int(f['batch_size'])} x {int(f['seq_len'])}",
-                f"{f['lr']:g}",
-                ", ".join(f"{d:g}" for d in dropout_values(exp)),
-                f"{f['size_mode']}",
-                ", ".join(map(str, seeds)),
-                f"{when(exp.rows.started_at.min())[:10]} to {when(exp.rows.finished_at.max())[:10]}",
-                ", ".join(commits) or "-",
-            ]
-        )
-    if body:
-        out += [
-            table(
-                [
-                    "dataset",
-                    "hardware",
-                    "runs",
-                    "protocol",
-                    "budget",
-                    "layout",
-                    "batch x seq",
-                    "lr",
-                    "dropout",
-                    "sizes",
-                    "seeds",
-                    "when",
-                    "git commit",
-                ],
-                body,
-                ["l"] * 13,
-            ),
-            "",
-        ]
-        out += [
-            f"The paper's protocol is {protocol_text()} with early stopping on "
-            "validation loss. A **budget** run stops far earlier: its losses say what that budget buys, "
-            "not what the paper's models reach.",
-            "",
-        ]
+
+
+EXPERIMENT_COLUMNS = (
+    "dataset",
+    "hardware",
+    "runs",
+    "protocol",
+    "budget",
+    "layout",
+    "batch x seq",
+    "lr",
+    "dropout",
+    "sizes",
+    "seeds",
+    "when",
+    "git commit",
+)
+
+
+def experiment_row(exp) -> list[str]:
+    """One experiment's line of "What was run"."""
+    f = exp.first
+    seeds = sorted({int(x) for x in exp.rows.seed})
+    # 12 hex digits, and whether the checkout had uncommitted changes
+    commits = (
+        sorted({str(c)[:12] + ("-dirty" if str(c).endswith("-dirty") else "") for c in exp.rows.git_commit.dropna()})
+        if "git_commit" in exp.rows
+        else []
+    )
+    return [
+        DATASET_TITLES.get(f["dataset"], f["dataset"]),
+        f"{f['device']}: {f['hardware']}",
+        str(len(exp.rows)),
+        protocol_cell(exp),
+        budget_text(f),
+        layout_text(f),
+        f"{int(f['batch_size'])} x {int(f['seq_len'])}",
+        f"{f['lr']:g}",
+        ", ".join(f"{d:g}" for d in dropout_values(exp)),
+        f"{f['size_mode']}",
+        ", ".join(map(str, seeds)),
+        f"{when(exp.rows.started_at.min())[:10]} to {when(exp.rows.finished_at.max())[:10]}",
+        ", ".join(commits) or "-",
+    ]
+
+
+def experiments_markdown(df: pd.DataFrame) -> list[str]:
+    """A line per experiment, and what a budget run is."""
+    body = [experiment_row(exp) for exp in experiments(df)]
+    if not body:
+        return []
+    return [
+        table(list(EXPERIMENT_COLUMNS), body, ["l"] * len(EXPERIMENT_COLUMNS)),
+        "",
+        f"The paper's protocol is {protocol_text()} with early stopping on "
+        "validation loss. A **budget** run stops far earlier: its losses say what that budget buys, "
+        "not what the paper's models reach.",
+        "",
+    ]
+
+
+def machines_markdown(df: pd.DataFrame) -> list[str]:
+    """A line per machine that made rows."""
     # A run whose Ray task was lost never described its machine.
     machines = df.dropna(subset=["host"]).drop_duplicates(["host", "cpu_model", "gpu_name", "torch_version"])
-    out += [
+    return [
         table(
             ["host", "CPU", "logical cores", "GPU", "torch", "CUDA", "cuDNN"],
             [
@@ -183,7 +191,6 @@ def header_markdown(df: pd.DataFrame) -> list[str]:
         ),
         "",
     ]
-    return out
 
 
 def shared_note(exp) -> str:

@@ -125,70 +125,85 @@ class ProcessExecutor:
         stopper=None,
         claim=lambda cfg: True,
     ) -> Iterator:
-
         stopper = stopper or Stopper()
-        stop = self.context.RawValue("b", 0)  # lock-free: a worker killed while reading it blocks nobody
-        waiting = list(todo)
-        by_id = {cfg.run_id: cfg for cfg in todo}
-        busy: dict = {}  # connection -> [worker, run id or None, started at]
+        pool = _Pool(self, todo, corpus, checkpoint_dirs, execution, claim)
         stopped = 0
-
-        def next_run() -> RunConfig | None:
-            while waiting:
-                cfg = waiting.pop(0)
-                if claim(cfg):
-                    return cfg
-            return None
-
-        def hand_out(conn) -> None:
-            """The worker on `conn` is idle: give it the next run this sweep claims, or tell it to finish."""
-            cfg = next_run()
-            conn.send(None if cfg is None else (cfg, checkpoint_dirs[cfg.run_id]))
-            busy[conn][1:] = [cfg.run_id if cfg else None, utc_now()]
-
-        def start_worker() -> None:
-            ours, theirs = self.context.Pipe()
-            worker = self.context.Process(
-                target=_work,
-                daemon=True,
-                args=(theirs, (corpus.name, corpus.data, corpus.source), self.threads, execution.cuda_graphs, stop),
-            )
-            worker.start()
-            theirs.close()  # so that a worker's death reads as the end of its pipe
-            self.workers.append(worker)
-            busy[ours] = [worker, None, None]
-            hand_out(ours)
-
         for _ in range(min(self.jobs, len(todo))):
-            start_worker()
-        while busy:
-            if stopper() and not stop.value:
-                stop.value = 1  # every worker saves its run's state after the step in progress
-            for conn in wait(list(busy), timeout=POLL_S):
-                worker, run_id, started = busy[conn]
+            pool.start_worker()
+        while pool.busy:
+            if stopper() and not pool.stop.value:
+                pool.stop.value = 1  # every worker saves its run's state after the step in progress
+            for conn in wait(list(pool.busy), timeout=POLL_S):
                 try:
                     kind, run_id, payload = conn.recv()
                 except (EOFError, OSError):  # the worker died
-                    del busy[conn]
-                    worker.join()
-                    if run_id is not None:
-                        why = f"worker process died (exit code {worker.exitcode}) while training this run"
-                        yield Finished(
-                            by_id[run_id], run_record(by_id[run_id], "failed", why, started, {"executor": self.name})
-                        )
-                    if waiting:
-                        start_worker()  # its place is taken
+                    lost = pool.lost(conn)
+                    if lost is not None:
+                        yield lost
                     continue
+                cfg = pool.by_id[run_id]
                 if kind == "started":
-                    on_event(RunStarted(by_id[run_id]))
+                    on_event(RunStarted(cfg))
                 elif kind == "progress":
-                    on_event(RunProgress(by_id[run_id], payload))
+                    on_event(RunProgress(cfg, payload))
                 elif kind == "storage":
                     raise StorageError(payload)  # __exit__ kills the workers
                 else:  # done or stopped: the worker is idle again
                     stopped += kind == "stopped"
-                    hand_out(conn)
+                    pool.hand_out(conn)
                     if kind == "done":
-                        yield Finished(by_id[run_id], payload)
+                        yield Finished(cfg, payload)
         if stopped:
             raise StopRequested(f"{stopped} run(s) stopped before they finished")
+
+
+class _Pool:
+    """The worker processes of one ProcessExecutor.execute: which worker trains which run, and the
+    runs still waiting for a worker."""
+
+    def __init__(self, executor: ProcessExecutor, todo, corpus: Corpus, checkpoint_dirs, execution, claim):
+        self.executor, self.corpus, self.checkpoint_dirs = executor, corpus, checkpoint_dirs
+        self.execution, self.claim = execution, claim
+        self.stop = executor.context.RawValue("b", 0)  # lock-free: a worker killed while reading it blocks nobody
+        self.waiting = list(todo)
+        self.by_id = {cfg.run_id: cfg for cfg in todo}
+        self.busy: dict = {}  # connection -> [worker, run id or None, started at]
+
+    def next_run(self) -> RunConfig | None:
+        while self.waiting:
+            cfg = self.waiting.pop(0)
+            if self.claim(cfg):
+                return cfg
+        return None
+
+    def hand_out(self, conn) -> None:
+        """The worker on `conn` is idle: give it the next run this sweep claims, or tell it to finish."""
+        cfg = self.next_run()
+        conn.send(None if cfg is None else (cfg, self.checkpoint_dirs[cfg.run_id]))
+        self.busy[conn][1:] = [cfg.run_id if cfg else None, utc_now()]
+
+    def start_worker(self) -> None:
+        ex, corpus = self.executor, self.corpus
+        ours, theirs = ex.context.Pipe()
+        worker = ex.context.Process(
+            target=_work,
+            daemon=True,
+            args=(theirs, (corpus.name, corpus.data, corpus.source), ex.threads, self.execution.cuda_graphs, self.stop),
+        )
+        worker.start()
+        theirs.close()  # so that a worker's death reads as the end of its pipe
+        ex.workers.append(worker)
+        self.busy[ours] = [worker, None, None]
+        self.hand_out(ours)
+
+    def lost(self, conn) -> Finished | None:
+        """The worker on `conn` died: its run's failure (if it had one), and another worker in its place."""
+        worker, run_id, started = self.busy.pop(conn)
+        worker.join()
+        if self.waiting:
+            self.start_worker()
+        if run_id is None:
+            return None
+        why = f"worker process died (exit code {worker.exitcode}) while training this run"
+        cfg = self.by_id[run_id]
+        return Finished(cfg, run_record(cfg, "failed", why, started, {"executor": self.executor.name}))
