@@ -101,7 +101,7 @@ def _root(
 # --- options made from declared settings --------------------------------------------------------------
 
 
-def _split(text: str, cast=str, name: str = "") -> tuple:
+def _comma_list(text: str, cast=str, name: str = "") -> tuple:
     """'a,b,c' -> (a, b, c). An empty item ('lstm,,gru', a trailing comma) is an error: it is a
     typo more often than not, and dropping it would start another grid than the one meant."""
     items = [v.strip() for v in text.split(",")]
@@ -164,7 +164,9 @@ def with_settings(declared: dict[str, Setting]):
                 if _ctx.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP")
             }
             settings = {
-                name: _split(value, declared[name].type, declared[name].option[2:]) if declared[name].is_list else value
+                name: _comma_list(value, declared[name].type, declared[name].option[2:])
+                if declared[name].is_list
+                else value
                 for name, value in given.items()
             }
             return command(settings=settings, **kwargs)
@@ -486,7 +488,7 @@ def baseline_ngram(
 
     grid = (load_preset(preset) if preset else Grid()).replace(**settings)
     layout = Layout.of(grid.train)
-    smoothings = _split(smoothing, str, "smoothing")
+    smoothings = _comma_list(smoothing, str, "smoothing")
     check_writable(results_dir, "results folder")
     corpus = load_corpus(grid.dataset, data_dir, terminal.DownloadBar().handle)
     train_bytes = layout.sizes(corpus.n_bytes)[0]
@@ -650,7 +652,7 @@ def results_compare(
         [run_pairs.Filter.parse(f) for f in new_filter],
         min_change,
     )
-    terminal.show(terminal.versus_table(table, f"{base} (BASE) against {new} (NEW)"))
+    terminal.show(terminal.run_pairs_table(table, f"{base} (BASE) against {new} (NEW)"))
     terminal.info(run_pairs.summary(table), terminal.stdout)
     terminal.info(run_pairs.method_text(min_change))
     if out is not None:

@@ -438,7 +438,7 @@ def runs_table(records: list[dict], title: str, width: int | None = None):
     return fitted_table(f"{title} (losses in nats per character)", columns, rows, width or stdout.width)
 
 
-def versus_table(table, title: str):
+def run_pairs_table(table, title: str):
     """`rnnbench results compare`: one row per run in both folders (rnnbench.report.run_pairs.compare_runs)."""
     from rich.table import Table
 
