@@ -92,6 +92,11 @@ class Layout:
         n_train, n_val = int(self.train_fraction * n_bytes), int(self.val_fraction * n_bytes)
         return n_train, n_val, n_bytes - n_train - n_val
 
+    def steps_per_epoch(self, n_bytes: int) -> int:
+        """Training steps in one pass over the train split of a text of `n_bytes`: each step takes
+        seq_len characters of every stream, whose last character has nothing to predict."""
+        return (self.sizes(n_bytes)[0] // self.batch_size - 1) // self.seq_len
+
     def streams(self, encoded: torch.Tensor) -> dict[str, torch.Tensor]:
         """{"train", "val", "test"}: each a view of `encoded` of shape (batch_size, length)."""
         if self.split == "chunked":

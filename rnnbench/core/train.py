@@ -308,7 +308,7 @@ class Trainer:
         self.clip = GradClip.of(t, device)
         # The corpus lives on the device as one tensor; a batch is a slice of it, never a copy.
         self.data = self.layout.streams(corpus.encode().to(device))
-        self.steps_per_epoch = (self.data["train"].size(1) - 1) // t.seq_len
+        self.steps_per_epoch = self.layout.steps_per_epoch(corpus.n_bytes)
         self.planned, self.planned_by = planned_steps(cfg, self.steps_per_epoch)
         self.chars_per_step = t.batch_size * t.seq_len
         kind_of(device).reset_peak_memory(device)

@@ -145,8 +145,8 @@ class Estimator:
     def estimate(self, cfg: RunConfig) -> Estimate:
         t = cfg.train
         layout = Layout.of(t)
-        n_train, n_val, n_test = layout.sizes(self.corpus.n_bytes)
-        steps_per_epoch = (n_train // t.batch_size - 1) // t.seq_len
+        _, n_val, n_test = layout.sizes(self.corpus.n_bytes)
+        steps_per_epoch = layout.steps_per_epoch(self.corpus.n_bytes)
         steps, _ = planned_steps(cfg, steps_per_epoch)
         key = shape(cfg, self.corpus.vocab_size, self.cuda_graphs)
         kept = self.probes.get(probe_key(key))
