@@ -652,12 +652,58 @@ class CompareSpec:
         check_settings(self)
 
 
+KERNEL_SUITES = ("deepbench", "paper")  # rnnbench.measure.kernels
+
+
+@dataclass(frozen=True)
+class KernelSpec:
+    """What `rnnbench kernels` times: one recurrent layer per shape of a suite, forward and
+    forward+backward (see rnnbench.measure.kernels). The shape filters select from the suite."""
+
+    suite: str = setting(
+        "deepbench",
+        "'deepbench': DeepBench's 53 training shapes (one layer, input size = hidden, the input product "
+        "kept out); 'paper': the recurrent layers of the paper's 36 models at batch 100 x 100 steps.",
+        choices=KERNEL_SUITES,
+    )
+    cells: tuple[str, ...] | None = setting(
+        None, "Cell types of the suite to keep (deepbench: rnn_relu, lstm, gru).", shown_default="all"
+    )
+    hidden: tuple[int, ...] | None = setting(None, "Hidden sizes to keep.", shown_default="all", valid=at_least(1))
+    batch: tuple[int, ...] | None = setting(None, "Batch sizes to keep.", shown_default="all", valid=at_least(1))
+    timesteps: tuple[int, ...] | None = setting(
+        None, "Sequence lengths (time steps) to keep.", "steps", shown_default="all", valid=at_least(1)
+    )
+    devices: tuple[str, ...] = same_as(Grid, "devices")
+    dtype: tuple[str, ...] = setting(
+        ("float32",), "Dtypes the layer runs in (its weights and inputs; no autocast).", choices=DTYPES
+    )
+    threads: int | None = setting(
+        None, "CPU threads (torch's) to time with.", "threads", shown_default="torch's count", valid=at_least(1)
+    )
+    min_time_s: float = setting(
+        1.0,
+        "Seconds of timed calls per figure at the least (after the warm-up; at least three calls).",
+        "seconds",
+        aliases=("--min-time",),
+        valid=above(0),
+    )
+    warmup: int = setting(1, "Calls before the timed ones, not kept.", "calls", valid=at_least(0))
+
+    def __post_init__(self):
+        for name in ("devices", "dtype"):
+            if not getattr(self, name):
+                raise UsageError(f"{name} must name at least one value")
+        check_settings(self)
+
+
 TRAIN_SETTINGS = {s.name: s for s in settings_of(TrainConfig)}
 GRID_AXES = tuple(f.name for f in fields(Grid) if f.name not in ("train", "execution"))
 EXECUTION_SETTINGS = {s.name: s for s in settings_of(Execution)}
 GRID_SETTINGS = {s.name: s for s in settings_of(Grid)}  # the grid's axes, TrainConfig's, Execution's
 assert len(GRID_SETTINGS) == len(settings_of(Grid)), "two settings of a sweep share a name"
 COMPARE_SETTINGS = {s.name: s for s in settings_of(CompareSpec)}
+KERNEL_SETTINGS = {s.name: s for s in settings_of(KernelSpec)}
 
 
 def preset_dirs() -> list[Path]:

@@ -125,6 +125,17 @@ class RowMeasured:
     record: dict
 
 
+@dataclass(frozen=True)
+class KernelMeasured:
+    """`rnnbench kernels` came to row `done` of `total`: measured and stored (`record`), or None
+    where it was stored already."""
+
+    record: dict | None
+    label: str
+    done: int
+    total: int
+
+
 Event = Union[
     DownloadStarted,
     DownloadProgress,
@@ -137,6 +148,7 @@ Event = Union[
     Notice,
     CpuDtypes,
     RowMeasured,
+    KernelMeasured,
 ]
 OnEvent = Callable[[Event], None]
 

@@ -25,7 +25,7 @@ from typer.core import TyperGroup
 
 from rnnbench import __version__
 from rnnbench.cli import terminal
-from rnnbench.config import COMPARE_SETTINGS, GRID_SETTINGS, Setting
+from rnnbench.config import COMPARE_SETTINGS, GRID_SETTINGS, KERNEL_SETTINGS, Setting
 from rnnbench.errors import StopRequested, UsageError
 from rnnbench.files import check_writable, default_results_dir
 
@@ -332,6 +332,37 @@ def compare_devices(
         terminal.info(f"wrote {out}")
     if not any(r["config"]["device"].startswith("cuda") for r in records):
         terminal.note("only the CPU was measured; no figure here is a GPU figure.")
+
+
+@app.command()
+@with_settings(KERNEL_SETTINGS)
+def kernels(
+    settings: dict = None,
+    results_dir: Optional[Path] = RESULTS_DIR_OPTION,
+    plan_only: bool = typer.Option(
+        False, "--plan", help="Print each row with its expected seconds and the sum, and measure nothing."
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar on stderr."),
+) -> None:
+    """Time one recurrent layer at DeepBench's training shapes (or the paper's), forward and forward+backward, to
+    set beside the processors DeepBench published (`rnnbench report`)."""
+    from rnnbench.config import KernelSpec
+    from rnnbench.measure.kernels import plan_kernels, run_kernels
+
+    spec = KernelSpec(**settings)
+    check_writable(results_dir, "results folder")
+    if plan_only:
+        with terminal.status("planning: the device's matmul rate and one small layer per cell"):
+            planned = plan_kernels(spec, results_dir)
+        terminal.show(terminal.kernel_plan_table(planned))
+        return
+    try:
+        with terminal.KernelDisplay(enabled=progress) as display:
+            run_kernels(spec, results_dir, display.handle)
+    except KeyboardInterrupt:
+        terminal.interrupted(str(results_dir / "runs"), "the row in progress was not stored")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    terminal.show(display.table)
 
 
 @app.command()

@@ -34,6 +34,7 @@ from rnnbench.events import (
     DownloadProgress,
     DownloadStarted,
     Event,
+    KernelMeasured,
     Notice,
     RowMeasured,
     RunFinished,
@@ -379,6 +380,90 @@ def budget_short(train: dict) -> str:
     if train.get("split", "contiguous") != "contiguous":
         parts.append(train["split"])
     return ", ".join(parts) or "-"
+
+
+class KernelDisplay:
+    """`rnnbench kernels`: a bar over the rows, a line per measured row, and the table at the end."""
+
+    HEADERS = ("layer", "device", "dtype", "forward ms (IQR)", "fwd+bwd ms (IQR)", "TFLOP/s", "of matmul", "status")
+
+    def __init__(self, enabled: bool = True):
+        from rich.progress import MofNCompleteColumn, Progress, TimeElapsedColumn
+        from rich.table import Table
+
+        self.progress = Progress(
+            *Progress.get_default_columns(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=stderr,
+            disable=not enabled,
+            transient=True,
+        )
+        self.task = None
+        self.table = Table(title="recurrent layers (TFLOP/s by DeepBench's count: recurrent products, fwd+bwd)")
+        for name in self.HEADERS:
+            self.table.add_column(name, justify="left" if name in ("layer", "device", "dtype", "status") else "right")
+
+    def __enter__(self) -> KernelDisplay:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, KernelMeasured):
+            if self.task is None:
+                self.task = self.progress.add_task("timing layers", total=event.total)
+            self.progress.update(self.task, completed=event.done, description=event.label)
+            if event.record is not None:
+                self._row(event.record, event.label)
+        elif isinstance(event, Notice):
+            note(event.text)
+
+    def _row(self, record: dict, label: str) -> None:
+        c, m = record["config"], record["metrics"]
+        if record["status"] == "ok":
+            cells = [
+                f"{m['fwd_ms_median']:,.3g} ({m['fwd_ms_iqr']:.2g})",
+                f"{m['total_ms_median']:,.3g} ({m['total_ms_iqr']:.2g})",
+                f"{m['deepbench_tflops_total']:.3g}",
+                f"{m['share_of_matmul']:.0%}",
+            ]
+        else:
+            cells = ["-"] * 4
+        status_text = record["status"] + (f": {record['error']}" if record.get("error") else "")
+        self.progress.console.print(
+            escape(
+                f"  {label} on {c['device']} {c['dtype']}: "
+                + (
+                    f"forward {cells[0]} ms, fwd+bwd {cells[1]} ms, {cells[2]} TFLOP/s"
+                    if record["status"] == "ok"
+                    else status_text
+                )
+            ),
+            highlight=False,
+            soft_wrap=True,
+        )
+        self.table.add_row(label, c["device"], c["dtype"], *cells, record["status"])
+
+
+def kernel_plan_table(planned: list):
+    """`rnnbench kernels --plan`: each row, stored or its expected seconds, and the sum."""
+    from rich.table import Table
+
+    todo = [p for p in planned if not p.stored]
+    total_s = sum(p.seconds for p in todo)
+    table = Table(
+        title=f"kernels plan: {len(todo)} rows to measure, {len(planned) - len(todo)} stored; "
+        f"expected {total_s / 60:,.1f} min (each call at the device's matmul rate times the efficiency of "
+        "one small probe layer per cell)"
+    )
+    for name in ("layer", "device", "dtype", "expected"):
+        table.add_column(name, justify="right" if name == "expected" else "left")
+    for p in planned:
+        table.add_row(p.shape.label(), p.device, p.dtype, "stored" if p.stored else f"{p.seconds:,.1f} s")
+    return table
 
 
 # Dropped first at a narrow terminal: the highest `drop`. The first metric column (the test loss)

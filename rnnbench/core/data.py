@@ -137,6 +137,7 @@ class CorpusSpec:
     description: str
     url: str | None = None  # None: cannot be downloaded, `how_to_get` says what to do
     how_to_get: str = ""
+    vocab_size: int | None = None  # distinct bytes of the verified text (what sizes its models without it)
 
 
 WARPEACE_URL = (
@@ -152,6 +153,7 @@ REGISTRY: dict[str, CorpusSpec] = {
         sha256="fb66ba999dafe24017cdd59e04c56d385a9c8466993d374fd4c6f08b2142985e",
         description="Tolstoy, War and Peace (char-rnn's warpeace_input.txt)",
         url=WARPEACE_URL,
+        vocab_size=87,
     ),
     "linux": CorpusSpec(
         name="linux",
@@ -163,6 +165,7 @@ REGISTRY: dict[str, CorpusSpec] = {
             "build it from Debian's linux-source-6.1 (6.1.192-2) with "
             "`rnnbench data build-linux linux-source-6.1.tar.xz`, or point --data-dir at a folder holding linux.txt"
         ),
+        vocab_size=99,
     ),
 }
 
