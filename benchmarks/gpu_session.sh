@@ -18,13 +18,15 @@
 #    time left (see `rnnbench sweep --plan`). One size at a time, smallest first, so that a short
 #    window finishes whole runs instead of cutting long ones; $JOBS runs at once under the CUDA MPS
 #    daemon, which the sweep starts and stops (waiting until it is gone).
-# 2. The checks, in the CHECKS_S seconds kept for them: the CUDA-only tests,
+# 2. The recurrent layers at DeepBench's shapes (`rnnbench kernels`, float32 then bfloat16), in the
+#    KERNELS_S seconds kept for them, into RESULTS as rows (a stopped set resumes in the next window).
+# 3. The checks, in the CHECKS_S seconds kept for them: the CUDA-only tests,
 #    benchmarks/gpu_check.py (CUDA graphs against eager, runs side by side, equal losses) and
 #    benchmarks/step_profile.py (the kernels of the smallest and largest 1-layer models).
 # Every stage runs under its own timeout, and what came of it is packed as soon as it ends, so that a
 # kill at any moment loses at most the stage in flight. rnnbench is imported from this checkout
 # (nothing installs it on a lent machine).
-# 3. OUT_DIR/campaign-rows.tgz: the rows the campaign wrote in this window (unpack into
+# 4. OUT_DIR/campaign-rows.tgz: the rows the campaign and the layers wrote in this window (unpack into
 #    results/runs, then `rnnbench report --results-dir results`); OUT_DIR/campaign-state.tgz.NN: the
 #    saved state of the runs still in flight, smallest first up to STATE_MIB (unpack with
 #    `cat campaign-state.tgz.* | tar xz -C results/checkpoints`, and carry results/checkpoints into
@@ -84,13 +86,15 @@ pack_rows() {  # the rows this window wrote so far, and the state of the runs in
 }
 
 if [ -n "${RNNBENCH_GPU_SESSION_DRY:-}" ]; then
-    DEVICE=cpu; JOBS=1; CHECKS_S=40; SIZES="64"
+    DEVICE=cpu; JOBS=1; CHECKS_S=40; KERNELS_S=20; SIZES="64"
+    KERNELS="--cells gru --hidden 512 --timesteps 1 --dtype float32 --min-time 0.01"
     CAMPAIGN="--preset paper --layers 1 --cells rnn --max-steps 12 --eval-every 12 --train-fraction 0.98 --val-fraction 0.01"
     CHECK="--cpu-dry-run --parts ac"  # the step times and the projection: the rest trains for minutes on a CPU
     PROFILE="--device cpu --sizes 64 --layers 1 --cells rnn --steps 3 --profile-steps 2"
     echo "DRY RUN on the CPU: tests this script; no figure below is a GPU figure"
 else
     DEVICE=cuda; JOBS=18; CHECKS_S=210; SIZES="64 128 256 512"  # tests ~40 s, gpu_check (a) ~25 and (b) ~60-115, step_profile ~30
+    KERNELS_S=90; KERNELS="--dtype float32,bfloat16 --min-time 0.2"  # 106 rows of a few ms to a few s each
     CAMPAIGN="--preset paper"
     CHECK="--steps 50"
     PROFILE="--device cuda --sizes 64,512 --layers 1 --steps 20 --profile-steps 5"  # the smallest and largest
@@ -99,9 +103,9 @@ fi
 python3 -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda, 'threads', torch.get_num_threads(),
       torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU')"
 
-stage "the paper campaign on $DEVICE, $JOBS runs at once, sizes $SIZES one after another, until $CHECKS_S s before the end"
+stage "the paper campaign on $DEVICE, $JOBS runs at once, sizes $SIZES one after another, until $((CHECKS_S + KERNELS_S)) s before the end"
 for size in $SIZES; do
-    campaign_s=$(($(left) - CHECKS_S))
+    campaign_s=$(($(left) - CHECKS_S - KERNELS_S))
     [ "$campaign_s" -ge 10 ] || break
     echo "--- size $size: ${campaign_s} s"
     # The sweep stops itself at --stop-after; the timeout, a little later, is for a sweep that hangs.
@@ -112,6 +116,11 @@ for size in $SIZES; do
     pack_rows
     [ "$code" -eq 0 ] || break
 done
+
+stage "the recurrent layers at DeepBench's shapes on $DEVICE"
+within $(($(left) - CHECKS_S)) $RB kernels $KERNELS --devices $DEVICE --no-progress --results-dir "$RESULTS"
+echo "kernels exit code: $? (124: cut at its time; the rows measured are stored and the rest resume)"
+pack_rows
 
 stage "the GPU checks"
 if [ "$DEVICE" = cuda ]; then

@@ -3,6 +3,13 @@ started, `estimated_s`) against what it took (`wall_s`), from the rows of a resu
 
     python benchmarks/plan_accuracy.py results            # every run that had an estimate
     python benchmarks/plan_accuracy.py results --device cuda
+    python benchmarks/plan_accuracy.py results --probe-shapes 12 --dataset warpeace   # probes against rows
+
+With --probe-shapes N, the probe itself is put to the test on this machine (quiet it first): for N
+model shapes that have finished rows of this hardware (CPU, one thread or the default count as the
+rows say), a probe of the shape now, as a plan takes it (time-boxed: sweep.estimate.PROBE_TIME_S
+of timed steps, at least PROBE_MIN_STEPS), and the longer probe of earlier versions (5 warm-up
+steps, 30 timed), each against the rows' median step time; with each probe's own wall time.
 
 Runs that were stopped and resumed are left out: their estimate was of the part still to train,
 their wall time is of the whole. Prints one line per run and the median absolute error in percent,
@@ -17,11 +24,68 @@ import statistics
 from rnnbench import results
 
 
+def probe_shapes(results_dir: str, n: int, dataset: str) -> None:
+    import time
+
+    from rnnbench.config import Grid, Hardware
+    from rnnbench.core.data import load_corpus
+    from rnnbench.core.devices import hardware
+    from rnnbench.sweep import estimate
+
+    df = results.load(results_dir)
+    rows = df[(df.kind == "sweep") & (df.status == "ok") & (df.device == "cpu") & (df.dataset == dataset)]
+    rows = rows[rows.step_ms_median.notna() & rows.hardware.isin({hardware("cpu", t).label for t in (1, 2)})]
+    keys = ["cell", "num_layers", "size", "size_mode", "batch_size", "seq_len", "gru_reset", "torch_num_threads"]
+    shapes = rows.groupby(keys, dropna=False).step_ms_median.median().reset_index()
+    shapes = shapes.sort_values("step_ms_median").iloc[:: max(1, len(shapes) // n)].head(n)
+    corpus = load_corpus(dataset)
+    errors = {"time-boxed": [], "30 steps": []}
+    columns = f"{'boxed ms':>9} {'err':>6} {'took s':>7} {'30-step ms':>10} {'err':>6} {'took s':>7}"
+    print(f"{'model':<12} {'threads':>7} {'rows ms':>8} " + columns)
+    for s in shapes.itertuples():
+        grid = Grid.from_settings(
+            dataset=dataset,
+            cells=(s.cell,),
+            layers=(int(s.num_layers),),
+            sizes=(int(s.size),),
+            size_mode=s.size_mode,
+            devices=("cpu",),
+            batch_size=int(s.batch_size),
+            seq_len=int(s.seq_len),
+            gru_reset=s.gru_reset if isinstance(s.gru_reset, str) else "after",
+        )
+        threads = int(s.torch_num_threads)
+        cfg = grid.expand(corpus.sha256, hardware={"cpu": Hardware("cpu", "x", threads, "t")})[0]
+        out = []
+        for label, boxed in (("time-boxed", True), ("30 steps", False)):
+            saved = (estimate.PROBE_WARMUP, estimate.PROBE_TIME_S, estimate.PROBE_EVAL_STEPS)
+            if not boxed:  # the protocol before the time box
+                estimate.PROBE_WARMUP, estimate.PROBE_TIME_S, estimate.PROBE_EVAL_STEPS = 5, float("inf"), 10
+            start = time.perf_counter()
+            step_s, _ = estimate.probe(cfg, corpus, 30)
+            took = time.perf_counter() - start
+            estimate.PROBE_WARMUP, estimate.PROBE_TIME_S, estimate.PROBE_EVAL_STEPS = saved
+            error = 100 * (step_s * 1e3 - s.step_ms_median) / s.step_ms_median
+            errors[label].append(error)
+            out += [f"{step_s * 1e3:>9.1f}", f"{error:>+5.0f}%", f"{took:>7.1f}"]
+        print(f"{s.cell} {int(s.num_layers)}x{int(s.size):<6} {threads:>7} {s.step_ms_median:>8.1f} " + " ".join(out))
+    for label, found in errors.items():
+        print(
+            f"{label}: median absolute error {statistics.median(map(abs, found)):.1f}% over {len(found)} shapes, "
+            f"median signed {statistics.median(found):+.1f}%"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results_dir")
     parser.add_argument("--device", default=None, help="only the runs on this device kind (cpu, cuda)")
+    parser.add_argument("--probe-shapes", type=int, default=0, help="probe this many shapes now (see above)")
+    parser.add_argument("--dataset", default="warpeace", help="with --probe-shapes: the corpus of the rows")
     args = parser.parse_args()
+    if args.probe_shapes:
+        probe_shapes(args.results_dir, args.probe_shapes, args.dataset)
+        return
     df = results.load(args.results_dir)
     needed = {"estimated_s", "wall_s", "estimate_source"}
     if df.empty or not needed <= set(df.columns):

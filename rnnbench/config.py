@@ -662,8 +662,8 @@ class KernelSpec:
 
     suite: str = setting(
         "deepbench",
-        "'deepbench': DeepBench's 53 training shapes (one layer, input size = hidden, the input product "
-        "kept out); 'paper': the recurrent layers of the paper's 36 models at batch 100 x 100 steps.",
+        "'deepbench': DeepBench's 53 training shapes (one layer; its input product kept out, as DeepBench "
+        "kept it); 'paper': the recurrent layers of the paper's 36 models at batch 100 x 100 steps.",
         choices=KERNEL_SUITES,
     )
     cells: tuple[str, ...] | None = setting(

@@ -151,7 +151,7 @@ def test_sample_is_seeded_and_temperature_shapes_it(trained):
     [
         (["--temperature", "0"], "temperature must be above 0"),
         (["--prime", "é€"], "2 character(s) the model never saw: 'é', '€'"),
-        (["--length", "0"], "length must be at least 1"),
+        (["--length", "0"], "Invalid value for '--length'"),
     ],
 )
 def test_bad_sample_input_is_exit_2(trained, args, message):

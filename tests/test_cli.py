@@ -296,3 +296,35 @@ def test_the_runs_table_reads_at_80_columns_and_tells_rows_apart(tmp_path):
         assert "H200," in text and "Test," in text and "2.11.0+cu130" in text  # what tells the two apart, whole
         assert "…" not in text
         assert ("left out at" in text) == (width < 200)  # it says what it left out, and at 200 nothing is
+
+
+def test_every_numeric_option_of_every_command_declares_its_range():
+    """A numeric option is a setting (its Range is declared with it and checked everywhere) or a
+    plain option with a Click range: none takes any number."""
+    import typer
+
+    from rnnbench.config import COMPARE_SETTINGS, GRID_SETTINGS, KERNEL_SETTINGS
+
+    settings = {**GRID_SETTINGS, **COMPARE_SETTINGS, **KERNEL_SETTINGS}
+
+    def commands(group, path=()):
+        for name, command in getattr(group, "commands", {}).items():
+            yield from commands(command, (*path, name)) if hasattr(command, "commands") else [((*path, name), command)]
+
+    def numeric(param) -> bool:
+        bare = getattr(param, "bare_type", None)  # Typer's own parameters; Click's have .type
+        kind = bare() if callable(bare) else getattr(param.type, "name", "")
+        return kind in (int, float, "int", "float", "integer")
+
+    def ranged(param) -> bool:
+        bounds = (getattr(param, "min", None), getattr(param, "max", None))
+        return any(b is not None for b in bounds) or type(getattr(param, "type", None)).__name__.endswith("Range")
+
+    unranged = []
+    for path, command in commands(typer.main.get_command(app)):
+        for param in command.params:
+            if numeric(param) and not ranged(param):
+                declared = settings.get(param.name)
+                if declared is None or declared.valid is None:
+                    unranged.append(f"{' '.join(path)} --{param.name}")
+    assert unranged == []

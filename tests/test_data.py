@@ -35,6 +35,7 @@ def test_real_corpora_exact_counts(name, n_bytes, vocab, splits):
     assert corpus.vocab_size == vocab
     assert corpus.split_sizes == splits
     assert corpus.sha256 == data.REGISTRY[name].sha256
+    assert data.REGISTRY[name].vocab_size == vocab  # what sizes the paper suite's layers without the file
 
 
 def test_split_sizes_follow_the_rule():
@@ -272,10 +273,13 @@ def test_bad_downloads_leave_nothing_in_cache(server, served_spec, isolated_cach
     assert not events or type(events[-1]).__name__ == "DownloadEnded"  # a display is always told it ended
 
 
-def test_unreachable_server_is_a_usage_error(served_spec):
+def test_unreachable_server_is_a_usage_error_that_says_where_it_looked_and_what_to_do(served_spec, tmp_path):
     served_spec("http://127.0.0.1:9/none.txt")  # the discard port: nothing listens
-    with pytest.raises(UsageError, match="download of"):
-        load_corpus("served")
+    with pytest.raises(UsageError, match="download of") as raised:
+        load_corpus("served", data_dir=tmp_path)
+    text = str(raised.value)
+    assert str(tmp_path) in text and "--data-dir FOLDER" in text and "RNNBENCH_DATA_DIR=FOLDER" in text
+    assert "rnnbench data fetch served" in text and "\n" not in text
 
 
 # --- the Linux recipe --------------------------------------------------------------------------

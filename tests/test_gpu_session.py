@@ -63,14 +63,19 @@ def test_a_dry_gpu_session_runs_the_campaign_then_the_checks_and_packs_only_its_
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     log = (out / "log.txt").read_text()
     assert "DRY RUN on the CPU" in log and "no figure below is a GPU figure" in log
-    assert log.index("the paper campaign") < log.index("the GPU checks") < log.index("packing")
+    assert log.index("the paper campaign") < log.index("the recurrent layers") < log.index("the GPU checks")
+    assert log.index("the GPU checks") < log.index("packing")
     assert "3 new row(s) in campaign-rows.tgz" in log
-    assert log.index("3 new row(s)") < log.index("the GPU checks")  # packed before the next stage
+    assert log.index("3 new row(s)") < log.index("the recurrent layers")  # packed before the next stage
+    assert log.index("4 new row(s)") < log.index("the GPU checks")  # and the layer's row too
     assert "No module named" not in log and "Traceback" not in log
 
     with tarfile.open(out / "campaign-rows.tgz") as packed:
         rows = [json.load(packed.extractfile(m)) for m in packed.getmembers() if m.isfile()]
     assert earlier.name not in {f"{r['run_id']}.json" for r in rows}  # only what this window wrote
+    kernels = [r for r in rows if r["kind"] == "kernel"]
+    assert [(r["config"]["cell"], r["config"]["hidden"], r["status"]) for r in kernels] == [("gru", 512, "ok")]
+    rows = [r for r in rows if r["kind"] == "sweep"]
     assert sorted((r["config"]["cell"], r["config"]["train"]["dropout"]) for r in rows) == [
         ("rnn", dropout) for dropout in (0.0, 0.25, 0.5)
     ]

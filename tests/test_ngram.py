@@ -10,7 +10,9 @@ from typer.testing import CliRunner
 
 from rnnbench import report, results
 from rnnbench.cli import app
-from rnnbench.measure.ngram import SMOOTHINGS, discounts, ngram_losses
+from rnnbench.core.data import Layout
+from rnnbench.errors import UsageError
+from rnnbench.measure.ngram import SMOOTHINGS, discounts, ngram_losses, run_baseline
 
 runner = CliRunner()
 
@@ -100,13 +102,29 @@ def test_the_command_stores_a_row_per_order_and_smoothing_that_the_report_shows(
     text = report.render_markdown(rows, results.load_curves(tmp_path))[0]
     assert "## Baselines" in text and f"{four.test_loss_nats:.3f}" in text
     for args, message in (
-        (["--order", "0"], "--order must be at least 1"),
+        (["--order", "0"], "Invalid value for '--order'"),
+        (["--order", "100000"], "Invalid value for '--order'"),
         (["--smoothing", "kn,witten-bell"], "unknown smoothing witten-bell"),
         (["--split", "random"], "unknown split 'random'"),
         (["--train-fraction", "0.95"], "add up to less than 1"),
     ):
         bad = runner.invoke(app, ["baseline", "ngram", "--dataset", "synthetic", "--results-dir", str(tmp_path), *args])
         assert bad.exit_code == 2 and message in bad.output, (args, bad.output)
+
+
+def test_an_n_gram_count_that_would_not_fit_says_its_memory_before_counting(tmp_path, monkeypatch):
+    import psutil
+
+    from rnnbench.core.data import load_corpus
+
+    class Scarce:
+        available = 64 * 2**20
+
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: Scarce())
+    with pytest.raises(UsageError, match=r"--order must be in \[1, 100\], got 101"):
+        run_baseline(load_corpus("synthetic"), Layout(batch_size=10, seq_len=10), 101)
+    with pytest.raises(UsageError, match=r"needs about 72 MB, whatever the order, and this machine has 64 MB free"):
+        run_baseline(load_corpus("synthetic"), Layout(batch_size=10, seq_len=10), 5)
 
 
 def test_the_findings_say_whether_the_best_model_beats_the_baseline(tmp_path):

@@ -28,6 +28,7 @@ from rnnbench.cli import terminal
 from rnnbench.config import COMPARE_SETTINGS, GRID_SETTINGS, KERNEL_SETTINGS, Setting
 from rnnbench.errors import StopRequested, UsageError
 from rnnbench.files import check_writable, default_results_dir
+from rnnbench.measure.ngram import ORDERS as NGRAM_ORDERS
 
 EXIT_USAGE = 2
 EXIT_STOPPED = 75  # EX_TEMPFAIL: stopped on request (--stop-after, SIGTERM); the same command resumes
@@ -42,6 +43,10 @@ class OneLineErrors(TyperGroup):
             return super().invoke(ctx)
         except UsageError as exc:
             terminal.error(str(exc))
+            raise typer.Exit(EXIT_USAGE) from None
+        except typer.BadParameter as exc:  # a value Click checks itself (a declared range, a type): one line too
+            where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+            terminal.error(exc.format_message() + where)
             raise typer.Exit(EXIT_USAGE) from None
 
 
@@ -233,18 +238,22 @@ def sweep(
     ),
     ray_cpus_per_run: Optional[int] = typer.Option(
         None,
+        min=1,
         show_default="1",
         help="With --executor ray: CPUs each CPU run asks Ray for, and the torch threads it trains with (a CUDA run "
         "asks for one GPU and one CPU).",
     ),
     ray_max_retries: Optional[int] = typer.Option(
         None,
+        min=0,
         show_default="1",
         help="With --executor ray: times Ray retries a run whose worker or node died; an error inside training is "
         "recorded, not retried.",
     ),
     ray_gpus_per_run: Optional[float] = typer.Option(
         None,
+        min=0.01,
+        max=1,
         show_default="1",
         help="With --executor ray: the fraction of a GPU each CUDA run asks for; 0.25 lets four runs share one GPU.",
     ),
@@ -371,14 +380,16 @@ def sample(
         ..., help="A run id (its RESULTS_DIR/checkpoints/RUN_ID/best.pt) or the path of a checkpoint file."
     ),
     results_dir: Optional[Path] = RESULTS_DIR_OPTION,
-    length: int = typer.Option(500, help="Characters (bytes) to generate after the priming text."),
+    length: int = typer.Option(500, min=1, help="Characters (bytes) to generate after the priming text."),
     temperature: float = typer.Option(
-        1.0, help="Divides the logits: below 1 sharpens the distribution, above 1 flattens it; must be above 0."
+        1.0,
+        min=0,  # and not 0 itself: stream() says so, with the flag that does what 0 would mean
+        help="Divides the logits: below 1 sharpens the distribution, above 1 flattens it; must be above 0.",
     ),
     prime: str = typer.Option(
         "", show_default="a newline", help="Text fed to the model first; generation continues it."
     ),
-    seed: int = typer.Option(0, help="Seed of the sampling generator: the same seed gives the same text."),
+    seed: int = typer.Option(0, min=0, help="Seed of the sampling generator: the same seed gives the same text."),
     device: str = typer.Option("cpu", help="Device to run the model on (a model trained on a GPU samples on a CPU)."),
     greedy: bool = typer.Option(
         False, "--greedy", help="Take the most likely character every time instead of sampling."
@@ -492,6 +503,8 @@ def baseline_ngram(
     settings,
     order: int = typer.Option(
         20,
+        min=NGRAM_ORDERS.low,
+        max=NGRAM_ORDERS.high,
         help="The highest n: every order from 1 to n is counted and scored in one pass "
         "(an order-n model predicts each byte from the n - 1 bytes before it; the "
         "paper's baseline is 20).",
@@ -656,6 +669,7 @@ def results_compare(
     min_change: float = typer.Option(
         0.02,
         "--min-change",
+        min=0,
         metavar="FRACTION",
         help="Medians closer than this are 'same' even when the quartiles do not overlap.",
     ),

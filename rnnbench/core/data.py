@@ -163,7 +163,7 @@ REGISTRY: dict[str, CorpusSpec] = {
         description="Linux 6.1.192 kernel/ C source, joined (the paper's length)",
         how_to_get=(
             "build it from Debian's linux-source-6.1 (6.1.192-2) with "
-            "`rnnbench data build-linux linux-source-6.1.tar.xz`, or point --data-dir at a folder holding linux.txt"
+            "`rnnbench data build-linux linux-source-6.1.tar.xz`"
         ),
         vocab_size=99,
     ),
@@ -352,16 +352,26 @@ def download(
     return data
 
 
+def not_found(spec: CorpusSpec, data_dir: str | Path | None) -> str:
+    """Where a corpus was looked for, and the ways to provide it."""
+    return (
+        f"corpus '{spec.name}' ({spec.filename}) is not in {', '.join(map(str, search_dirs(data_dir)))}: put "
+        f"{spec.filename} in a folder and give it with --data-dir FOLDER or RNNBENCH_DATA_DIR=FOLDER"
+        + (f", or download it now with `rnnbench data fetch {spec.name}` where there is a network" if spec.url else "")
+    )
+
+
 def fetch(spec: CorpusSpec, data_dir: str | Path | None = None, on_event: OnEvent = ignore) -> Path:
     """The verified file of a named corpus, downloading it into the cache if it is nowhere yet."""
     path = find(spec, data_dir)
     if path is not None:
         return path
     if spec.url is None:
-        raise UsageError(
-            f"corpus '{spec.name}' not found in {', '.join(map(str, search_dirs(data_dir)))}: {spec.how_to_get}"
-        )
-    data = download(spec.url, spec.n_bytes, spec.sha256, on_event=on_event)
+        raise UsageError(f"{not_found(spec, data_dir)}; or {spec.how_to_get}")
+    try:
+        data = download(spec.url, spec.n_bytes, spec.sha256, on_event=on_event)
+    except UsageError as exc:
+        raise UsageError(f"{exc}; {not_found(spec, data_dir)}") from exc
     path = cache_dir() / spec.filename
     write_atomic(path, data)
     return path

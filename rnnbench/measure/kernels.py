@@ -9,8 +9,8 @@ Baidu's DeepBench published: where a machine's recurrent kernels sit.
     [256]
 
 Suites (KernelSpec.suite):
-    deepbench  DeepBench's 53 training shapes (rnnbench/deepbench_rnn_train.csv: every recurrent
-               training result it published, 9 processors): one layer, vanilla layers with ReLU
+    deepbench  DeepBench's 53 training shapes (rnnbench.deepbench: every recurrent training result
+               it published, 9 processors): one layer, vanilla layers with ReLU
     paper      the recurrent stacks of the paper's 36 models (the `paper` preset's cells, depths and
                sizes on War and Peace's vocabulary) at its batch and sequence length
 
@@ -39,10 +39,8 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass
-from importlib import resources
 from pathlib import Path
 
-import pandas as pd
 import torch
 from torch import nn
 
@@ -60,15 +58,15 @@ from rnnbench.core.devices import (
 )
 from rnnbench.core.models import CELLS, hidden_size_for
 from rnnbench.core.timing import StepTimer, summarize
+from rnnbench.deepbench import CELL_GATES, published
 from rnnbench.errors import UsageError, one_line
 from rnnbench.events import KernelMeasured, Notice, OnEvent, ignore
 from rnnbench.measure.device_speed import DTYPES, matmul_rate
 
-DEEPBENCH_FILE = "deepbench_rnn_train.csv"
 MIN_CALLS = 3  # timed calls per figure at the least: a median and quartiles need a few
 # DeepBench's layers by its names: vanilla layers use ReLU; the paper's vanilla RNN is torch's tanh one.
 KERNEL_CELLS = {
-    "rnn_relu": (lambda *a, **k: nn.RNN(*a, nonlinearity="relu", **k), 1),
+    "rnn_relu": (lambda *a, **k: nn.RNN(*a, nonlinearity="relu", **k), CELL_GATES["rnn_relu"]),
     **{name: (cell.module, cell.gates) for name, cell in CELLS.items()},
 }
 
@@ -103,15 +101,6 @@ class Shape:
     def label(self) -> str:
         stack = f"{self.layers}x" if self.layers > 1 else ""
         return f"{self.cell} {stack}{self.hidden}, batch {self.batch}, {self.timesteps} steps"
-
-
-def published() -> pd.DataFrame:
-    """DeepBench's published training results (see DEEPBENCH_FILE's columns), with `total_ms`
-    computed as forward + backward: the sheets' own total column is not always that sum."""
-    with resources.files("rnnbench").joinpath(DEEPBENCH_FILE).open() as f:
-        rows = pd.read_csv(f)
-    backward = rows.bwd_ms.fillna(rows.bwd_inputs_ms + rows.bwd_weights_ms)
-    return rows.assign(bwd_ms=backward, total_ms=rows.fwd_ms + backward, application=rows.application.fillna(""))
 
 
 def suite_shapes(suite: str) -> list[Shape]:
@@ -259,7 +248,7 @@ def plan_kernels(spec: KernelSpec, results_dir: str | Path | None = None) -> lis
                 rate = matmul_rate(device, DTYPES[dtype], torch.get_num_threads(), 0.2, warmup=1)
                 efficiency = {}
                 for cell in sorted({s.cell for s in shapes}):
-                    probe = Shape(cell, 256, 16, 25)
+                    probe = Shape(cell, 1024, 32, 25)  # mid-sized: a small layer runs well below the set's rate
                     seconds = min(time_calls(Layer(probe, device, DTYPES[dtype]).total, device, 1, 0.05))
                     efficiency[cell] = min(1.0, 3 * probe.flops() / seconds / (rate["gflops"] * 1e9))
                 for shape in shapes:

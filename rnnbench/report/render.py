@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,7 @@ from rnnbench.report.figures import (
 from rnnbench.report.grids import (
     BUSY_CORES,
     DATASET_TITLES,
+    PAPER_PROTOCOL,
     PAPER_SIZES,
     budget_text,
     cell_values,
@@ -46,12 +48,15 @@ from rnnbench.report.grids import (
     findings_by_size,
     findings_summary,
     grid_markdown,
+    headline_experiments,
     is_paper_protocol,
+    not_solo,
     paper_comparison,
     paper_table,
     protocol_text,
     reproduction_headline,
 )
+from rnnbench.report.kernels import kernels_markdown
 from rnnbench.report.protocol import checklist_markdown
 from rnnbench.report.speed import default_targets, hardware_markdown, time_to_target, time_to_target_markdown
 from rnnbench.report.tables import is_missing as _is_missing
@@ -83,30 +88,89 @@ def layout_text(row) -> str:
     return f"{row['split']} {100 * t:g}/{100 * v:g}/{100 * (1 - t - v):g}"
 
 
-def headline_markdown(df: pd.DataFrame) -> list[str]:
-    """Table 1 as reproduced so far, a line per corpus (README.md quotes these lines)."""
+def headline_markdown(df: pd.DataFrame, prefix: str = "figures/") -> Lines:
+    """Table 1 as reproduced so far, a line per corpus (README.md quotes these lines), and each
+    corpus's cells against the paper's in one figure of a name that does not change (README shows it)."""
     lines = reproduction_headline(df)
-    return ["## Table 1 reproduced", ""] + [f"- {line}" for line in lines] + [""] if lines else []
+    if not lines:
+        return glance_markdown(df), {}
+    out, figures = ["## Table 1 reproduced", ""] + [f"- {line}" for line in lines] + [""], {}
+    for dataset, exp, joined, _ in headline_experiments(df):
+        name = f"table1-{dataset}.png"
+        figures[name] = paper_scatter_figure(joined, exp.title)
+        out += [f"![{DATASET_TITLES[dataset]}: ours against the paper's Table 1]({prefix}{name})", ""]
+    return out + glance_markdown(df), figures
 
 
-def header_markdown(df: pd.DataFrame) -> list[str]:
+def glance_markdown(df: pd.DataFrame) -> list[str]:
+    """The rest of what a reader came for, in a few lines: per corpus the best model of the headline's
+    experiment against the n-gram, and per model size the fastest hardware."""
+    lines = []
+    for dataset, exp, _, _ in headline_experiments(df):  # the experiment each corpus's headline is of
+        ok = exp.rows.dropna(subset=["test_loss_nats"])
+        baseline = baseline_of(df)(exp)
+        if ok.empty or baseline is None:
+            continue
+        best = ok.loc[ok.test_loss_nats.idxmin()]
+        order, loss, _ = baseline
+        lines.append(
+            f"{DATASET_TITLES[dataset]}: the best of its models trained under the paper's protocol so far, "
+            f"{best.cell.upper()} {int(best.num_layers)}x{int(best['size'])} ({best.test_loss_nats:.3f} nats), "
+            f"{'beats' if best.test_loss_nats < loss else 'does not beat'} the {order}-gram of the same layout "
+            f"({loss:.3f})."
+        )
+    lines += fastest_lines(df)
+    return ["## At a glance", ""] + [f"- {line}" for line in lines] + [""] if lines else []
+
+
+def fastest_lines(df: pd.DataFrame) -> list[str]:
+    """Per model size (the paper's batch and sequence): the hardware with the highest median training
+    throughput over its solo runs of that size."""
+    sweeps = df[(df.kind == "sweep") & df.train_chars_per_s.notna()]
+    if sweeps.empty or "batch_size" not in sweeps:  # a folder of other rows only
+        return []
+    sweeps = sweeps[(sweeps.batch_size == PAPER_PROTOCOL["batch_size"]) & (sweeps.seq_len == PAPER_PROTOCOL["seq_len"])]
+    if sweeps.empty:
+        return []
+    sweeps = sweeps.assign(concurrent_runs=concurrent_runs(sweeps))
+    solo = sweeps[~not_solo(sweeps)].assign(where=lambda d: d.device + ": " + d.hardware)
+    out = []
+    for size, rows in solo.groupby("size"):
+        rates = rows.groupby("where").train_chars_per_s.median().sort_values(ascending=False)
+        if len(rates) < 2:
+            continue
+        out.append(
+            f"Size {int(size)}: the fastest hardware is {rates.index[0]}, a median {rates.iloc[0]:,.0f} training "
+            f"characters/s over its solo runs of that size ({rates.iloc[0] / rates.iloc[1]:.1f}x {rates.index[1]})."
+        )
+    return out
+
+
+def kernel_rows_text(df: pd.DataFrame) -> str:
+    n = int((df.kind == "kernel").sum())
+    return f", {n} layer timings" if n else ""
+
+
+def header_markdown(df: pd.DataFrame, prefix: str = "figures/") -> Lines:
     """The report's head: what it is made of, the headline, the findings, what was run and on what."""
     sweeps = df[df.kind == "sweep"]
-    return (
+    headline, figures = headline_markdown(df, prefix)
+    lines = (
         [
             "# rnnbench report",
             "",
             f"Rendered by `rnnbench report` from {len(df)} stored rows ({len(sweeps)} sweep runs, "
-            f"{int((df.kind == 'compare').sum())} device measurements). Every number below is a stored "
-            "measurement or arithmetic on stored measurements.",
+            f"{int((df.kind == 'compare').sum())} device measurements{kernel_rows_text(df)}). Every number below "
+            "is a stored measurement or arithmetic on stored measurements.",
             "",
         ]
-        + headline_markdown(df)
+        + headline
         + findings_summary(df, baseline_of(df))
         + ["## What was run", ""]
         + experiments_markdown(df)
         + machines_markdown(df)
     )
+    return lines, figures
 
 
 EXPERIMENT_COLUMNS = (
@@ -489,7 +553,7 @@ EXPERIMENT_PARTS = [
 
 
 def header_section(page: Page) -> Lines:
-    return header_markdown(page.df), {}
+    return header_markdown(page.df, page.prefix)
 
 
 def baselines_section(page: Page) -> Lines:
@@ -497,8 +561,17 @@ def baselines_section(page: Page) -> Lines:
 
 
 def experiments_section(page: Page) -> Lines:
-    out, figures = [], {}
+    out, figures, under_heading = [], {}, False
     for exp in experiments(page.df):
+        if exp.protocol != "paper" and not under_heading:
+            under_heading = True
+            out += [
+                "## Shorter runs: not the paper's protocol",
+                "",
+                "The experiments from here on stop far earlier than the paper's protocol (a budget of steps, "
+                "characters or wall time): their losses say what that budget buys, not what the paper's models reach.",
+                "",
+            ]
         view = ExperimentView.of(exp, page)
         for part in EXPERIMENT_PARTS:
             lines, drawn = part(page, view)
@@ -538,6 +611,10 @@ def devices_section(page: Page) -> Lines:
     )
 
 
+def kernels_section(page: Page) -> Lines:
+    return kernels_markdown(page.df, page.prefix)
+
+
 # The report's sections, in order: a new section is a function and an entry here.
 REPORT_SECTIONS = [
     header_section,
@@ -546,6 +623,7 @@ REPORT_SECTIONS = [
     throughput_section,
     hardware_section,
     devices_section,
+    kernels_section,
 ]
 
 
@@ -570,7 +648,28 @@ def render_markdown(
         lines, drawn = section(page)
         out += lines
         figures |= drawn
-    return "\n".join(out).rstrip() + "\n", figures
+    return "\n".join(with_contents(out)).rstrip() + "\n", figures
+
+
+def anchor(heading: str, seen: dict[str, int]) -> str:
+    """The link target GitHub (and markdown's toc) gives a heading: lower case, punctuation
+    dropped, spaces as dashes, a repeat numbered."""
+    slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+    count = seen.get(slug, 0)
+    seen[slug] = count + 1
+    return f"{slug}-{count}" if count else slug
+
+
+def with_contents(lines: list[str]) -> list[str]:
+    """The report with a list of its sections (its ## headings, linked) after its first paragraph."""
+    lines = "\n".join(lines).split("\n")  # a section may hand over a block of several lines as one
+    seen: dict[str, int] = {}
+    headings = [(line[3:], anchor(line[3:], seen)) for line in lines if line.startswith("## ")]
+    if len(headings) < 3:
+        return lines
+    at = lines.index("", 2) + 1 if "" in lines[2:] else len(lines)  # after the title and the first paragraph
+    contents = ["**Contents**", ""] + [f"- [{text}](#{target})" for text, target in headings] + [""]
+    return lines[:at] + contents + lines[at:]
 
 
 def render_csv(df: pd.DataFrame) -> str:

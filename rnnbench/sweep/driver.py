@@ -264,6 +264,9 @@ class SweepPlan:
         stored = folder.stored()
         identities = {cfg.run_id: results.identity("sweep", cfg.as_dict(), cfg.hardware) for cfg in runs}
         todo = [cfg for cfg in runs if force or identities[cfg.run_id] not in stored]
+        # CPU shapes are probed as their runs will train: `jobs` at once, as far as the cores go.
+        threads = max([cfg.hardware.threads or 1 for cfg in todo if cfg.hardware is not None] or [1])
+        estimator.probe_side_by_side(todo, min(execution.jobs, max(1, (os.cpu_count() or 1) // threads)))
         return cls(runs, grid_runs, stored, identities, todo, {cfg.run_id: estimator.estimate(cfg) for cfg in todo})
 
     def longest_first(self) -> None:

@@ -46,9 +46,11 @@ from rnnbench.core.timing import StepTimer, synchronize
 from rnnbench.core.train import GradClip, build_model, build_optimizer, evaluate, planned_steps, train_step
 from rnnbench.results import FINISHED, ResultsFolder, hardware_of, utc_now
 
-PROBE_STEPS = 30  # timed steps of a probe
-PROBE_WARMUP = 5
-PROBE_EVAL_STEPS = 10  # batches of a probe's evaluation
+PROBE_STEPS = 30  # timed steps of a probe at the most
+PROBE_MIN_STEPS = 3  # and at the least: a median of a few
+PROBE_TIME_S = 0.5  # a probe stops once it has timed this long (and PROBE_MIN_STEPS): a plan answers in a minute
+PROBE_WARMUP = 1  # the first step builds the kernels' plans and the allocator's pools
+PROBE_EVAL_STEPS = 3  # batches of a probe's evaluation
 
 
 @dataclass(frozen=True)
@@ -153,11 +155,7 @@ class Estimator:
         if key not in self.measured and kept is not None:
             self.measured[key] = (kept["step_s"], kept["eval_chars_per_s"], "probe")
         if key not in self.measured and self.probe:
-            self.measured[key] = self._probe(cfg) + ("probe",)
-            step_s, eval_rate, _ = self.measured[key]
-            self.folder.store_probe(
-                probe_key(key), {"step_s": step_s, "eval_chars_per_s": eval_rate, "measured_at": utc_now()}
-            )
+            self._store(key, *self._probe(cfg))
         if key not in self.measured or steps is None:
             budget = t.time_budget_s
             return Estimate(budget, "time budget" if budget is not None else "unknown", steps)
@@ -172,34 +170,74 @@ class Estimator:
             seconds = min(seconds, t.time_budget_s)
         return Estimate(seconds, source, steps, step_s, eval_s, done)
 
+    def _store(self, key: tuple, step_s: float, eval_rate: float) -> None:
+        self.measured[key] = (step_s, eval_rate, "probe")
+        self.folder.store_probe(
+            probe_key(key), {"step_s": step_s, "eval_chars_per_s": eval_rate, "measured_at": utc_now()}
+        )
+
+    def probe_side_by_side(self, cfgs: list[RunConfig], lanes: int) -> None:
+        """Probe the CPU shapes of `cfgs` that have no stored rows and no kept probe, `lanes` at a
+        time in worker processes, each with its run's threads: as runs that train side by side
+        share the cores (and a plan of many shapes answers sooner). The rest are probed one at a
+        time by estimate()."""
+        need: dict[tuple, RunConfig] = {}
+        for cfg in cfgs:
+            key = shape(cfg, self.corpus.vocab_size, self.cuda_graphs)
+            if kind_of(cfg.device).threads and key not in self.measured and probe_key(key) not in self.probes:
+                need.setdefault(key, cfg)
+        if not self.probe or lanes < 2 or len(need) < 2:
+            return
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        corpus = (self.corpus.name, self.corpus.data, self.corpus.source)
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(lanes, len(need)), mp_context=context) as pool:
+            futures = {key: pool.submit(_probe_in_worker, cfg, corpus, self.probe_steps) for key, cfg in need.items()}
+            for key, future in futures.items():
+                self._store(key, *future.result())
+
     def _probe(self, cfg: RunConfig) -> tuple[float, float]:
-        """(median step seconds, evaluation characters per second) of this run's model on its device."""
-        t, device = cfg.train, torch.device(cfg.device)
-        hidden = hidden_size_for(cfg.cell, cfg.num_layers, cfg.size, self.corpus.vocab_size, cfg.size_mode)
-        state = torch.get_rng_state()
-        # As the run will train: a worker's share of the cores.
-        threads = cfg.hardware.threads if cfg.hardware is not None and cfg.hardware.threads else None
-        try:
-            with torch_threads(threads):
-                model = build_model(cfg.cell, cfg.num_layers, hidden, self.corpus.vocab_size, t, device)
-                optimizer = build_optimizer(model, t)
-                parts = Layout.of(t).streams(self.corpus.encode().to(device))
-                train, val = parts["train"], parts["val"]
-                timer, carried = StepTimer(device, warmup=PROBE_WARMUP), None
-                clip = GradClip.of(t, device)
-                for i in range(PROBE_WARMUP + self.probe_steps):
-                    j = (i * t.seq_len) % max(1, train.size(1) - t.seq_len - 1)
-                    x, y = train[:, j : j + t.seq_len], train[:, j + 1 : j + t.seq_len + 1]
-                    with timer:
-                        _, carried = train_step(model, optimizer, x, y, carried, clip)
-                step_s = statistics.median(timer.samples_s())
-                synchronize(device)
-                start = time.perf_counter()
-                _, n_chars, _ = evaluate(model, val[:, : PROBE_EVAL_STEPS * t.seq_len + 1], t.seq_len)
-                eval_rate = n_chars / max(time.perf_counter() - start, 1e-9)
-        finally:
-            torch.set_rng_state(state)  # a probe leaves the runs' random numbers as they were
-        return step_s, eval_rate
+        return probe(cfg, self.corpus, self.probe_steps)
+
+
+def probe(cfg: RunConfig, corpus: Corpus, max_steps: int = PROBE_STEPS) -> tuple[float, float]:
+    """(median step seconds, evaluation characters per second) of a run's model on its device:
+    PROBE_WARMUP steps, then timed steps until PROBE_MIN_STEPS and PROBE_TIME_S are reached (or
+    `max_steps`), then a few batches of evaluation."""
+    t, device = cfg.train, torch.device(cfg.device)
+    hidden = hidden_size_for(cfg.cell, cfg.num_layers, cfg.size, corpus.vocab_size, cfg.size_mode)
+    state = torch.get_rng_state()
+    # As the run will train: a worker's share of the cores.
+    threads = cfg.hardware.threads if cfg.hardware is not None and cfg.hardware.threads else None
+    try:
+        with torch_threads(threads):
+            model = build_model(cfg.cell, cfg.num_layers, hidden, corpus.vocab_size, t, device)
+            optimizer = build_optimizer(model, t)
+            parts = Layout.of(t).streams(corpus.encode().to(device))
+            train, val = parts["train"], parts["val"]
+            timer, carried = StepTimer(device, warmup=PROBE_WARMUP), None
+            clip = GradClip.of(t, device)
+            for i in range(PROBE_WARMUP + max_steps):
+                j = (i * t.seq_len) % max(1, train.size(1) - t.seq_len - 1)
+                x, y = train[:, j : j + t.seq_len], train[:, j + 1 : j + t.seq_len + 1]
+                with timer:
+                    _, carried = train_step(model, optimizer, x, y, carried, clip)
+                if i >= PROBE_WARMUP + PROBE_MIN_STEPS - 1 and sum(timer.samples_s()) >= PROBE_TIME_S:
+                    break
+            step_s = statistics.median(timer.samples_s())
+            synchronize(device)
+            start = time.perf_counter()
+            _, n_chars, _ = evaluate(model, val[:, : PROBE_EVAL_STEPS * t.seq_len + 1], t.seq_len)
+            eval_rate = n_chars / max(time.perf_counter() - start, 1e-9)
+    finally:
+        torch.set_rng_state(state)  # a probe leaves the runs' random numbers as they were
+    return step_s, eval_rate
+
+
+def _probe_in_worker(cfg: RunConfig, corpus: tuple, max_steps: int) -> tuple[float, float]:
+    return probe(cfg, Corpus(*corpus), max_steps)
 
 
 def lanes_wall_s(seconds: list[float], lanes: int) -> float:
