@@ -681,14 +681,12 @@ class KernelSpec:
     threads: int | None = setting(
         None, "CPU threads (torch's) to time with.", "threads", shown_default="torch's count", valid=at_least(1)
     )
-    min_time_s: float = setting(
-        1.0,
-        "Seconds of timed calls per figure at the least (after the warm-up; at least three calls).",
-        "seconds",
-        aliases=("--min-time",),
-        valid=above(0),
+    min_time_s: float = same_as(
+        CompareSpec,
+        "min_time_s",
+        help="Seconds of timed calls per figure at the least (after the warm-up; at least three calls).",
     )
-    warmup: int = setting(1, "Calls before the timed ones, not kept.", "calls", valid=at_least(0))
+    warmup: int = same_as(CompareSpec, "warmup", 1, help="Calls before the timed ones, not kept.")
 
     def __post_init__(self):
         for name in ("devices", "dtype"):
