@@ -133,3 +133,16 @@ def test_a_dtype_the_device_lacks_is_exit_2_before_anything_is_stored(tmp_path, 
 def test_select_names_what_the_suite_offers():
     with pytest.raises(UsageError, match="it has cell: gru,lstm,rnn_relu"):
         select(KernelSpec(batch=(7,)))
+
+
+def test_the_paper_suite_times_a_model_s_stack_and_the_report_shows_it(tmp_path):
+    stack = next(s for s in suite_shapes("paper") if (s.cell, s.layers) == ("rnn", 1))  # the smallest size first
+    out, page = tmp_path / "results", tmp_path / "REPORT.md"
+    args = ["--suite", "paper", "--cells", "rnn", "--hidden", str(stack.hidden), "--devices", "cpu", "--threads", "1"]
+    measured = runner.invoke(app, ["kernels", *args, "--min-time", "0.01", "--results-dir", str(out), "--no-progress"])
+    assert measured.exit_code == 0, measured.output
+    (row,) = results.load(out).itertuples()
+    assert (row.suite, row.batch, row.timesteps, row.input_size) == ("paper", 100, 100, 87)
+    assert runner.invoke(app, ["report", "--results-dir", str(out), "--out", str(page)]).exit_code == 0
+    text = page.read_text()
+    assert "### The paper's recurrent stacks on cpu" in text and f"| RNN 1x{stack.hidden} |" in text

@@ -18,7 +18,8 @@ Each layer is torch's fused module (nn.RNN, nn.LSTM, nn.GRU) in the dtype asked 
 inputs, no autocast), in torch's time-major layout. DeepBench skipped the input product
 (cuDNN's CUDNN_SKIP_INPUT) and counted the recurrent products only; torch's modules always compute
 it, so a DeepBench layer here takes inputs of size 1: its input product is 2·gates·hidden FLOPs a
-step against the recurrent 2·gates·hidden², under 0.1% at DeepBench's smallest hidden size (256).
+step against the recurrent 2·gates·hidden²: 1/hidden of it, 0.4% at DeepBench's smallest hidden size
+(256) and under 0.1% from 1024. (Its time may weigh more than its FLOPs: a product of width 1.)
 
 Timing: `warmup` calls, then calls until both three of them and `min_time_s` of them are timed;
 median and IQR of the raw per-call times (CUDA events on a GPU, the host clock after a

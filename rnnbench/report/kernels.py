@@ -96,6 +96,9 @@ def paper_markdown(ours: pd.DataFrame, sweeps: pd.DataFrame, title: str) -> list
     """The paper suite on one machine and dtype: each model's recurrent stack, and where the
     sweep timed that model's whole training step on the same hardware, the stack's share of it."""
     body = []
+    columns = {"num_layers", "hidden_size", "batch_size", "seq_len", "step_ms_median"}
+    if not columns <= set(sweeps.columns):  # no sweep row to set beside the stacks
+        sweeps = pd.DataFrame(columns=sorted(columns | {"cell", "hardware"}))
     for r in ours.sort_values(["cell", "layers", "hidden"]).itertuples():
         steps = sweeps[
             (sweeps.cell == r.cell)
@@ -172,8 +175,9 @@ def kernels_markdown(df: pd.DataFrame, prefix: str = "figures/") -> tuple[list[s
         "One recurrent layer (torch's fused module, `rnnbench kernels`) timed at DeepBench's training shapes, "
         "forward and forward + backward (gradients of the input and the weights), median of calls after a "
         "warm-up (IQR in brackets), each call waited for. DeepBench timed cuDNN or MIOpen with the input "
-        "product skipped and took the mean of its calls; here the layer's input has size 1, which keeps "
-        "that product under 0.1% of the work. TFLOP/s count the recurrent products only (DeepBench's "
+        "product skipped and took the mean of its calls; here the layer's input has size 1, which leaves "
+        "that product at 1/hidden of the recurrent one (0.4% at hidden 256, under 0.1% from 1024). "
+        "TFLOP/s count the recurrent products only (DeepBench's "
         "count: 2 x gates x hidden^2 a sequence and step forward, x 3 for training); 'of matmul' is "
         "rnnbench's count of every product against the device's measured matrix-product rate.",
         "",
