@@ -194,18 +194,10 @@ ORDERS = Range(1, 100)
 BYTES_PER_CORPUS_BYTE = 150
 
 
-def run_baseline(corpus, layout, max_order: int, smoothings: tuple[str, ...] = tuple(SMOOTHINGS)) -> list[dict]:
-    """Count every order 1..max_order on the corpus's train streams under `layout` (data.Layout)
-    and score its validation and test streams; one stored record (kind "baseline") per smoothing
-    and order, each with the time and peak memory of the whole pass."""
-    import resource
-    import time
-
+def check_baseline(corpus, max_order: int, smoothings: tuple[str, ...]) -> None:
+    """The order in ORDERS, the smoothings known, and the memory of one pass free: else one line."""
     import psutil
 
-    from rnnbench import results
-    from rnnbench.config import content_id
-    from rnnbench.core.devices import environment, hardware
     from rnnbench.errors import UsageError
 
     if max_order not in ORDERS:
@@ -223,6 +215,20 @@ def run_baseline(corpus, layout, max_order: int, smoothings: tuple[str, ...] = t
     unknown = sorted(set(smoothings) - set(SMOOTHINGS))
     if unknown:
         raise UsageError(f"unknown smoothing {', '.join(unknown)}: choose from {', '.join(SMOOTHINGS)}")
+
+
+def run_baseline(corpus, layout, max_order: int, smoothings: tuple[str, ...] = tuple(SMOOTHINGS)) -> list[dict]:
+    """Count every order 1..max_order on the corpus's train streams under `layout` (data.Layout)
+    and score its validation and test streams; one stored record (kind "baseline") per smoothing
+    and order, each with the time and peak memory of the whole pass."""
+    import resource
+    import time
+
+    from rnnbench import results
+    from rnnbench.config import content_id
+    from rnnbench.core.devices import environment, hardware
+
+    check_baseline(corpus, max_order, smoothings)
     layout.check_fits(corpus.name, corpus.n_bytes)
     start = time.perf_counter()
     parts = {name: part.numpy() for name, part in layout.streams(corpus.encode()).items()}
