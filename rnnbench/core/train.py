@@ -582,7 +582,7 @@ class Trainer:
     # --- the run's metrics ---------------------------------------------------------------------------
 
     def metrics(self, test_loss: float) -> dict:
-        """The metrics of a run's record (see README, "Method of the throughput figures")."""
+        """The metrics of a run's record (docs/method.md, "Method of the throughput figures")."""
         loop, cfg, device = self.loop, self.cfg, self.device
         step_ms = summarize([s * 1e3 for s in loop.step_samples_s + self.timer.samples_s()])
         chars_per_s, chars_per_s_iqr = rate(self.chars_per_step * 1e3, step_ms)  # chars per ms, x1000

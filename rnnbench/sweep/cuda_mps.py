@@ -2,7 +2,7 @@
 
 Without it a GPU time-slices between processes; with it their kernels run side by side (on the
 H200: 8 processes of LSTM 1x128 gave about 1,900 steps/s together without MPS, about 2,900 with
-it; README, "Runs side by side"). A sweep with --jobs above 1 on CUDA starts the daemon when none
+it; docs/devices-and-gpus.md, "Runs side by side"). A sweep with --jobs above 1 on CUDA starts the daemon when none
 runs and the control program is on the PATH, says so, and stops it when the sweep ends; one that
 runs already (started by the GPU's owner, another sweep) is left as it is. Processes that made
 their CUDA context before the daemon started (this driver's, if it probed a model) do not go
