@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 
 from rnnbench.config import load_preset
-from rnnbench.results import identity_of, iter_records
+from rnnbench.results import identity, iter_records
 from rnnbench.sweep import plan
 from rnnbench.sweep.runs import LocalExecutor
 
@@ -26,12 +26,12 @@ def chosen(results_dir: str, size: int) -> tuple[list[str], list[str]]:
     grid = load_preset("paper").replace(sizes=(size,), layers=(1,), dropout=CHOICES, devices=("cpu",), threads=1)
     _, runs = plan(grid, executor=LocalExecutor(1))
     records, _ = iter_records(results_dir)
-    val = {identity_of(r): r["metrics"].get("val_loss_nats") for r in records if r["status"] == "ok"}
+    val = {r.identity: r.metrics.get("val_loss_nats") for r in records if r.status == "ok"}
     cells, lines = [], []
     for cell in grid.cells:
         losses = {}
         for cfg in (c for c in runs if c.cell == cell):
-            key = identity_of({"kind": "sweep", "config": cfg.as_dict(), "env": {}})
+            key = identity("sweep", cfg.as_dict(), cfg.hardware)
             losses[cfg.train.dropout] = val.get(key)
         said = ", ".join(f"{d:g}: {'not stored' if v is None else f'{v:.4f}'}" for d, v in losses.items())
         lines.append(f"{cell} 1x{size}: validation loss at dropout {said}")

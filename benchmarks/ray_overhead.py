@@ -53,17 +53,17 @@ def stamped_task(cfg, corpus, board, threads, keep_checkpoint, cuda_graphs=True)
 
     started = time.time()
     record, best = run_task(cfg, corpus, board, threads, keep_checkpoint, cuda_graphs)
-    record["metrics"].update(task_started=started, task_ended=time.time())
+    record.metrics.update(task_started=started, task_ended=time.time())
     return record, best
 
 
-def sweep(grid, executor) -> tuple[float, float, list[dict]]:
+def sweep(grid, executor) -> tuple[float, float, list]:
     """(wall-clock start, seconds, records) of one sweep into a scratch folder."""
     with tempfile.TemporaryDirectory() as out:
         began, start = time.time(), time.perf_counter()
         records = run_sweep(grid, out, executor=executor)
         seconds = time.perf_counter() - start
-    bad = [r["run_id"] for r in records if r["status"] != "ok"]
+    bad = [r.run_id for r in records if r.status != "ok"]
     if bad or len(records) != len(grid.expand("0" * 64, ("cpu",))):
         raise SystemExit(f"runs did not all finish ok: {bad}")
     return began, seconds, records
@@ -86,7 +86,7 @@ def main() -> None:
         for _ in range(args.rounds):
             _, local_s, _ = sweep(tiny, LocalExecutor())
             began, ray_s, records = sweep(tiny, RayExecutor(address, cpus_per_run=cpus, task=stamped_task))
-            spans = sorted((r["metrics"]["task_started"], r["metrics"]["task_ended"]) for r in records)
+            spans = sorted((r.metrics["task_started"], r.metrics["task_ended"]) for r in records)
             startup.append(spans[0][0] - began)
             gaps += [nxt[0] - prev[1] for prev, nxt in zip(spans, spans[1:])]
             tails.append(began + ray_s - spans[-1][1])

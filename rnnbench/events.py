@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Union
 
 if TYPE_CHECKING:
     from rnnbench.config import RunConfig
+    from rnnbench.results.records import Record
 
 
 @dataclass
@@ -90,7 +91,7 @@ class RunFinished:
     """A run's record is stored (whatever its status)."""
 
     cfg: RunConfig
-    record: dict
+    record: Record
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ class CpuDtypes:
 class RowMeasured:
     """compare-devices stored one measurement."""
 
-    record: dict
+    record: Record
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ class KernelMeasured:
     """`rnnbench kernels` came to row `done` of `total`: measured and stored (`record`), or None
     where it was stored already."""
 
-    record: dict | None
+    record: Record | None
     label: str
     done: int
     total: int

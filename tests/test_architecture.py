@@ -155,7 +155,7 @@ def test_the_sweep_display_shows_every_run_in_flight():
         display.handle(RunProgress(runs[1], Progress(10, 100, 1.234, 5000.0)))
         display.handle(RunProgress(runs[0], Progress(20, 100, 2.345, 6000.0)))
         console.print(display.progress.get_renderable())
-        display.handle(RunFinished(runs[0], {"status": "ok", "error": None, "metrics": {"test_loss_nats": 1.5}}))
+        display.handle(RunFinished(runs[0], results.make_record("sweep", "r", "ok", {}, {}, {"test_loss_nats": 1.5})))
     text = console.export_text()
     assert runs[0].label in text and runs[1].label in text and "loss 1.234" in text and "loss 2.345" in text
     assert f"{runs[0].run_id}  {runs[0].label}: test 1.500 nats" in text
@@ -329,3 +329,4 @@ def test_a_cell_of_another_shape_counts_samples_and_reports_from_its_entry(tiny_
     header = next(line for line in text.splitlines() if "LSTM 1" in line and "DIAG 1" in line)
     assert header.index("LSTM") < header.index("DIAG")  # the registry's order: the paper's cells, then new ones
     assert any(f.suffix == ".png" for f in (tmp_path / "figures").iterdir())
+

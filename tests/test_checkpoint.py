@@ -200,7 +200,7 @@ def test_a_sweep_interrupted_mid_run_continues_that_run(tiny_text, tmp_path, mon
     monkeypatch.setattr(runs, "train", real_train)
     assert runner.invoke(app, args).exit_code == 0
     (record,) = results.iter_records(out)[0]
-    assert record["metrics"]["resumed_at_steps"] == [15] and record["metrics"]["steps"] == 30
+    assert record.metrics["resumed_at_steps"] == [15] and record.metrics["steps"] == 30
 
 
 def test_a_unique_prefix_names_a_run_and_the_results_folder_comes_from_the_environment(trained, monkeypatch):

@@ -25,7 +25,7 @@ def invoke(args, **kwargs):
 
 
 def stored(results_dir):
-    return {r["run_id"]: r for r in results.iter_records(results_dir)[0]}
+    return {r.run_id: r for r in results.iter_records(results_dir)[0]}
 
 
 def test_sweep_stores_one_file_per_run_and_resume_skips_them(tiny_text, tmp_path):
@@ -33,8 +33,8 @@ def test_sweep_stores_one_file_per_run_and_resume_skips_them(tiny_text, tmp_path
     first = invoke(tiny_args(tiny_text, out))
     assert first.exit_code == 0, first.output
     runs = stored(out)
-    assert len(runs) == 3 and {r["status"] for r in runs.values()} == {"ok"}
-    assert {r["config"]["cell"] for r in runs.values()} == {"rnn", "lstm", "gru"}
+    assert len(runs) == 3 and {r.status for r in runs.values()} == {"ok"}
+    assert {r.config["cell"] for r in runs.values()} == {"rnn", "lstm", "gru"}
     assert "3 to run" in first.output and "sweep on tiny: 3 run(s)" in first.output
     mtimes = {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir()}
 
@@ -60,7 +60,7 @@ def test_interrupted_sweep_keeps_finished_runs_and_continues(tiny_text, tmp_path
     monkeypatch.setattr(runs, "train", train_then_interrupt)
     interrupted = invoke(tiny_args(tiny_text, out))
     assert interrupted.exit_code == 130 and "interrupted" in interrupted.output
-    assert [r["config"]["cell"] for r in stored(out).values()] == ["rnn"]
+    assert [r.config["cell"] for r in stored(out).values()] == ["rnn"]
 
     monkeypatch.setattr(runs, "train", real_train)
     resumed = invoke(tiny_args(tiny_text, out))
@@ -80,9 +80,9 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tiny_text, tmp_path, mo
     monkeypatch.setattr(runs, "train", failing_lstm)
     result = invoke(tiny_args(tiny_text, out))
     assert result.exit_code == 0
-    by_cell = {r["config"]["cell"]: r for r in stored(out).values()}
-    assert by_cell["lstm"]["status"] == "failed" and "simulated kernel failure" in by_cell["lstm"]["error"]
-    assert by_cell["rnn"]["status"] == by_cell["gru"]["status"] == "ok"
+    by_cell = {r.config["cell"]: r for r in stored(out).values()}
+    assert by_cell["lstm"].status == "failed" and "simulated kernel failure" in by_cell["lstm"].error
+    assert by_cell["rnn"].status == by_cell["gru"].status == "ok"
     # A failed run is tried again by the next invocation.
     monkeypatch.setattr(runs, "train", real_train)
     assert "1 to run" in invoke(tiny_args(tiny_text, out)).output
@@ -265,7 +265,7 @@ def test_threads_are_a_setting_of_a_sweep_and_combine_with_jobs(tiny_text, tmp_p
         result = invoke(tiny_args(tiny_text, out, cells="gru") + args)
         assert result.exit_code == 0, result.output
         assert set(results.load(out).torch_num_threads) == {expected}, args
-        assert {r["config"]["hardware"]["threads"] for r in results.iter_records(out)[0]} == {expected}
+        assert {r.config["hardware"]["threads"] for r in results.iter_records(out)[0]} == {expected}
         assert ("CPU runs will slow each other down" in result.output) == crowded, args
     assert torch.get_num_threads() == before  # the caller's process keeps its own count
     ray = invoke(tiny_args(tiny_text, tmp_path / "ray") + ["--executor", "ray", "--threads", "1"])
@@ -292,7 +292,7 @@ def test_the_runs_table_reads_at_80_columns_and_tells_rows_apart(tmp_path):
         text = console.export_text()
         assert max(len(line) for line in text.splitlines()) <= width
         for r in records:
-            assert r["run_id"] in text and f"{r['metrics']['test_loss_nats']:.3f}" in text  # never cut
+            assert r.run_id in text and f"{r.metrics['test_loss_nats']:.3f}" in text  # never cut
         assert "H200," in text and "Test," in text and "2.11.0+cu130" in text  # what tells the two apart, whole
         assert "…" not in text
         assert ("left out at" in text) == (width < 200)  # it says what it left out, and at 200 nothing is

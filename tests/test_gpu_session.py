@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import REAL_CORPORA_REASON, real_corpus_dir
 
+from rnnbench import results
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -71,16 +73,16 @@ def test_a_dry_gpu_session_runs_the_campaign_then_the_checks_and_packs_only_its_
     assert "No module named" not in log and "Traceback" not in log
 
     with tarfile.open(out / "campaign-rows.tgz") as packed:
-        rows = [json.load(packed.extractfile(m)) for m in packed.getmembers() if m.isfile()]
-    assert earlier.name not in {f"{r['run_id']}.json" for r in rows}  # only what this window wrote
-    kernels = [r for r in rows if r["kind"] == "kernel"]
-    assert [(r["config"]["cell"], r["config"]["hidden"], r["status"]) for r in kernels] == [("gru", 512, "ok")]
-    rows = [r for r in rows if r["kind"] == "sweep"]
-    assert sorted((r["config"]["cell"], r["config"]["train"]["dropout"]) for r in rows) == [
+        rows = [results.Record.from_stored(json.load(packed.extractfile(m))) for m in packed.getmembers() if m.isfile()]
+    assert earlier.name not in {f"{r.run_id}.json" for r in rows}  # only what this window wrote
+    kernels = [r for r in rows if r.kind == "kernel"]
+    assert [(r.config["cell"], r.config["hidden"], r.status) for r in kernels] == [("gru", 512, "ok")]
+    rows = [r for r in rows if r.kind == "sweep"]
+    assert sorted((r.config["cell"], r.config["train"]["dropout"]) for r in rows) == [
         ("rnn", dropout) for dropout in (0.0, 0.25, 0.5)
     ]
-    assert all(r["status"] == "ok" and r["config"]["train"]["split"] == "chunked" for r in rows)
-    assert all(r["env"]["estimate_source"] in ("probe", "stored") and r["env"]["estimated_s"] > 0 for r in rows)
+    assert all(r.status == "ok" and r.config["train"]["split"] == "chunked" for r in rows)
+    assert all(r.env["estimate_source"] in ("probe", "stored") and r.env["estimated_s"] > 0 for r in rows)
     with tarfile.open(out / "gpu-check.tgz") as packed:
         names = [m.name for m in packed.getmembers() if m.name.endswith(".json")]
     assert any(n.startswith("gpu-check/check/runs/") for n in names)

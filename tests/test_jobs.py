@@ -23,7 +23,7 @@ from rnnbench.events import RunStarted
 
 
 def losses(folder: Path) -> dict[str, float]:
-    return {run_id: r["metrics"].get("test_loss_nats") for run_id, r in stored(folder).items()}
+    return {run_id: r.metrics.get("test_loss_nats") for run_id, r in stored(folder).items()}
 
 
 def test_two_jobs_store_the_same_runs_as_one(tiny_text, tmp_path):
@@ -41,11 +41,11 @@ def test_two_jobs_store_the_same_runs_as_one(tiny_text, tmp_path):
     assert a.keys() == b.keys() and len(a) == 3
     assert all(abs(a[k] - b[k]) < 1e-4 for k in a)
     for record in stored(two).values():
-        env, m = record["env"], record["metrics"]
+        env, m = record.env, record.metrics
         assert env["jobs"] == 2 and env["torch_num_threads"] == max(1, threads // 2)
         assert 1 <= env["runs_sharing_device"] <= 2 and isinstance(env["other_cpu_cores"], float)
         assert m["cuda_graphs"] is False and m["cuda_graphs_failure"] is None  # the CPU has no graphs
-    assert {r["env"]["runs_sharing_device"] for r in stored(one).values()} == {1}
+    assert {r.env["runs_sharing_device"] for r in stored(one).values()} == {1}
 
 
 def test_a_failing_run_among_jobs_is_recorded_and_the_rest_go_on(tiny_text, tmp_path):
@@ -55,7 +55,7 @@ def test_a_failing_run_among_jobs_is_recorded_and_the_rest_go_on(tiny_text, tmp_
     assert result.exit_code == 0, result.output
     by_size = {}
     for r in stored(out).values():
-        by_size.setdefault(r["config"]["size"], set()).add(r["status"])
+        by_size.setdefault(r.config["size"], set()).add(r.status)
     assert by_size[16] == {"ok"} and by_size[100000] <= {"failed", "oom"}
 
 
@@ -85,10 +85,10 @@ def test_a_worker_that_dies_fails_its_run_only(tiny_text, tmp_path):
                 os.kill(executor.workers[0].pid, signal.SIGKILL)
 
     records = run_sweep(grid, str(tmp_path), on_event=on_event, executor=executor)
-    statuses = sorted(r["status"] for r in records)
+    statuses = sorted(r.status for r in records)
     assert statuses == ["failed", "ok", "ok"]
-    (failed,) = [r for r in records if r["status"] == "failed"]
-    assert "worker process died (exit code -9)" in failed["error"]
+    (failed,) = [r for r in records if r.status == "failed"]
+    assert "worker process died (exit code -9)" in failed.error
     assert not any(w.is_alive() for w in executor.workers)
 
 
@@ -112,8 +112,8 @@ def test_ctrl_c_stops_every_job_and_the_same_command_resumes(tiny_text, tmp_path
     resumed = subprocess.run(args, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     records = stored(out)
-    assert len(records) == 3 and {r["status"] for r in records.values()} == {"ok"}
-    assert any(r["metrics"]["resumed_at_steps"] for r in records.values())  # continued, not started over
+    assert len(records) == 3 and {r.status for r in records.values()} == {"ok"}
+    assert any(r.metrics["resumed_at_steps"] for r in records.values())  # continued, not started over
     assert not list(out.glob("checkpoints/*/latest.pt"))
 
 
@@ -247,7 +247,7 @@ def test_runs_that_overlapped_in_time_are_not_solo_even_without_a_record_of_it(t
     spans = {"lstm": ("03:00", "03:10"), "gru": ("03:05", "03:15"), "rnn": ("03:20", "03:30")}
     for cell, (start, end) in spans.items():
         r = record(cell, 0, 500.0)
-        r["started_at"], r["finished_at"] = f"2026-01-02T{start}:00+00:00", f"2026-01-02T{end}:00+00:00"
+        r.started_at, r.finished_at = f"2026-01-02T{start}:00+00:00", f"2026-01-02T{end}:00+00:00"
         results.write_run(tmp_path, r)
     (exp,) = report.experiments(results.load(tmp_path))
     assert dict(zip(exp.rows.cell, exp.rows.concurrent_runs)) == {"lstm": 2, "gru": 2, "rnn": 1}

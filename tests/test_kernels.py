@@ -97,8 +97,8 @@ def test_a_shape_that_does_not_fit_is_recorded_and_the_rest_go_on(tmp_path, monk
         min_time_s=0.01,
     )
     records = run_kernels(spec, tmp_path)
-    assert [(r["config"]["cell"], r["status"]) for r in records] == [("gru", "oom"), ("lstm", "ok")]
-    assert "out of memory" in records[0]["error"]
+    assert [(r.config["cell"], r.status) for r in records] == [("gru", "oom"), ("lstm", "ok")]
+    assert "out of memory" in records[0].error
 
 
 @pytest.mark.parametrize(

@@ -56,20 +56,20 @@ def test_ray_sweep_gives_the_runs_of_a_local_sweep(tiny_text, tmp_path, ray_addr
     assert "2 CPUs and 0 GPUs" in result.output and "3 to run" in result.output
     # One torch thread per task against two locally: other hardware, so other run ids; the same runs.
     theirs = {
-        results.identity("sweep", r["config"], Hardware(**r["config"]["hardware"] | {"threads": 1})): r
+        results.identity("sweep", r.config, Hardware(**r.config["hardware"] | {"threads": 1})): r
         for r in stored(local).values()
     }
     ours = stored(distributed)
-    assert {results.identity_of(r) for r in ours.values()} == set(theirs)
+    assert {r.identity for r in ours.values()} == set(theirs)
     for run_id, record in ours.items():
-        local_record = theirs[results.identity_of(record)]
-        assert record["status"] == local_record["status"] == "ok"
+        local_record = theirs[record.identity]
+        assert record.status == local_record.status == "ok"
         # Reductions on one thread and on two may round differently.
-        assert record["metrics"]["test_loss_nats"] == pytest.approx(local_record["metrics"]["test_loss_nats"], abs=1e-3)
-        assert record["env"]["executor"] == "ray" and record["env"]["torch_num_threads"] == 1
+        assert record.metrics["test_loss_nats"] == pytest.approx(local_record.metrics["test_loss_nats"], abs=1e-3)
+        assert record.env["executor"] == "ray" and record.env["torch_num_threads"] == 1
         assert (
-            record["config"]["hardware"]["threads"] == 1
-            and local_record["config"]["hardware"]["threads"] == torch.get_num_threads()
+            record.config["hardware"]["threads"] == 1
+            and local_record.config["hardware"]["threads"] == torch.get_num_threads()
         )
         assert (distributed / "checkpoints" / run_id / "best.pt").is_file()  # written by the driver
         assert not (distributed / "checkpoints" / run_id / "latest.pt").exists()
@@ -107,19 +107,16 @@ def test_a_task_that_raises_or_dies_is_recorded_and_the_sweep_goes_on(tiny_text,
     )
     out = tmp_path / "results"
     records = run_sweep(grid, str(out), executor=RayExecutor(ray_address, max_retries=0, task=flaky_task))
-    by_cell = {r["config"]["cell"]: r for r in records}
-    assert by_cell["rnn"]["status"] == "ok"
-    assert (
-        by_cell["lstm"]["status"] == "failed"
-        and "RuntimeError: task blew up outside training" in by_cell["lstm"]["error"]
-    )
-    assert by_cell["gru"]["status"] == "failed" and "WorkerCrashedError" in by_cell["gru"]["error"]
-    assert "(Ray task, 1 attempt(s))" in by_cell["gru"]["error"]
-    assert by_cell["gru"]["env"]["executor"] == "ray"
+    by_cell = {r.config["cell"]: r for r in records}
+    assert by_cell["rnn"].status == "ok"
+    assert by_cell["lstm"].status == "failed" and "RuntimeError: task blew up outside training" in by_cell["lstm"].error
+    assert by_cell["gru"].status == "failed" and "WorkerCrashedError" in by_cell["gru"].error
+    assert "(Ray task, 1 attempt(s))" in by_cell["gru"].error
+    assert by_cell["gru"].env["executor"] == "ray"
     # Failed runs are tried again by the next sweep, whichever executor runs it.
     again = invoke(tiny_args(tiny_text, out) + ray_args(ray_address))
     assert again.exit_code == 0 and "1 already finished, 2 to run" in again.output
-    assert {r["status"] for r in stored(out).values()} == {"ok"}
+    assert {r.status for r in stored(out).values()} == {"ok"}
 
 
 def test_runs_go_on_when_the_progress_actor_is_lost(tiny_text, tmp_path, ray_address):
@@ -146,7 +143,7 @@ def test_runs_go_on_when_the_progress_actor_is_lost(tiny_text, tmp_path, ray_add
         eval_every_steps=10,
     )
     records = run_sweep(grid, str(tmp_path / "results"), executor=RayExecutor(ray_address, task=board_killing_task))
-    assert [r["status"] for r in records] == ["ok", "ok"]
+    assert [r.status for r in records] == ["ok", "ok"]
 
 
 @pytest.fixture
@@ -223,10 +220,10 @@ def test_a_run_whose_node_dies_is_retried_then_recorded(tiny_text, tmp_path, two
         str(tmp_path / "results"),
         executor=RayExecutor(two_node_cluster, max_retries=retries, task=node_killing_task),
     )
-    assert sorted(r["status"] for r in records) == statuses
+    assert sorted(r.status for r in records) == statuses
     for r in records:
         # Ray names the loss by what it noticed first: the node, or the worker on it.
-        assert r["status"] == "ok" or r["error"].startswith(("NodeDiedError", "WorkerCrashedError"))
+        assert r.status == "ok" or r.error.startswith(("NodeDiedError", "WorkerCrashedError"))
 
 
 @pytest.mark.parametrize(

@@ -46,31 +46,33 @@ def run_record(cell, layers, size, seed=0, status="ok", loss=1.5, error=None):
             "step_ms_median": 100.0,
         }
     )
-    return {
-        "schema_version": 1,
-        "run_id": cfg.run_id,
-        "kind": "sweep",
-        "status": status,
-        "error": error,
-        "started_at": f"2026-01-02T03:{minute:02d}:05+00:00",
-        "finished_at": f"2026-01-02T03:{minute:02d}:59+00:00",
-        "config": cfg.as_dict(),
-        "env": {
-            "host": "box",
-            "cpu_model": "Test CPU",
-            "cpu_cores_logical": 2,
-            "gpu_name": None,
-            "torch_version": "2.13.0",
-            "cuda_version": None,
-            "cudnn_version": None,
-            "git_commit": "abc123",
-        },
-        "metrics": metrics,
-        "curve": [
-            {"step": 100, "epoch": 0.4, "train_loss_nats": loss + 0.2, "val_loss_nats": loss + 0.1},
-            {"step": 260, "epoch": 1.0, "train_loss_nats": loss + 0.1, "val_loss_nats": loss},
-        ],
-    }
+    return results.Record.from_stored(
+        {
+            "schema_version": 1,
+            "run_id": cfg.run_id,
+            "kind": "sweep",
+            "status": status,
+            "error": error,
+            "started_at": f"2026-01-02T03:{minute:02d}:05+00:00",
+            "finished_at": f"2026-01-02T03:{minute:02d}:59+00:00",
+            "config": cfg.as_dict(),
+            "env": {
+                "host": "box",
+                "cpu_model": "Test CPU",
+                "cpu_cores_logical": 2,
+                "gpu_name": None,
+                "torch_version": "2.13.0",
+                "cuda_version": None,
+                "cudnn_version": None,
+                "git_commit": "abc123",
+            },
+            "metrics": metrics,
+            "curve": [
+                {"step": 100, "epoch": 0.4, "train_loss_nats": loss + 0.2, "val_loss_nats": loss + 0.1},
+                {"step": 260, "epoch": 1.0, "train_loss_nats": loss + 0.1, "val_loss_nats": loss},
+            ],
+        }
+    )
 
 
 @pytest.fixture
@@ -160,9 +162,9 @@ def test_cli_html_and_csv(fixed_results, tmp_path):
 def test_a_run_lost_with_its_ray_task_renders_without_a_machine(fixed_results):
     """A lost Ray task's record has no machine description; its experiment has nothing to plot."""
     lost = run_record("lstm", 1, 64, status="failed", error="WorkerCrashedError: died (Ray task, 2 attempt(s))")
-    lost["config"]["dataset"] = "other"
-    lost["run_id"] = "0123456789ab"
-    lost["env"], lost["curve"] = {"executor": "ray"}, []
+    lost.config["dataset"] = "other"
+    lost.run_id = "0123456789ab"
+    lost.env, lost.curve = {"executor": "ray"}, []
     results.write_run(fixed_results, lost)
     text, figures = report.render_markdown(results.load(fixed_results), results.load_curves(fixed_results))
     assert "## other on cpu" in text and "| 64 | failed |" in text
@@ -172,7 +174,7 @@ def test_a_run_lost_with_its_ray_task_renders_without_a_machine(fixed_results):
 def test_runs_on_other_hardware_are_other_experiments_named_by_it(tmp_path):
     for threads, cell in [(2, "lstm"), (2, "gru"), (1, "rnn")]:
         record = run_record(cell, 1, 64)
-        record["env"]["torch_num_threads"] = threads
+        record.env["torch_num_threads"] = threads
         results.write_run(tmp_path, record)
     text = render(tmp_path)
     assert "## War and Peace on cpu (Test CPU, 2 threads, torch 2.13.0): " in text
@@ -223,9 +225,9 @@ def test_each_model_takes_the_dropout_its_validation_loss_chose(tmp_path):
     """As the paper chose: by validation loss, even where another value's test loss is lower."""
     for dropout, val, test in ((0.0, 1.30, 1.20), (0.25, 1.25, 1.28), (0.5, 1.40, 1.35)):
         record = run_record("lstm", 1, 64, loss=test)
-        record["config"]["train"]["dropout"] = dropout
-        record["run_id"] = f"{int(dropout * 100):012d}"
-        record["metrics"]["val_loss_nats"] = val
+        record.config["train"]["dropout"] = dropout
+        record.run_id = f"{int(dropout * 100):012d}"
+        record.metrics["val_loss_nats"] = val
         results.write_run(tmp_path, record)
     df = results.load(tmp_path)
     (exp,) = report.experiments(df)  # the dropout values are one experiment
@@ -286,9 +288,9 @@ def paper_record(cell, layers, seed=0, dropout=0.0, loss=1.45, **settings):
         cells=(cell,), layers=(layers,), sizes=(64,), devices=("cpu",), seeds=(seed,), dropout=(dropout,), **settings
     )
     record = run_record(cell, layers, 64, seed=seed, loss=loss)
-    record["config"] = grid.expand("f" * 64)[0].as_dict()
-    record["run_id"] = content_id(record["config"])
-    record["metrics"] |= {
+    record.config = grid.expand("f" * 64)[0].as_dict()
+    record.run_id = content_id(record.config)
+    record.metrics |= {
         "train_split_bytes": 2_600_000,
         "val_split_bytes": 320_000,
         "test_split_bytes": 330_000,
@@ -352,3 +354,4 @@ def test_the_report_tracks_the_paper_campaign(paper_results):
     assert "5 of 108 runs" in part and "1 of 36 models have every dropout value" in part
     row64 = next(line for line in part.splitlines() if line.startswith("| 64 |"))
     assert "1.470" in row64 and "1.400" not in row64  # the complete model (dropout 0 chose), not the others
+

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import io
 import json
 
@@ -48,18 +50,20 @@ def record(cell="lstm", status="ok", test_loss=1.5, hardware=CPU):
         "step_ms_median": 3.0,
         "peak_rss_mb": 300.0,
     }
-    return {
-        "schema_version": results.SCHEMA_VERSION,
-        "run_id": cfg.run_id,
-        "status": status,
-        "error": None,
-        "config": cfg.as_dict(),
-        "env": {"host": "h", "torch_version": "t"},
-        "metrics": metrics,
-        "curve": [
-            {"step": 10, "epoch": 0.5, "train_loss_nats": 2.0, "val_loss_nats": 1.9, "train_s": 3.0, "wall_s": 4.0}
-        ],
-    }
+    return results.Record.from_stored(
+        {
+            "schema_version": results.SCHEMA_VERSION,
+            "run_id": cfg.run_id,
+            "status": status,
+            "error": None,
+            "config": cfg.as_dict(),
+            "env": {"host": "h", "torch_version": "t"},
+            "metrics": metrics,
+            "curve": [
+                {"step": 10, "epoch": 0.5, "train_loss_nats": 2.0, "val_loss_nats": 1.9, "train_s": 3.0, "wall_s": 4.0}
+            ],
+        }
+    )
 
 
 def test_write_then_load_one_tidy_row(tmp_path):
@@ -93,7 +97,7 @@ def test_bad_files_are_named_and_do_not_stop_the_rest(tmp_path):
     runs = tmp_path / "runs"
     (runs / "corrupt.json").write_text("{not json")
     (runs / "foreign.json").write_text(json.dumps({"hello": "world"}))
-    future = record("rnn") | {"schema_version": 99}
+    future = record("rnn").stored() | {"schema_version": 99}
     (runs / f"{future['run_id']}.json").write_text(json.dumps(future))
     (runs / "notes.txt").write_text("hi")
     with pytest.warns(UserWarning) as warned:
@@ -109,56 +113,56 @@ def test_finished_identities_exclude_failed_runs(tmp_path):
     ok, failed = record("lstm"), record("gru", status="failed")
     results.write_run(tmp_path, ok)
     results.write_run(tmp_path, failed)
-    assert set(results.stored_identities(tmp_path).values()) == {ok["run_id"]}
+    assert set(results.stored_identities(tmp_path).values()) == {ok.run_id}
 
 
-def schema_1(rec: dict) -> dict:
+def schema_1(rec: results.Record) -> results.Record:
     """The record as schema 1 wrote it: no hardware in the config (it is in env), no clock in the curve."""
-    config = {k: v for k, v in rec["config"].items() if k != "hardware"}
-    hw = rec["config"]["hardware"]
-    env = rec["env"] | {
+    config = {k: v for k, v in rec.config.items() if k != "hardware"}
+    hw = rec.config["hardware"]
+    env = rec.env | {
         "device_kind": hw["device_kind"],
         "cpu_model": hw["model"],
         "torch_num_threads": hw["threads"],
         "torch_version": hw["torch"],
         "gpu_name": None,
     }
-    curve = [{k: v for k, v in p.items() if k not in ("train_s", "wall_s")} for p in rec["curve"]]
+    curve = [{k: v for k, v in p.items() if k not in ("train_s", "wall_s")} for p in rec.curve]
     old_id = content_id(config)
-    return rec | {"schema_version": 1, "run_id": old_id, "config": config, "env": env, "curve": curve}
+    return dataclasses.replace(rec, schema_version=1, run_id=old_id, config=config, env=env, curve=curve)
 
 
 def test_hardware_is_part_of_the_identity_and_schema_1_rows_keep_theirs(tmp_path):
     one, two = record("lstm"), record("lstm", hardware=Hardware("cpu", "Test CPU", 1, "2.13.0+cpu"))
     gpu = record("lstm", hardware=Hardware("cuda", "NVIDIA H200", None, "2.11.0+cu130"))
-    assert len({one["run_id"], two["run_id"], gpu["run_id"]}) == 3
+    assert len({one.run_id, two.run_id, gpu.run_id}) == 3
     old = schema_1(one)
-    assert old["run_id"] != one["run_id"] and results.identity_of(old) == results.identity_of(one)
+    assert old.run_id != one.run_id and old.identity == one.identity
     for rec in (old, two, gpu):
         results.write_run(tmp_path, rec)
     df = results.load(tmp_path).set_index("run_id")
-    assert df.loc[old["run_id"], "hardware"] == "Test CPU, 2 threads, torch 2.13.0+cpu"
-    assert df.loc[two["run_id"], "hardware"] == "Test CPU, 1 thread, torch 2.13.0+cpu"
-    assert df.loc[gpu["run_id"], "hardware"] == "NVIDIA H200, torch 2.11.0+cu130"
+    assert df.loc[old.run_id, "hardware"] == "Test CPU, 2 threads, torch 2.13.0+cpu"
+    assert df.loc[two.run_id, "hardware"] == "Test CPU, 1 thread, torch 2.13.0+cpu"
+    assert df.loc[gpu.run_id, "hardware"] == "NVIDIA H200, torch 2.11.0+cu130"
     curves = results.load_curves(tmp_path).set_index("run_id")
-    assert pd.isna(curves.loc[old["run_id"], "train_s"]) and curves.loc[two["run_id"], "train_s"] == 3.0
+    assert pd.isna(curves.loc[old.run_id, "train_s"]) and curves.loc[two.run_id, "train_s"] == 3.0
     # The same run today: finished already, under its schema-1 id.
-    assert results.stored_identities(tmp_path)[results.identity_of(one)] == old["run_id"]
+    assert results.stored_identities(tmp_path)[one.identity] == old.run_id
 
 
 def test_a_row_stored_before_a_setting_existed_trained_with_its_default(tmp_path):
     new = record("lstm")
-    old = json.loads(json.dumps(new))
+    old = copy.deepcopy(new)
     for name in ("split", "train_fraction", "val_fraction", "lstm_forget_bias", "gru_reset"):
-        del old["config"]["train"][name]
-    old["run_id"] = content_id(old["config"])
-    assert results.identity_of(old) == results.identity_of(new)  # a sweep finds it finished
+        del old.config["train"][name]
+    old.run_id = content_id(old.config)
+    assert old.identity == new.identity  # a sweep finds it finished
     results.write_run(tmp_path, old)
     row = results.load(tmp_path).iloc[0]
     assert (row.split, row.train_fraction, row.lstm_forget_bias, row.gru_reset) == ("contiguous", 0.8, "1", "after")
-    chunked = json.loads(json.dumps(new))
-    chunked["config"]["train"]["split"] = "chunked"
-    assert results.identity_of(chunked) != results.identity_of(old)
+    chunked = copy.deepcopy(new)
+    chunked.config["train"]["split"] = "chunked"
+    assert chunked.identity != old.identity
 
 
 def test_merge_keeps_two_machines_runs_and_replaces_a_schema_1_failure(tmp_path):
@@ -243,7 +247,7 @@ def test_a_metric_is_one_entry_that_the_export_and_the_runs_table_show(tmp_path,
         ),
     )
     rec = record()
-    rec["metrics"] |= {"grams_co2_per_char": 0.5, "joules_per_char": 0.0125}
+    rec.metrics |= {"grams_co2_per_char": 0.5, "joules_per_char": 0.0125}
     results.write_run(tmp_path, rec)
     df = results.load(tmp_path)
     columns = list(df.columns)

@@ -92,17 +92,17 @@ def test_stray_temporaries_of_dead_writers_are_removed_and_live_ones_kept(tmp_pa
 def test_a_corrupt_latest_checkpoint_is_moved_aside_and_an_unreadable_best_reported(tiny_text, tmp_path):
     out = tmp_path / "results"
     assert invoke(tiny_args(tiny_text, out)).exit_code == 0
-    run_id = next(r["run_id"] for r in stored(out).values() if r["config"]["cell"] == "lstm")
+    run_id = next(r.run_id for r in stored(out).values() if r.config["cell"] == "lstm")
     (out / "runs" / f"{run_id}.json").unlink()  # as if it was interrupted
     latest = out / "checkpoints" / run_id / "latest.pt"
     latest.write_bytes(b"not a checkpoint")
-    other = next(r["run_id"] for r in stored(out).values() if r["config"]["cell"] == "gru")
+    other = next(r.run_id for r in stored(out).values() if r.config["cell"] == "gru")
     best = out / "checkpoints" / other / "best.pt"
     best.write_bytes(best.read_bytes()[:100])  # cut short
     result = invoke(tiny_args(tiny_text, out))
     assert result.exit_code == 0, result.output
     assert "moved to" in result.output and (latest.parent / "latest.pt.corrupt").exists()
-    assert stored(out)[run_id]["status"] == "ok"
+    assert stored(out)[run_id].status == "ok"
     assert f"run {other} is finished but its" in result.output and "unreadable" in result.output
 
 
@@ -188,7 +188,7 @@ def test_a_cpu_allocation_failure_is_stored_as_oom(tiny_text, tmp_path):
     result = invoke(tiny_args(tiny_text, out, cells="rnn", sizes="200000"))  # a 160 GB weight matrix
     assert result.exit_code == 0, result.output
     (record,) = stored(out).values()
-    assert record["status"] == "oom", record["error"]
+    assert record.status == "oom", record.error
     assert is_out_of_memory(
         RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory")
     )
@@ -302,10 +302,10 @@ def test_a_report_of_any_folder_renders_or_refuses_in_one_line(tmp_path, rows, f
     assert result.exit_code == 0, result.output  # every folder renders, whatever it holds
     text = (tmp_path / f"r.{fmt}").read_text()
     stored = rows()
-    sweeps = [r for r in stored if r["kind"] == "sweep"]
+    sweeps = [r for r in stored if r.kind == "sweep"]
     if fmt == "csv":  # the loss grids: a header and a row per grid cell, or nothing without sweep runs
         assert text.splitlines()[0].startswith("dataset,device") if sweeps else text == ""
         return
-    statuses = {r["status"] for r in sweeps} - {"ok"}
+    statuses = {r.status for r in sweeps} - {"ok"}
     assert all(status in text for status in statuses)  # says what is missing
-    assert ("Device comparison" in text) == any(r["kind"] == "compare" for r in stored)
+    assert ("Device comparison" in text) == any(r.kind == "compare" for r in stored)

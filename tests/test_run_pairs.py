@@ -129,7 +129,7 @@ def test_the_same_grid_on_two_thread_counts_is_two_sets_of_rows_in_one_folder(ti
     assert "3 already finished, 0 to run" in again.output
     runs = stored(out)
     assert len(runs) == 6
-    assert sorted(r["config"]["hardware"]["threads"] for r in runs.values()) == [1, 1, 1, 2, 2, 2]
+    assert sorted(r.config["hardware"]["threads"] for r in runs.values()) == [1, 1, 1, 2, 2, 2]
     compared = invoke(
         [
             "results",
@@ -149,11 +149,11 @@ def test_time_to_target_reads_the_curves_clock_and_says_not_reached(tmp_path):
     from rnnbench.report import experiments, time_to_target
 
     fast, slow = row("lstm", CPU2, (9, 10, 11)), row("gru", CPU2, (9, 10, 11))
-    fast["curve"] = [
+    fast.curve = [
         {"step": 100, "epoch": 0.5, "train_loss_nats": 2.0, "val_loss_nats": 1.5, "train_s": 3.0, "wall_s": 4.0},
         {"step": 200, "epoch": 1.0, "train_loss_nats": 1.5, "val_loss_nats": 1.1, "train_s": 6.0, "wall_s": 8.0},
     ]
-    slow["curve"] = [
+    slow.curve = [
         {"step": 100, "epoch": 0.5, "train_loss_nats": 2.0, "val_loss_nats": 1.4, "train_s": 5.0, "wall_s": 6.0}
     ]
     for r in (fast, slow):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
@@ -18,7 +19,7 @@ SIX_RUNS = dict(layers="1,2")  # 3 cells x 2 depths
 
 def outcome(results_dir):
     """What a sweep found, independent of when and how long: run id -> (status, test loss)."""
-    return {run_id: (r["status"], r["metrics"].get("test_loss_nats")) for run_id, r in stored(results_dir).items()}
+    return {run_id: (r.status, r.metrics.get("test_loss_nats")) for run_id, r in stored(results_dir).items()}
 
 
 def test_shards_cover_the_grid_once_and_merge_to_the_single_sweep(tiny_text, tmp_path):
@@ -95,8 +96,9 @@ def test_a_finished_run_replaces_a_failed_attempt_and_says_so(tiny_text, tmp_pat
     (run_id,) = stored(good)
     failed = tmp_path / "failed"
     shutil.copytree(good, failed)
-    record = stored(failed)[run_id]
-    record.update(status="failed", error="RuntimeError: node lost", metrics={}, curve=[])
+    record = dataclasses.replace(
+        stored(failed)[run_id], status="failed", error="RuntimeError: node lost", metrics={}, curve=[]
+    )
     results.write_run(failed, record)
     shutil.rmtree(failed / "checkpoints")
 

@@ -15,7 +15,7 @@ from rnnbench.sweep.estimate import Estimate, Estimator
 
 
 def losses_of(folder):
-    return {run_id: r["metrics"]["test_loss_nats"] for run_id, r in stored(folder).items()}
+    return {run_id: r.metrics["test_loss_nats"] for run_id, r in stored(folder).items()}
 
 
 def test_stop_after_saves_the_run_in_flight_and_resume_matches_a_run_never_stopped(tiny_text, tmp_path, monkeypatch):
@@ -33,7 +33,7 @@ def test_stop_after_saves_the_run_in_flight_and_resume_matches_a_run_never_stopp
     assert resumed.exit_code == 0, resumed.output
     (record,) = stored(out).values()
     # Stopped at the step in progress (not at an evaluation), and continued from exactly there.
-    assert record["metrics"]["resumed_at_steps"][0] > 0
+    assert record.metrics["resumed_at_steps"][0] > 0
     assert losses_of(out) == losses_of(whole)
 
 
@@ -58,5 +58,5 @@ def test_sigterm_stops_every_job_and_resume_matches_a_sweep_never_stopped(tiny_t
     assert "run(s) left, without an estimate" in output  # no deadline, so no plan: no "about 0 s"
     resumed = subprocess.run(sweep(out), capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert any(r["metrics"]["resumed_at_steps"] for r in stored(out).values())
+    assert any(r.metrics["resumed_at_steps"] for r in stored(out).values())
     assert losses_of(out) == losses_of(whole)

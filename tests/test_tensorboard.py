@@ -33,11 +33,11 @@ def test_a_sweep_writes_each_runs_curves_and_config(tiny_text, tmp_path):
         } <= tags
         record = records[folder.name.split()[0]]
         val = events.Scalars("loss/val_nats")
-        assert [e.step for e in val] == [p["step"] for p in record["curve"]]
-        assert val[-1].value == pytest.approx(record["curve"][-1]["val_loss_nats"], rel=1e-6)
-        assert events.Scalars("optimizer/lr")[0].value == pytest.approx(record["config"]["train"]["lr"])
+        assert [e.step for e in val] == [p["step"] for p in record.curve]
+        assert val[-1].value == pytest.approx(record.curve[-1]["val_loss_nats"], rel=1e-6)
+        assert events.Scalars("optimizer/lr")[0].value == pytest.approx(record.config["train"]["lr"])
         assert "_hparams_/session_start_info" in events.summary_metadata  # the config, as hyperparameters
-        assert events.Scalars("final/test_loss_nats")[0].value == pytest.approx(record["metrics"]["test_loss_nats"])
+        assert events.Scalars("final/test_loss_nats")[0].value == pytest.approx(record.metrics["test_loss_nats"])
 
 
 def test_without_the_package_it_is_one_line(tiny_text, tmp_path, monkeypatch):

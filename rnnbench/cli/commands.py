@@ -310,7 +310,7 @@ def sweep(
         raise typer.Exit(EXIT_INTERRUPTED) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
-    dataset = records[0]["config"]["dataset"] if records else grid.dataset
+    dataset = records[0].config["dataset"] if records else grid.dataset
     terminal.show(terminal.runs_table(records, title=f"sweep on {dataset}: {len(records)} run(s)"))
 
 
@@ -339,7 +339,7 @@ def compare_devices(
     if out is not None:
         write_atomic(out, device_comparison_markdown(frame(records)).encode())
         terminal.info(f"wrote {out}")
-    if not any(r["config"]["device"].startswith("cuda") for r in records):
+    if not any(r.config["device"].startswith("cuda") for r in records):
         terminal.note("only the CPU was measured; no figure here is a GPU figure.")
 
 
@@ -548,7 +548,7 @@ def baseline_ngram(
             records, title=f"n-gram baselines on '{corpus.name}' ({layout.split} layout), nats per character"
         )
     )
-    m = records[0]["metrics"]
+    m = records[0].metrics
     terminal.info(
         f"{len(records)} rows stored in {results.runs_dir(results_dir)}; one pass of {m['seconds']:.1f} s, "
         f"peak RSS {m['peak_rss_mb']:,.0f} MB",
@@ -568,23 +568,23 @@ def results_show(
 
     records, problems = results.iter_records(results_dir)
     terminal.skipped(problems)
-    sweeps = [r for r in records if r["kind"] == "sweep"]
+    sweeps = [r for r in records if r.kind == "sweep"]
     if not records:
         terminal.info(f"no runs stored in {results.runs_dir(results_dir)}; run `rnnbench sweep` first")
         return
     sweeps.sort(
         key=lambda r: (
-            r["config"]["dataset"],
-            r["config"]["size"],
-            r["config"]["num_layers"],
-            r["config"]["cell"],
-            r["config"]["device"],
-            r["config"]["seed"],
+            r.config["dataset"],
+            r.config["size"],
+            r.config["num_layers"],
+            r.config["cell"],
+            r.config["device"],
+            r.config["seed"],
         )
     )
     terminal.show(terminal.runs_table(sweeps, title=f"{len(sweeps)} sweep runs in {results_dir}"))
     if len(sweeps) < len(records):
-        kinds = sorted({r["kind"] for r in records} - {"sweep"})
+        kinds = sorted({r.kind for r in records} - {"sweep"})
         terminal.info(
             f"and {len(records) - len(sweeps)} {', '.join(k.replace('compare', 'compare-devices') for k in kinds)} "
             "rows: see `rnnbench report` or `rnnbench results export`"

@@ -24,6 +24,7 @@ import os
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
@@ -43,6 +44,9 @@ from rnnbench.events import (
     RunStarted,
     SweepPlanned,
 )
+
+if TYPE_CHECKING:
+    from rnnbench.results import Record
 
 # Piped output gets wide tables (160 columns, or $COLUMNS) rather than rich's 80-column default
 # for non-terminals.
@@ -225,12 +229,12 @@ class SweepDisplay:
         self.progress.advance(self.overall)
         record = e.record
         outcome = (
-            f"test {record['metrics']['test_loss_nats']:.3f} nats"
-            if record["status"] == "ok"
-            else f"[red]{record['status']}[/] {escape(record['error'] or '')}"
+            f"test {record.metrics['test_loss_nats']:.3f} nats"
+            if record.status == "ok"
+            else f"[red]{record.status}[/] {escape(record.error or '')}"
         )
-        if record["metrics"].get("cuda_graphs_failure"):  # said once, for the run it concerns
-            failure = escape(record["metrics"]["cuda_graphs_failure"])
+        if record.metrics.get("cuda_graphs_failure"):  # said once, for the run it concerns
+            failure = escape(record.metrics["cuda_graphs_failure"])
             outcome += f" [yellow](trained eagerly: CUDA graph capture failed: {failure})[/]"
         self.progress.console.print(f"{e.cfg.run_id}  {escape(e.cfg.label)}: {outcome}", highlight=False)
 
@@ -266,12 +270,12 @@ class CompareDisplay:
         elif isinstance(event, Notice):
             info(event.text)
 
-    def _row(self, record: dict) -> None:
+    def _row(self, record: Record) -> None:
         from rnnbench.report import device_label
         from rnnbench.results import flatten
 
         row = flatten(record)
-        m = record["metrics"]
+        m = record.metrics
         model = f"{row['cell']} {row['num_layers']}x{row['size']}" if row.get("cell") else "-"
         # The same units as the markdown: ms per character for generation, GB/s for copies.
         if "ms_per_char" in m:
@@ -290,7 +294,7 @@ class CompareDisplay:
             else "-"
         )
         info(
-            f"  {device_label(row)}  {model}  {row['workload']}: {record['status']}"
+            f"  {device_label(row)}  {model}  {row['workload']}: {record.status}"
             + (f", {time_text}" if time_text != "-" else "")
         )
         self.table.add_row(
@@ -301,9 +305,7 @@ class CompareDisplay:
             rate,
             f"{m['achieved_gflops']:,.1f}" if "achieved_gflops" in m else "-",
             f"{m['matmul_fraction']:.0%}" if "matmul_fraction" in m else "-",
-            record["status"]
-            if record["status"] == "ok"
-            else f"[red]{record['status']}[/] {escape(str(record['error']))}",
+            record.status if record.status == "ok" else f"[red]{record.status}[/] {escape(str(record.error))}",
         )
 
 
@@ -421,9 +423,9 @@ class KernelDisplay:
         elif isinstance(event, Notice):
             note(event.text)
 
-    def _row(self, record: dict, label: str) -> None:
-        c, m = record["config"], record["metrics"]
-        if record["status"] == "ok":
+    def _row(self, record: Record, label: str) -> None:
+        c, m = record.config, record.metrics
+        if record.status == "ok":
             cells = [
                 f"{m['fwd_ms_median']:,.3g} ({m['fwd_ms_iqr']:.2g})",
                 f"{m['total_ms_median']:,.3g} ({m['total_ms_iqr']:.2g})",
@@ -432,20 +434,20 @@ class KernelDisplay:
             ]
         else:
             cells = ["-"] * 4
-        status_text = record["status"] + (f": {record['error']}" if record.get("error") else "")
+        status_text = record.status + (f": {record.error}" if record.error else "")
         self.progress.console.print(
             escape(
                 f"  {label} on {c['device']} {c['dtype']}: "
                 + (
                     f"forward {cells[0]} ms, fwd+bwd {cells[1]} ms, {cells[2]} TFLOP/s"
-                    if record["status"] == "ok"
+                    if record.status == "ok"
                     else status_text
                 )
             ),
             highlight=False,
             soft_wrap=True,
         )
-        self.table.add_row(label, c["device"], c["dtype"], *cells, record["status"])
+        self.table.add_row(label, c["device"], c["dtype"], *cells, record.status)
 
 
 def kernel_plan_table(planned: list):
@@ -482,38 +484,37 @@ RUN_COLUMNS = [
 ]
 
 
-def runs_table(records: list[dict], title: str, width: int | None = None):
+def runs_table(records: list[Record], title: str, width: int | None = None):
     """Sweep runs as a table, one row per run, with what tells rows apart (hardware, budget and
     layout) and the metrics declared for the table (results.metrics) that any of them has; at a
     narrow terminal the least needed columns are left out, never the run id or the loss."""
-    from rnnbench.results import hardware_of
     from rnnbench.results.metrics import shown
 
     def num(value, spec):
         return "-" if value is None else format(value, spec)
 
-    metrics = [m for i, m in enumerate(shown("table")) if i == 0 or any(r["metrics"].get(m.name) for r in records)]
+    metrics = [m for i, m in enumerate(shown("table")) if i == 0 or any(r.metrics.get(m.name) for r in records)]
     rows = []
     for r in records:
-        c, m = r["config"], r["metrics"]
+        c, m = r.config, r.metrics
         values = []
         for metric in metrics:
             value = m.get(metric.name)
-            text = num(value, metric.fmt) if value is not None or values else r["status"]
+            text = num(value, metric.fmt) if value is not None or values else r.status
             if metric.spread and value is not None:
                 text += f" ({num(m.get(metric.spread), metric.fmt)})"
             values.append(text)
         # a run id is what `rnnbench sample` takes: it is never cut
         rows.append(
             [
-                r["run_id"],
-                r["status"],
+                r.run_id,
+                r.status,
                 c["dataset"],
                 f"{c['cell']} {c['num_layers']}x{c['size']}",
                 num(m.get("hidden_size"), "d"),
                 num(m.get("n_params"), ","),
                 c["device"],
-                short_hardware(hardware_of(r).as_dict()),
+                short_hardware(r.hardware.as_dict()),
                 budget_short(c.get("train", {})),
                 str(c["seed"]),
                 *values,
@@ -603,15 +604,15 @@ def plan_table(plan, jobs: int):
     return fitted_table(title, columns, rows, stdout.width)
 
 
-def ngram_table(records: list[dict], title: str):
+def ngram_table(records: list[Record], title: str):
     """`rnnbench baseline ngram`: one row per order, validation and test loss of each smoothing; the
     order validation picks for a smoothing is starred."""
     from rich.table import Table
 
     from rnnbench.measure.ngram import SMOOTHINGS
 
-    by = {(r["config"]["smoothing"], r["config"]["order"]): r["metrics"] for r in records}
-    smoothings = list(dict.fromkeys(r["config"]["smoothing"] for r in records))
+    by = {(r.config["smoothing"], r.config["order"]): r.metrics for r in records}
+    smoothings = list(dict.fromkeys(r.config["smoothing"] for r in records))
     picked = {s: min((o for t, o in by if t == s), key=lambda o: by[(s, o)]["val_loss_nats"]) for s in smoothings}
     table = Table(title=escape(title), caption="* the order with the lowest validation loss")
     table.add_column("order", justify="right")

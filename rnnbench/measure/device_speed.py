@@ -6,7 +6,7 @@ device's own measured limits (matmul rate, copy bandwidth) and its input data pa
     >>> spec = CompareSpec(dataset="synthetic", devices=("cpu",), cells=("lstm",), layers=(1,), sizes=(16,),
     ...                    batch_size=8, seq_len=16, min_time_s=0.05, warmup=1)
     >>> records = run_compare(spec, results_dir=tempfile.mkdtemp())
-    >>> [r["config"]["workload"] for r in records]
+    >>> [r.config["workload"] for r in records]
     ['matmul', 'copy', 'train', 'infer', 'generate']
 
 Every figure is timed by torch.utils.benchmark (its timer synchronises CUDA around each block),
@@ -227,7 +227,7 @@ def default_corpus(data_dir: str | None, on_event: OnEvent = ignore) -> str:
 
 def run_compare(
     spec: CompareSpec, results_dir: str | Path | None = None, data_dir: str | None = None, on_event: OnEvent = ignore
-) -> list[dict]:
+) -> list[results.Record]:
     """Measure every row of `spec`, store each as it is measured (a RowMeasured event), return them all."""
     devices = resolve_devices(spec.devices)  # an absent device is an error before any measurement
     cpu_support = cpu_dtype_support() if "cpu" in devices else {}
@@ -237,7 +237,7 @@ def run_compare(
     corpus.check_fits(spec.batch_size, spec.seq_len)
     dtype = DTYPES[spec.dtype]
     default_threads = torch.get_num_threads()
-    records: list[dict] = []
+    records: list[results.Record] = []
     folder = results.ResultsFolder(results_dir)
     stored = folder.stored(statuses=None)
 
@@ -246,8 +246,8 @@ def run_compare(
         env = environment(identity["device"]) | {"torch_num_threads": identity["threads"]}
         record = results.make_record("compare", content_id(identity), status, identity, env, metrics, error)
         # A row measured again replaces its earlier file (and a schema-1 one of another id).
-        earlier = stored.get(results.identity_of(record))
-        folder.store(record, replaces=earlier["run_id"] if earlier else None, keep_checkpoints=False)
+        earlier = stored.get(record.identity)
+        folder.store(record, replaces=earlier.run_id if earlier else None, keep_checkpoints=False)
         records.append(record)
         on_event(RowMeasured(record))
 

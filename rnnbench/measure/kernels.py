@@ -5,7 +5,7 @@ Baidu's DeepBench published: where a machine's recurrent kernels sit.
     >>> from rnnbench.config import KernelSpec
     >>> from rnnbench.measure.kernels import run_kernels
     >>> spec = KernelSpec(cells=("lstm",), hidden=(256,), batch=(16,), devices=("cpu",), min_time_s=0.05)
-    >>> [r["config"]["hidden"] for r in run_kernels(spec, tempfile.mkdtemp())]
+    >>> [r.config["hidden"] for r in run_kernels(spec, tempfile.mkdtemp())]
     [256]
 
 Suites (KernelSpec.suite):
@@ -272,7 +272,9 @@ def _identity_key(shape: Shape, suite: str, device: str, dtype: str, threads: in
     return results.identity("kernel", config, hardware(device, threads))
 
 
-def run_kernels(spec: KernelSpec, results_dir: str | Path | None = None, on_event: OnEvent = ignore) -> list[dict]:
+def run_kernels(
+    spec: KernelSpec, results_dir: str | Path | None = None, on_event: OnEvent = ignore
+) -> list[results.Record]:
     """Measure every row of `spec` not stored yet, storing each as it is measured (KernelMeasured)."""
     shapes, devices = select(spec), resolve_devices(spec.devices)
     check_dtypes(devices, spec.dtype, {s.cell for s in shapes})

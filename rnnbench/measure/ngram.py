@@ -35,10 +35,14 @@ arrays of the corpus's length whatever the order.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rnnbench.config import Range
+
+if TYPE_CHECKING:
+    from rnnbench.results import Record
 
 BASE = np.uint64(257)
 SMOOTHINGS = {
@@ -217,7 +221,7 @@ def check_baseline(corpus, max_order: int, smoothings: tuple[str, ...]) -> None:
         raise UsageError(f"unknown smoothing {', '.join(unknown)}: choose from {', '.join(SMOOTHINGS)}")
 
 
-def run_baseline(corpus, layout, max_order: int, smoothings: tuple[str, ...] = tuple(SMOOTHINGS)) -> list[dict]:
+def run_baseline(corpus, layout, max_order: int, smoothings: tuple[str, ...] = tuple(SMOOTHINGS)) -> list[Record]:
     """Count every order 1..max_order on the corpus's train streams under `layout` (data.Layout)
     and score its validation and test streams; one stored record (kind "baseline") per smoothing
     and order, each with the time and peak memory of the whole pass."""

@@ -10,7 +10,7 @@
     >>> grid = Grid.from_settings(dataset="synthetic", cells=("gru",), layers=(1,), sizes=(16,),
     ...                           size_mode="hidden", devices=("cpu",), batch_size=8, seq_len=16,
     ...                           max_steps=10, eval_every_steps=5)
-    >>> run_id = run_sweep(grid, folder.path)[0]["run_id"]
+    >>> run_id = run_sweep(grid, folder.path)[0].run_id
     >>> ckpt = checkpoint.load(folder.find_checkpoint(run_id[:6]))   # a run id, or a unique start of one
     >>> model = load_model(ckpt, "cpu")
     >>> text = generate(model, ckpt["vocab"], length=200, temperature=0.8, prime=b"begin ", seed=1)

@@ -5,7 +5,7 @@
 >>> {"sweep", "baseline", "compare"} <= set(df.kind)
 True
 
-records   one JSON record per run (schema, identity across schemas), written atomically;
+records   one JSON record per run, read as a Record (schema, identity across schemas), written atomically;
           loaded as one tidy DataFrame; export; merging folders
 folder    ResultsFolder, the owner of a folder's layout (runs/, checkpoints/, claims/); each
           run's checkpoints are a core.checkpoint.RunFiles
@@ -19,18 +19,18 @@ from rnnbench.results.records import (
     FINISHED,
     SCHEMA_VERSION,
     MergePlan,
+    Record,
     export,
     finished,
     flatten,
     frame,
-    hardware_of,
     identity,
-    identity_of,
     iter_records,
     load,
     load_curves,
     make_record,
     plan_merge,
+    read_record,
     runs_dir,
     stored_identities,
     utc_now,
@@ -42,6 +42,7 @@ __all__ = [
     "FINISHED",
     "SCHEMA_VERSION",
     "MergePlan",
+    "Record",
     "ResultsFolder",
     "RunFiles",
     "apply_merge",
@@ -49,14 +50,13 @@ __all__ = [
     "finished",
     "flatten",
     "frame",
-    "hardware_of",
     "identity",
-    "identity_of",
     "iter_records",
     "load",
     "load_curves",
     "make_record",
     "plan_merge",
+    "read_record",
     "runs_dir",
     "stored_identities",
     "utc_now",

@@ -35,7 +35,7 @@ class ResultsFolder:
 
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path is not None else default_results_dir()
-        self._records: dict[str, dict] | None = None  # run id -> record, from the one scan
+        self._records: dict[str, records.Record] | None = None  # run id -> record, from the one scan
 
     def __str__(self) -> str:
         return str(self.path)
@@ -83,17 +83,17 @@ class ResultsFolder:
 
     # --- what is stored ----------------------------------------------------------------------------
 
-    def scan(self) -> list[dict]:
+    def scan(self) -> list[records.Record]:
         """Every readable record, read once (the one scan of a sweep) and kept up to date by store()."""
         if self._records is None:
-            self._records = {r["run_id"]: r for r in records.iter_records(self.path)[0]}
+            self._records = {r.run_id: r for r in records.iter_records(self.path)[0]}
         return list(self._records.values())
 
-    def stored(self, statuses: tuple[str, ...] | None = records.FINISHED) -> dict[str, dict]:
+    def stored(self, statuses: tuple[str, ...] | None = records.FINISHED) -> dict[str, records.Record]:
         """identity -> record, for the records with one of `statuses` (None: any)."""
-        return {records.identity_of(r): r for r in self.scan() if statuses is None or r["status"] in statuses}
+        return {r.identity: r for r in self.scan() if statuses is None or r.status in statuses}
 
-    def read(self, run_id: str) -> dict | None:
+    def read(self, run_id: str) -> records.Record | None:
         """The record stored under `run_id` on disk now, or None."""
         try:
             return records.read_record(self.runs / f"{run_id}.json")
@@ -106,21 +106,25 @@ class ResultsFolder:
         return records.finished(self.path, run_id)
 
     def store(
-        self, record: dict, best: bytes | None = None, replaces: str | None = None, keep_checkpoints: bool = True
+        self,
+        record: records.Record,
+        best: bytes | None = None,
+        replaces: str | None = None,
+        keep_checkpoints: bool = True,
     ) -> None:
         """Write a record atomically (the one writer of every kind of row: sweep runs, compare-devices,
         n-gram baselines), with the best weights a run brought back from elsewhere (`best`);
         `replaces`: the id a record of the same run is stored under (schema 1), removed once this one
         is written. A finished run keeps only its best.pt; rows without weights pass keep_checkpoints=False."""
         records.write_run(self.path, record, replaces)
-        files = self.run_files(record["run_id"])
+        files = self.run_files(record.run_id)
         if keep_checkpoints and best is not None:
             files.save_best_bytes(best)
-        if keep_checkpoints and record["status"] in records.FINISHED:
+        if keep_checkpoints and record.finished:
             files.drop_latest()
         if self._records is not None:
             self._records.pop(replaces, None)
-            self._records[record["run_id"]] = record
+            self._records[record.run_id] = record
 
     def unreadable_best(self, run_ids: list[str], on_event: OnEvent = ignore) -> None:
         """Say which finished runs' best.pt cannot be read: their losses stand, but `rnnbench sample`

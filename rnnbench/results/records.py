@@ -5,7 +5,8 @@
     >>> sorted(df[df.kind == "sweep"].groupby("cell")["test_loss_nats"].min().index)
     ['gru', 'lstm', 'rnn']
 
-A run's file is `<results-dir>/runs/<run_id>.json`, built by make_record:
+A run's file is `<results-dir>/runs/<run_id>.json`, a Record (made by make_record, read by
+read_record into this schema's Record whatever schema it was written in) stored as:
     {"schema_version", "run_id", "kind", "status", "error", "started_at", "finished_at",
      "config": RunConfig as a dict, "env": machine and software, "metrics": {...}, "curve": [...]}
 (`kind` is "sweep" for a trained run, "compare" for a compare-devices measurement, which has no
@@ -66,6 +67,82 @@ def utc_now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
+@dataclass
+class Record:
+    """One stored row, whatever its kind and schema: what every reader gets (from_stored, the one
+    place that knows an old schema's defaults) and the one writer stores (stored()).
+
+    kind: "sweep" (a trained run, with its curve), "compare" (a compare-devices measurement),
+    "baseline" (an n-gram baseline), "kernel" (a `rnnbench kernels` layer); status: ok, diverged,
+    oom, failed (unsupported for a compare row). config is the run's settings as stored, env the
+    machine and software, metrics what was measured (results.metrics declares the shown ones)."""
+
+    kind: str
+    run_id: str
+    status: str
+    config: dict
+    env: dict
+    metrics: dict = field(default_factory=dict)
+    error: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    curve: list | None = None  # sweep runs only
+    schema_version: int = SCHEMA_VERSION
+
+    @classmethod
+    def from_stored(cls, stored: dict) -> Record:
+        """A record as stored (any readable schema) upgraded once: sweep runs written before `kind`
+        existed are sweeps. A run's hardware and the settings it predates are filled where they
+        are read: the hardware property, config.complete_train."""
+        return cls(
+            kind=stored.get("kind", "sweep"),
+            run_id=stored["run_id"],
+            status=stored["status"],
+            config=stored["config"],
+            env=stored["env"],
+            metrics=stored["metrics"] or {},
+            error=stored.get("error"),
+            started_at=stored.get("started_at"),
+            finished_at=stored.get("finished_at"),
+            curve=stored.get("curve"),
+            schema_version=stored["schema_version"],
+        )
+
+    def stored(self) -> dict:
+        """The JSON object written to disk, keys in the order of every stored file."""
+        stored = {
+            "schema_version": self.schema_version,
+            "run_id": self.run_id,
+            "kind": self.kind,
+            "status": self.status,
+            "error": self.error,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "config": self.config,
+            "env": self.env,
+            "metrics": self.metrics,
+        }
+        if self.curve is not None:
+            stored["curve"] = self.curve
+        return stored
+
+    @property
+    def finished(self) -> bool:
+        """A re-run sweep skips a finished run (ok, diverged); failed and oom ones are tried again."""
+        return self.status in FINISHED
+
+    @property
+    def hardware(self) -> Hardware:
+        """The hardware that made it: stored in its config since schema 2, else read from its env."""
+        stored = self.config.get("hardware")
+        return Hardware(**stored) if stored else Hardware.from_env(self.env, self.config.get("device"))
+
+    @property
+    def identity(self) -> str:
+        """What makes two records measurements of the same thing (identity())."""
+        return identity(self.kind, self.config, self.hardware)
+
+
 def make_record(
     kind: str,
     run_id: str,
@@ -76,25 +153,11 @@ def make_record(
     error: str | None = None,
     started_at: str | None = None,
     curve: list | None = None,
-) -> dict:
-    """A stored record, of a sweep run (kind "sweep", with its curve) or of a compare-devices
-    measurement (kind "compare", no curve); it finishes now."""
-    finished_at = utc_now()
-    record = {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": run_id,
-        "kind": kind,
-        "status": status,
-        "error": error,
-        "started_at": started_at or finished_at,
-        "finished_at": finished_at,
-        "config": config,
-        "env": env,
-        "metrics": metrics or {},
-    }
-    if curve is not None:
-        record["curve"] = curve
-    return record
+) -> Record:
+    """A record of this schema that finishes now: of a sweep run (with its curve), a compare-devices
+    measurement, an n-gram baseline or a kernel row (no curve)."""
+    now = utc_now()
+    return Record(kind, run_id, status, config, env, metrics or {}, error, started_at or now, now, curve)
 
 
 def runs_dir(results_dir: str | Path | None) -> Path:
@@ -113,44 +176,36 @@ def _finite_or_none(value):
     return value
 
 
-def write_run(results_dir: str | Path, record: dict, replaces: str | None = None) -> Path:
+def write_run(results_dir: str | Path, record: Record, replaces: str | None = None) -> Path:
     """Store one run's record as runs/<run_id>.json, atomically. `replaces`: the id under which the
     same measurement is stored already, if any (a schema-1 row of it): that file goes once this
     one is written."""
-    path = runs_dir(results_dir) / f"{record['run_id']}.json"
-    text = json.dumps(_finite_or_none(record), indent=1, sort_keys=False, allow_nan=False)
+    path = runs_dir(results_dir) / f"{record.run_id}.json"
+    text = json.dumps(_finite_or_none(record.stored()), indent=1, sort_keys=False, allow_nan=False)
     write_atomic(path, (text + "\n").encode())
-    if replaces is not None and replaces != record["run_id"]:
+    if replaces is not None and replaces != record.run_id:
         (runs_dir(results_dir) / f"{replaces}.json").unlink(missing_ok=True)
     return path
 
 
-def read_record(path: Path) -> dict:
-    """A run record, or ValueError saying why the file is not one."""
+def read_record(path: Path) -> Record:
+    """The record stored in `path`, upgraded to this schema, or ValueError saying why the file is not one."""
     try:
-        record = json.loads(path.read_text())
+        stored = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"not readable JSON ({exc.__class__.__name__}: {exc})") from exc
-    if not isinstance(record, dict) or any(key not in record for key in REQUIRED_KEYS):
+    if not isinstance(stored, dict) or any(key not in stored for key in REQUIRED_KEYS):
         raise ValueError(f"not an rnnbench run record (needs keys {', '.join(REQUIRED_KEYS)})")
-    if record["schema_version"] not in READABLE_SCHEMAS:
+    if stored["schema_version"] not in READABLE_SCHEMAS:
         raise ValueError(
-            f"schema_version {record['schema_version']!r}, this rnnbench reads {', '.join(map(str, READABLE_SCHEMAS))}"
+            f"schema_version {stored['schema_version']!r}, this rnnbench reads {', '.join(map(str, READABLE_SCHEMAS))}"
         )
-    if record["run_id"] != path.stem:
-        raise ValueError(f"holds run {record['run_id']!r} under another name")
-    return upgraded(record)
+    if stored["run_id"] != path.stem:
+        raise ValueError(f"holds run {stored['run_id']!r} under another name")
+    return Record.from_stored(stored)
 
 
-def upgraded(record: dict) -> dict:
-    """A stored record as this version writes one: the one place that knows an old schema's
-    defaults (sweep runs written before `kind` existed are sweeps), applied by the reader and by
-    what takes records from elsewhere (identity_of, flatten). A run's hardware and the settings it
-    predates are filled where they are read: hardware_of, config.complete_train."""
-    return {"kind": "sweep", **record}
-
-
-def iter_records(results_dir: str | Path) -> tuple[list[dict], list[str]]:
+def iter_records(results_dir: str | Path) -> tuple[list[Record], list[str]]:
     """(records, problems): every readable run record, and one line per file that is not one."""
     folder = runs_dir(results_dir)
     records, problems = [], []
@@ -169,12 +224,6 @@ def iter_records(results_dir: str | Path) -> tuple[list[dict], list[str]]:
     return records, problems
 
 
-def hardware_of(record: dict) -> Hardware:
-    """The hardware that made a record: stored in its config since schema 2, else read from its env."""
-    stored = record["config"].get("hardware")
-    return Hardware(**stored) if stored else Hardware.from_env(record["env"], record["config"].get("device"))
-
-
 def identity(kind: str, config: dict, hardware: Hardware | None) -> str:
     """What makes two records measurements of the same thing: kind, configuration and hardware.
     A run id is a hash of the same (and of the schema), so records of schema 1 and 2 are matched
@@ -185,14 +234,10 @@ def identity(kind: str, config: dict, hardware: Hardware | None) -> str:
     return json.dumps([kind, config, hardware.as_dict() if hardware else None], sort_keys=True)
 
 
-def identity_of(record: dict) -> str:
-    return identity(upgraded(record)["kind"], record["config"], hardware_of(record))
-
-
 def finished(results_dir: str | Path, run_id: str) -> bool:
     """Whether `run_id` is stored as finished (ok or diverged) now."""
     try:
-        return read_record(runs_dir(results_dir) / f"{run_id}.json")["status"] in FINISHED
+        return read_record(runs_dir(results_dir) / f"{run_id}.json").finished
     except (ValueError, FileNotFoundError):
         return False
 
@@ -200,26 +245,27 @@ def finished(results_dir: str | Path, run_id: str) -> bool:
 def stored_identities(results_dir: str | Path, statuses: tuple[str, ...] | None = FINISHED) -> dict[str, str]:
     """identity -> run id, for every record stored in `results_dir` with one of `statuses` (None: any)."""
     records, _ = iter_records(results_dir)
-    return {identity_of(r): r["run_id"] for r in records if statuses is None or r["status"] in statuses}
+    return {r.identity: r.run_id for r in records if statuses is None or r.status in statuses}
 
 
-def flatten(record: dict) -> dict:
-    config = dict(record["config"])
+def flatten(record: Record) -> dict:
+    """One row of load()'s table: config, training settings, metrics and env as columns."""
+    config = dict(record.config)
     train = complete_train(config.pop("train")) if "train" in config else {}
     config.pop("hardware", None)  # as words in column "hardware"; its parts are env columns
     row = {
-        "run_id": record["run_id"],
-        "schema_version": record["schema_version"],
-        "kind": upgraded(record)["kind"],
-        "status": record["status"],
-        "error": record.get("error"),
+        "run_id": record.run_id,
+        "schema_version": record.schema_version,
+        "kind": record.kind,
+        "status": record.status,
+        "error": record.error,
         **config,
-        "hardware": hardware_of(record).label,
+        "hardware": record.hardware.label,
         **train,
-        **record["metrics"],
-        **record["env"],
-        "started_at": record.get("started_at"),
-        "finished_at": record.get("finished_at"),
+        **record.metrics,
+        **record.env,
+        "started_at": record.started_at,
+        "finished_at": record.finished_at,
     }
     return row
 
@@ -286,7 +332,7 @@ def typed(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def frame(records: list[dict]) -> pd.DataFrame:
+def frame(records: list[Record]) -> pd.DataFrame:
     """Records as one tidy table, one row per record, the leading columns first, typed (typed())."""
     df = pd.DataFrame([flatten(r) for r in records])
     leading = IDENTITY_COLUMNS + list(METRICS)
@@ -312,7 +358,7 @@ def load_curves(results_dir: str | Path | None = None) -> pd.DataFrame:
     """The loss curves of all runs, long form: run_id, step, epoch, train_loss_nats, val_loss_nats,
     train_s and wall_s (missing in rows of schema 1, whose curves had no clock)."""
     records, _ = iter_records(results_dir)
-    rows = [{"run_id": r["run_id"], **point} for r in records for point in r.get("curve", [])]
+    rows = [{"run_id": r.run_id, **point} for r in records for point in r.curve or []]
     return pd.DataFrame(
         rows, columns=["run_id", "step", "epoch", "train_loss_nats", "val_loss_nats", "train_s", "wall_s"]
     )
@@ -339,7 +385,7 @@ class MergePlan:
     hardware) that holds two different finished results, none of which is written."""
 
     into: Path
-    writes: dict[str, tuple[dict, Path]] = field(default_factory=dict)
+    writes: dict[str, tuple[Record, Path]] = field(default_factory=dict)
     stale: list[str] = field(default_factory=list)
     duplicates: int = 0
     replaced: list[str] = field(default_factory=list)
@@ -347,13 +393,13 @@ class MergePlan:
     problems: list[str] = field(default_factory=list)
 
 
-def _summary(record: dict, folder: Path) -> str:
-    m, env = record["metrics"], record["env"]
+def _summary(record: Record, folder: Path) -> str:
+    m, env = record.metrics, record.env
     loss = m.get("test_loss_nats")
-    what = f"test {loss:.4f} nats" if isinstance(loss, (int, float)) else record["status"]
+    what = f"test {loss:.4f} nats" if isinstance(loss, (int, float)) else record.status
     if isinstance(m.get("train_chars_per_s"), (int, float)):
         what += f", {m['train_chars_per_s']:,.0f} chars/s"
-    return f"{folder} ({what}, {env.get('host') or 'unknown host'}, finished {record.get('finished_at') or '?'})"
+    return f"{folder} ({what}, {env.get('host') or 'unknown host'}, finished {record.finished_at or '?'})"
 
 
 def plan_merge(sources: list[str | Path], into: str | Path) -> MergePlan:
@@ -371,28 +417,28 @@ def plan_merge(sources: list[str | Path], into: str | Path) -> MergePlan:
             raise UsageError(f"{folder} holds no results (no folder {runs_dir(folder)}); nothing merged")
     # INTO first: where two versions tie, what INTO holds is kept. A source that is INTO adds nothing.
     folders = [into] + [folder for folder in map(Path, sources) if folder.resolve() != into.resolve()]
-    versions: dict[str, list[tuple[dict, Path]]] = {}
+    versions: dict[str, list[tuple[Record, Path]]] = {}
     for folder in folders:
         records, problems = iter_records(folder)
         plan.problems += problems
         for record in records:
-            versions.setdefault(identity_of(record), []).append((record, folder))
+            versions.setdefault(record.identity, []).append((record, folder))
     for found in versions.values():
-        run_id = found[0][0]["run_id"]
-        distinct: list[tuple[dict, Path]] = []
+        run_id = found[0][0].run_id
+        distinct: list[tuple[Record, Path]] = []
         for record, folder in found:
             if all(record != kept for kept, _ in distinct):
                 distinct.append((record, folder))
         plan.duplicates += len(found) - len(distinct)
-        finished = [(r, f) for r, f in distinct if r["status"] in FINISHED]
+        finished = [(r, f) for r, f in distinct if r.finished]
         if len(finished) > 1:
             plan.conflicts.append(f"{run_id}: " + " vs ".join(_summary(r, f) for r, f in finished))
             continue
-        record, folder = finished[0] if finished else max(distinct, key=lambda rf: rf[0].get("finished_at") or "")
+        record, folder = finished[0] if finished else max(distinct, key=lambda rf: rf[0].finished_at or "")
         for other, other_folder in distinct:
             if other is not record:
                 plan.replaced.append(f"{run_id}: {_summary(record, folder)} replaces {_summary(other, other_folder)}")
         if folder != into:
-            plan.writes[record["run_id"]] = (record, folder)
-            plan.stale += [r["run_id"] for r, f in distinct if f == into and r["run_id"] != record["run_id"]]
+            plan.writes[record.run_id] = (record, folder)
+            plan.stale += [r.run_id for r, f in distinct if f == into and r.run_id != record.run_id]
     return plan

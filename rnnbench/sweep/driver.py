@@ -6,7 +6,7 @@
     >>> grid = Grid.from_settings(dataset="synthetic", cells=("gru",), layers=(1,), sizes=(16,),
     ...                           size_mode="hidden", devices=("cpu",), batch_size=8, seq_len=16,
     ...                           max_steps=10, eval_every_steps=5)
-    >>> [r["status"] for r in run_sweep(grid, tempfile.mkdtemp())]   # run_sweep(load_preset("smoke")): a minute
+    >>> [r.status for r in run_sweep(grid, tempfile.mkdtemp())]   # run_sweep(load_preset("smoke")): a minute
     ['ok']
 
 Every check that can fail for the whole sweep (devices, corpus, sizes) runs before any training.
@@ -163,11 +163,7 @@ def big_sweep_notice(grid: Grid, todo: list[RunConfig], folder: ResultsFolder) -
     from the time budget per run, else from the runs stored for the same hardware, else unknown."""
     jobs = grid.execution.jobs
     hardware = {cfg.hardware for cfg in todo}
-    walls = [
-        r["metrics"].get("wall_s")
-        for r in folder.scan()
-        if r["status"] in results.FINISHED and results.hardware_of(r) in hardware
-    ]
+    walls = [r.metrics.get("wall_s") for r in folder.scan() if r.finished and r.hardware in hardware]
     walls = sorted(w for w in walls if isinstance(w, (int, float)))
     size = f"{len(todo):,} runs to train, {jobs} at a time"
     resume = "Ctrl-C stops at once and the same command continues"
@@ -241,7 +237,7 @@ class SweepPlan:
 
     runs: list[RunConfig]
     grid_runs: int  # runs of the whole grid (a shard's are fewer)
-    stored: dict[str, dict]  # identity -> the finished record stored for it
+    stored: dict[str, results.Record]  # identity -> the finished record stored for it
     identities: dict[str, str]  # run id -> identity
     todo: list[RunConfig]
     estimates: dict[str, Estimate]  # run id -> its expected seconds, for every run to train
@@ -282,12 +278,12 @@ class SweepPlan:
     def stored_under(self, cfg: RunConfig) -> str | None:
         """The id a finished record of this run is stored under already (a schema-1 id), if any."""
         record = self.stored.get(self.identities[cfg.run_id])
-        return record["run_id"] if record else None
+        return record.run_id if record else None
 
-    def records(self, folder: ResultsFolder) -> list[dict]:
+    def records(self, folder: ResultsFolder) -> list[results.Record]:
         """The stored record of every run of the plan, in the grid's order: from the scan and this
         sweep's stores, or read now for a run another sweep on the folder finished meanwhile."""
-        by_identity = {results.identity_of(r): r for r in folder.scan()}
+        by_identity = {r.identity: r for r in folder.scan()}
         out = []
         for cfg in self.runs:
             record = by_identity.get(self.identities[cfg.run_id]) or folder.read(cfg.run_id)
@@ -405,7 +401,7 @@ def run_sweep(
     executor: Executor | None = None,
     shard: Shard | None = None,
     stopper: Stopper | None = None,
-) -> list[dict]:
+) -> list[results.Record]:
     """Run every run of the grid (or of its `shard`) not yet finished in `results_dir`; return their records.
 
     `executor` decides where runs train (LocalExecutor by default; see rnnbench.sweep.ray_executor).
@@ -461,8 +457,8 @@ def store_finished(
 ) -> None:
     """Store a run that came back, with what the driver knows of how it ran, and say so."""
     estimate = sweep.estimates[done.cfg.run_id]
-    done.record["env"].setdefault("executor", executor_name)
-    done.record["env"] |= {
+    done.record.env.setdefault("executor", executor_name)
+    done.record.env |= {
         "jobs": execution.jobs,
         "runs_sharing_device": events.sharing.finished(done.cfg.run_id),
         # what the plan expected, beside what it took (metrics.wall_s)

@@ -44,7 +44,7 @@ from rnnbench.core.devices import kind_of, torch_threads
 from rnnbench.core.models import hidden_size_for
 from rnnbench.core.timing import StepTimer, synchronize
 from rnnbench.core.train import GradClip, build_model, build_optimizer, evaluate, planned_steps, train_step
-from rnnbench.results import FINISHED, ResultsFolder, hardware_of, utc_now
+from rnnbench.results import Record, ResultsFolder, utc_now
 
 PROBE_STEPS = 30  # timed steps of a probe at the most
 PROBE_MIN_STEPS = 3  # and at the least: a median of a few
@@ -93,8 +93,8 @@ def probe_key(key: tuple) -> str:
     return json.dumps([*parts, hardware.as_dict() if hardware is not None else None], sort_keys=True)
 
 
-def stored_shape(record: dict) -> tuple | None:
-    c, m = record["config"], record["metrics"]
+def stored_shape(record: Record) -> tuple | None:
+    c, m = record.config, record.metrics
     t = c.get("train", {})
     if m.get("hidden_size") is None or m.get("vocab_size") is None:
         return None
@@ -107,7 +107,7 @@ def stored_shape(record: dict) -> tuple | None:
         t.get("seq_len"),
         t.get("gru_reset", "after"),
         bool(m.get("cuda_graphs")),
-        hardware_of(record),
+        record.hardware,
     )
 
 
@@ -131,9 +131,9 @@ class Estimator:
         self.probes = folder.probes()  # the probes kept from earlier plans and sweeps
         rows: dict[tuple, list[tuple[float, float]]] = {}
         for record in folder.scan():
-            m = record["metrics"]
-            key = stored_shape(record) if record["kind"] == "sweep" else None
-            if key is None or record["status"] not in FINISHED or not m.get("step_ms_median"):
+            m = record.metrics
+            key = stored_shape(record) if record.kind == "sweep" else None
+            if key is None or not record.finished or not m.get("step_ms_median"):
                 continue
             rows.setdefault(key, []).append((m["step_ms_median"] / 1e3, m.get("eval_chars_per_s") or math.nan))
         for key, found in rows.items():

@@ -8,7 +8,7 @@
     ...                           size_mode="hidden", devices=("cpu",), batch_size=8, seq_len=16,
     ...                           max_steps=10, eval_every_steps=5)
     >>> records = run_sweep(grid.replace(cells=("gru", "rnn")), tempfile.mkdtemp(), executor=ProcessExecutor(jobs=2))
-    >>> sorted(r["status"] for r in records)
+    >>> sorted(r.status for r in records)
     ['ok', 'ok']
 
 Processes, not threads: a run's Python loop holds the GIL, so threads in one process add little

@@ -10,7 +10,7 @@ carries out a sweep's runs and hands each back as Finished.
     ...                           size_mode="hidden", devices=("cpu",), batch_size=8, seq_len=16,
     ...                           max_steps=10, eval_every_steps=5)
     >>> record = run_one(grid.expand(corpus.sha256)[0], corpus)
-    >>> record["status"], record["metrics"]["steps"]
+    >>> record.status, record.metrics["steps"]
     ('ok', 10)
 """
 
@@ -49,7 +49,7 @@ def run_record(
     env: dict,
     metrics: dict | None = None,
     curve: list | None = None,
-) -> dict:
+) -> results.Record:
     """A sweep run's stored record (see rnnbench.results for the layout)."""
     return results.make_record("sweep", cfg.run_id, status, cfg.as_dict(), env, metrics, error, started_at, curve or [])
 
@@ -80,7 +80,7 @@ def run_one(
     checkpoint_dir: Path | None = None,
     cuda_graphs: bool = True,
     should_stop: Callable[[], bool] | None = None,
-) -> dict:
+) -> results.Record:
     """Train one run and return its record; an exception becomes the record's status and error
     (but StopRequested, like Ctrl-C, ends the sweep). The record says how busy the machine was
     meanwhile (devices.MachineLoad)."""
@@ -115,7 +115,7 @@ class Finished:
     the results directory, the bytes of its best checkpoint for the driver to store."""
 
     cfg: RunConfig
-    record: dict
+    record: results.Record
     best_checkpoint: bytes | None = None
 
 

@@ -75,22 +75,22 @@ class TensorBoardLog:
 
     def _finished(self, cfg, record: dict) -> None:
         writer = self._writer(cfg)
-        for point in record.get("curve", []):  # evaluations a thinned-out live report skipped
+        for point in record.curve or []:  # evaluations a thinned-out live report skipped
             self._val(cfg, point["step"], point.get("val_loss_nats"))
-        config = record["config"]
+        config = record.config
         hparams = {
             k: v
             for k, v in {**config, **config.get("train", {})}.items()
             if isinstance(v, (int, float, str, bool)) and k != "dataset_sha256"
         }
         hparams["hardware"] = cfg.hardware.label if cfg.hardware is not None else "?"
-        m = record["metrics"]
+        m = record.metrics
         metrics = {
             f"final/{k}": float(m[k])
             for k in (metric.name for metric in shown("tensorboard"))
             if isinstance(m.get(k), (int, float)) and math.isfinite(m[k])
         }
-        writer.add_hparams(hparams, metrics or {"final/status_ok": float(record["status"] == "ok")}, run_name=".")
+        writer.add_hparams(hparams, metrics or {"final/status_ok": float(record.status == "ok")}, run_name=".")
         writer.close()
         del self.writers[cfg.run_id]
 
