@@ -355,3 +355,9 @@ def test_the_report_tracks_the_paper_campaign(paper_results):
     row64 = next(line for line in part.splitlines() if line.startswith("| 64 |"))
     assert "1.470" in row64 and "1.400" not in row64  # the complete model (dropout 0 chose), not the others
 
+
+def test_the_report_opens_with_its_summary_then_its_contents():
+    """The first screen a reader sees holds results: the summary sections come before the list of sections."""
+    committed = (REPO / "results" / "REPORT.md").read_text()
+    headings = [line for line in committed.splitlines() if line.startswith(("## ", "**Contents**"))]
+    assert headings[:3] == ["## Table 1 reproduced", "## At a glance", "**Contents**"]

@@ -660,14 +660,19 @@ def anchor(heading: str, seen: dict[str, int]) -> str:
     return f"{slug}-{count}" if count else slug
 
 
+SUMMARY_HEADINGS = ("## Table 1 reproduced", "## At a glance")  # what a reader came for: before the contents
+
+
 def with_contents(lines: list[str]) -> list[str]:
-    """The report with a list of its sections (its ## headings, linked) after its first paragraph."""
+    """The report with a list of its sections (its ## headings, linked) after its first paragraph
+    and the summary sections (SUMMARY_HEADINGS), so that the first screen shows results."""
     lines = "\n".join(lines).split("\n")  # a section may hand over a block of several lines as one
     seen: dict[str, int] = {}
     headings = [(line[3:], anchor(line[3:], seen)) for line in lines if line.startswith("## ")]
     if len(headings) < 3:
         return lines
-    at = lines.index("", 2) + 1 if "" in lines[2:] else len(lines)  # after the title and the first paragraph
+    rest = [i for i, line in enumerate(lines) if line.startswith("## ") and line not in SUMMARY_HEADINGS]
+    at = rest[0] if rest else len(lines)
     contents = ["**Contents**", ""] + [f"- [{text}](#{target})" for text, target in headings] + [""]
     return lines[:at] + contents + lines[at:]
 
