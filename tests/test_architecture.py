@@ -330,3 +330,26 @@ def test_a_cell_of_another_shape_counts_samples_and_reports_from_its_entry(tiny_
     assert header.index("LSTM") < header.index("DIAG")  # the registry's order: the paper's cells, then new ones
     assert any(f.suffix == ".png" for f in (tmp_path / "figures").iterdir())
 
+
+def test_a_new_kind_of_device_is_swept_and_reported_from_its_entry_alone(tiny_text, tmp_path, monkeypatch):
+    """A device kind torch cannot allocate on here (this torch has no XPU): registered as one entry,
+    it is resolved from --devices, planned, swept (each run recorded as failed with torch's own
+    error, the sweep going on) and reported under the hardware name its entry gives: nothing else in
+    rnnbench names a kind of device."""
+    from rnnbench.core.devices import DEVICE_KINDS, DeviceKind
+
+    entry = DeviceKind("xpu", synchronize=lambda device: None, present=lambda: ["xpu"], model_name=lambda d: "Test XPU")
+    monkeypatch.setitem(DEVICE_KINDS, "xpu", entry)
+    out, page = tmp_path / "results", tmp_path / "REPORT.md"
+    common = ["--dataset", str(tiny_text), "--cells", "gru,lstm", "--layers", "1", "--sizes", "16"]
+    common += ["--size-mode", "hidden", "--batch-size", "8", "--seq-len", "16", "--max-steps", "10"]
+    swept = runner.invoke(app, ["sweep", *common, "--devices", "xpu,cpu", "--results-dir", str(out), "--no-progress"])
+    assert swept.exit_code == 0, swept.output
+    rows = results.load(out).set_index(["device", "cell"]).sort_index()
+    assert list(rows.status) == ["ok", "ok", "failed", "failed"]
+    assert rows.loc[("xpu", "gru"), "hardware"].startswith("Test XPU")
+    assert "XPU" in rows.loc[("xpu", "gru"), "error"]  # torch's words, not a stand-in device's figures
+    reported = runner.invoke(app, ["report", "--results-dir", str(out), "--out", str(page)])
+    assert reported.exit_code == 0, reported.output
+    text = page.read_text()
+    assert "on xpu (Test XPU" in text and "on cpu (" in text
