@@ -10,6 +10,10 @@ model shapes that have finished rows of this hardware (CPU, one thread or the de
 rows say), a probe of the shape now, as a plan takes it (time-boxed: sweep.estimate.PROBE_TIME_S
 of timed steps, at least PROBE_MIN_STEPS), and the longer probe of earlier versions (5 warm-up
 steps, 30 timed), each against the rows' median step time; with each probe's own wall time.
+With --slow-shapes N, the N slowest shapes of the paper preset on one thread, which today's probe
+times at a quarter of their sequence: that probe against the long one.
+
+    python benchmarks/plan_accuracy.py results --slow-shapes 4
 
 Runs that were stopped and resumed are left out: their estimate was of the part still to train,
 their wall time is of the whole. Prints one line per run and the median absolute error in percent,
@@ -24,13 +28,65 @@ import statistics
 from rnnbench import results
 
 
-def probe_shapes(results_dir: str, n: int, dataset: str) -> None:
+def timed_probe(cfg, corpus, boxed: bool) -> tuple[float, float]:
+    """(step seconds, seconds the probe took): as a plan probes today (`boxed`), or as before the
+    time box: 5 warm-up steps and 30 timed ones, every step at the run's own length."""
     import time
 
+    from rnnbench.sweep import estimate
+
+    names = ("PROBE_WARMUP", "PROBE_TIME_S", "PROBE_EVAL_STEPS", "PROBE_SLOW_STEP_S")
+    saved = {name: getattr(estimate, name) for name in names}
+    if not boxed:
+        for name, value in zip(names, (5, float("inf"), 10, float("inf"))):
+            setattr(estimate, name, value)
+    try:
+        start = time.perf_counter()
+        step_s, _ = estimate.probe(cfg, corpus, 30)
+        return step_s, time.perf_counter() - start
+    finally:
+        for name, value in saved.items():
+            setattr(estimate, name, value)
+
+
+def slow_shapes(n: int, dataset: str) -> None:
+    """The `n` slowest shapes of the paper preset on one thread (none has rows on this machine yet):
+    today's probe, which times a slow shape at a quarter of its sequence and scales, against the
+    probe before the time box (35 steps at full length), as the reference."""
+    from rnnbench.config import Hardware, load_preset
+    from rnnbench.core.data import load_corpus
+    from rnnbench.core.models import flops_per_char, hidden_size_for
+
+    corpus = load_corpus(dataset)
+    cfgs = load_preset("paper").replace(dataset=dataset, devices=("cpu",), dropout=(0.0,))
+    cfgs = cfgs.expand(corpus.sha256, hardware={"cpu": Hardware("cpu", "x", 1, "t")})
+
+    def work(cfg) -> float:
+        hidden = hidden_size_for(cfg.cell, cfg.num_layers, cfg.size, corpus.vocab_size, cfg.size_mode)
+        return flops_per_char(cfg.cell, corpus.vocab_size, hidden, cfg.num_layers)
+
+    chosen = sorted(cfgs, key=work)[-n:]
+    print(f"{'model':<12} {'long ms':>8} {'took s':>7} {'today ms':>9} {'err':>6} {'took s':>7}")
+    errors, saved = [], 0.0
+    for cfg in chosen:
+        long_s, long_took = timed_probe(cfg, corpus, boxed=False)
+        step_s, took = timed_probe(cfg, corpus, boxed=True)
+        errors.append(100 * (step_s - long_s) / long_s)
+        saved += long_took - took
+        print(
+            f"{cfg.cell} {cfg.num_layers}x{cfg.size:<6} {long_s * 1e3:>8.1f} {long_took:>7.1f} "
+            f"{step_s * 1e3:>9.1f} {errors[-1]:>+5.1f}% {took:>7.1f}"
+        )
+    print(
+        f"today's probe against the long one: median absolute difference {statistics.median(map(abs, errors)):.1f}% "
+        f"over {len(errors)} shapes, {saved:.0f} s of probing saved"
+    )
+
+
+def probe_shapes(results_dir: str, n: int, dataset: str) -> None:
     from rnnbench.config import Grid, Hardware
     from rnnbench.core.data import load_corpus
     from rnnbench.core.devices import hardware
-    from rnnbench.sweep import estimate
 
     df = results.load(results_dir)
     rows = df[(df.kind == "sweep") & (df.status == "ok") & (df.device == "cpu") & (df.dataset == dataset)]
@@ -58,13 +114,7 @@ def probe_shapes(results_dir: str, n: int, dataset: str) -> None:
         cfg = grid.expand(corpus.sha256, hardware={"cpu": Hardware("cpu", "x", threads, "t")})[0]
         out = []
         for label, boxed in (("time-boxed", True), ("30 steps", False)):
-            saved = (estimate.PROBE_WARMUP, estimate.PROBE_TIME_S, estimate.PROBE_EVAL_STEPS)
-            if not boxed:  # the protocol before the time box
-                estimate.PROBE_WARMUP, estimate.PROBE_TIME_S, estimate.PROBE_EVAL_STEPS = 5, float("inf"), 10
-            start = time.perf_counter()
-            step_s, _ = estimate.probe(cfg, corpus, 30)
-            took = time.perf_counter() - start
-            estimate.PROBE_WARMUP, estimate.PROBE_TIME_S, estimate.PROBE_EVAL_STEPS = saved
+            step_s, took = timed_probe(cfg, corpus, boxed)
             error = 100 * (step_s * 1e3 - s.step_ms_median) / s.step_ms_median
             errors[label].append(error)
             out += [f"{step_s * 1e3:>9.1f}", f"{error:>+5.0f}%", f"{took:>7.1f}"]
@@ -81,8 +131,12 @@ def main() -> None:
     parser.add_argument("results_dir")
     parser.add_argument("--device", default=None, help="only the runs on this device kind (cpu, cuda)")
     parser.add_argument("--probe-shapes", type=int, default=0, help="probe this many shapes now (see above)")
+    parser.add_argument("--slow-shapes", type=int, default=0, help="probe the N slowest paper shapes (see above)")
     parser.add_argument("--dataset", default="warpeace", help="with --probe-shapes: the corpus of the rows")
     args = parser.parse_args()
+    if args.slow_shapes:
+        slow_shapes(args.slow_shapes, args.dataset)
+        return
     if args.probe_shapes:
         probe_shapes(args.results_dir, args.probe_shapes, args.dataset)
         return

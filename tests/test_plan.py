@@ -119,3 +119,44 @@ def test_a_probe_is_measured_once_per_shape_and_kept_for_the_next_plan(tiny_text
     assert first.exit_code == 0 and len(probed) == 3  # six runs, three shapes
     second = runner.invoke(app, [*tiny_args(tiny_text, out), "--plan"])
     assert second.exit_code == 0 and len(probed) == 3 and second.output.count("probe") >= 3
+
+
+class FixedTimer:
+    """A StepTimer whose every kept step took `step_s` (the probe's decisions, not this machine's speed)."""
+
+    step_s = 0.0
+
+    def __init__(self, device, warmup=0):
+        self.warmup, self.seen = warmup, 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.seen += 1
+
+    def samples_s(self):
+        return [FixedTimer.step_s] * max(0, self.seen - self.warmup)
+
+
+def test_a_slow_shape_is_probed_at_a_quarter_of_its_sequence_and_scaled(tiny_text, monkeypatch):
+    from rnnbench.config import Grid
+    from rnnbench.core.data import load_corpus
+
+    corpus = load_corpus(str(tiny_text))
+    grid = Grid.from_settings(dataset=str(tiny_text), cells=("gru",), layers=(1,), sizes=(16,), size_mode="hidden")
+    cfg = grid.replace(devices=("cpu",), batch_size=8, seq_len=100).expand(corpus.sha256)[0]
+    lengths = []
+    monkeypatch.setattr(estimates, "StepTimer", FixedTimer)
+    monkeypatch.setattr(
+        estimates, "train_step", lambda model, opt, x, y, carried, clip: lengths.append(x.size(1)) or (None, None)
+    )
+    FixedTimer.step_s = 0.4  # a slow shape: its short steps take PROBE_SLOW_STEP_S or more
+    step_s, _ = estimates.probe(cfg, corpus)
+    assert lengths == [estimates.PROBE_SHORT_LEN] * (estimates.PROBE_WARMUP + estimates.PROBE_MIN_STEPS)
+    assert step_s == 0.4 * 100 / estimates.PROBE_SHORT_LEN  # its steps timed short, scaled to the run's
+    lengths.clear()
+    FixedTimer.step_s = 0.1  # a fast one: timed at its own length, after a warm-up step of it
+    step_s, _ = estimates.probe(cfg, corpus)
+    short = [estimates.PROBE_SHORT_LEN] * (estimates.PROBE_WARMUP + 1)
+    assert lengths == short + [100] * (estimates.PROBE_WARMUP + 5) and step_s == 0.1  # 5 x 0.1 s: PROBE_TIME_S
