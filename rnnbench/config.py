@@ -23,6 +23,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import math
 import sys
 import typing
 from dataclasses import dataclass, field, fields
@@ -58,12 +59,15 @@ class Range:
     high_open: bool = False
 
     def __contains__(self, value) -> bool:
+        if not math.isfinite(value):  # NaN compares false with every bound; infinity is no setting's value
+            return False
         if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
             return False
         return self.high is None or not (value > self.high or (self.high_open and value == self.high))
 
     @property
     def text(self) -> str:
+        """What the range allows, in words (a finite number always)."""
         if self.high is None:
             return f"{'above' if self.low_open else 'at least'} {self.low:g}"
         if self.low is None:

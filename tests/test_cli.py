@@ -328,3 +328,20 @@ def test_every_numeric_option_of_every_command_declares_its_range():
                 if declared is None or declared.valid is None:
                     unranged.append(f"{' '.join(path)} --{param.name}")
     assert unranged == []
+
+
+@pytest.mark.parametrize(
+    "args, said",
+    [
+        (["sweep", "--lr", "nan", "--results-dir", "r"], "lr (--lr) must be above 0, got nan"),
+        (["sweep", "--dropout", "inf", "--results-dir", "r"], "dropout (--dropout) must be in [0, 1), got inf"),
+        (["sample", "x", "--temperature", "nan", "--results-dir", "r"], "Invalid value for '--temperature'"),
+        (["results", "compare", "r", "r", "--min-change", "nan"], "Invalid value for '--min-change'"),
+    ],
+)
+def test_a_number_that_is_not_finite_is_refused_in_one_line(tmp_path, args, said):
+    """NaN compares false with every bound: a setting's Range refuses it as Typer's ranges do
+    (`--lr nan` trained once)."""
+    result = invoke([str(tmp_path / a) if a == "r" else a for a in args])
+    assert result.exit_code == 2 and said in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
