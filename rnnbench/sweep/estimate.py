@@ -21,15 +21,17 @@ split once) at the evaluation rate, capped by its time budget. The step time and
 rate come from the stored finished rows of the same hardware (GPU, or CPU model with its thread
 count, and torch) and model shape (cell, depth, width, vocabulary, batch, sequence, GRU reset gate,
 and on CUDA whether the steps replay a graph), their median; without such rows, from a probe:
-`probe_steps` timed training steps (after warm-up) and a timed evaluation of a few batches, once
-per shape, kept in the results folder (probes.json) so that the sweep after a plan, and the next
-plan, do not probe that shape again. A probe of runs that will train side by side is measured alone, so it is
-a lower bound for them; a probe steps eagerly, so for a run that will replay a CUDA graph it is an
-upper bound. A run stopped earlier (a latest.pt) is estimated for the steps it has left.
+timed training steps (after warm-up, until half a second and three, or `probe_steps`; a slow
+shape's at a quarter of its sequence, scaled: probe()) and a timed evaluation of a few batches,
+once per shape, kept in the results folder (probes.json) so that the sweep after a plan, and the
+next plan, do not probe that shape again. A probe of runs that will train side by side is
+measured alone, so it is a lower bound for them; a probe steps eagerly, so for a run that will
+replay a CUDA graph it is an upper bound. A run stopped earlier (a latest.pt) is estimated for the steps it has left.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import statistics
@@ -51,6 +53,8 @@ PROBE_MIN_STEPS = 3  # and at the least: a median of a few
 PROBE_TIME_S = 0.5  # a probe stops once it has timed this long (and PROBE_MIN_STEPS): a plan answers in a minute
 PROBE_WARMUP = 1  # the first step builds the kernels' plans and the allocator's pools
 PROBE_EVAL_STEPS = 3  # batches of a probe's evaluation
+PROBE_SHORT_LEN = 25  # characters per row of a probe's first steps, and of every step of a slow shape
+PROBE_SLOW_STEP_S = 0.25  # a shape whose short steps take this long is timed at the short length
 
 
 @dataclass(frozen=True)
@@ -205,7 +209,13 @@ class Estimator:
 def probe(cfg: RunConfig, corpus: Corpus, max_steps: int = PROBE_STEPS) -> tuple[float, float]:
     """(median step seconds, evaluation characters per second) of a run's model on its device:
     PROBE_WARMUP steps, then timed steps until PROBE_MIN_STEPS and PROBE_TIME_S are reached (or
-    `max_steps`), then a few batches of evaluation."""
+    `max_steps`), then a few batches of evaluation.
+
+    A slow shape (its steps of PROBE_SHORT_LEN characters take PROBE_SLOW_STEP_S or more) is timed
+    at that length and its step time scaled to the run's: a recurrent step's time is its time
+    steps' (sequential, each the same products) plus a fixed part (the optimizer's update, a few
+    milliseconds), which the scaling counts seq_len / PROBE_SHORT_LEN times, under 3% of such a
+    step. The largest paper models then cost a plan about one step of theirs, not five."""
     t, device = cfg.train, torch.device(cfg.device)
     hidden = hidden_size_for(cfg.cell, cfg.num_layers, cfg.size, corpus.vocab_size, cfg.size_mode)
     state = torch.get_rng_state()
@@ -217,19 +227,31 @@ def probe(cfg: RunConfig, corpus: Corpus, max_steps: int = PROBE_STEPS) -> tuple
             optimizer = build_optimizer(model, t)
             parts = Layout.of(t).streams(corpus.encode().to(device))
             train, val = parts["train"], parts["val"]
-            timer, carried = StepTimer(device, warmup=PROBE_WARMUP), None
-            clip = GradClip.of(t, device)
-            for i in range(PROBE_WARMUP + max_steps):
-                j = (i * t.seq_len) % max(1, train.size(1) - t.seq_len - 1)
-                x, y = train[:, j : j + t.seq_len], train[:, j + 1 : j + t.seq_len + 1]
+            clip, carried = GradClip.of(t, device), None
+            length = min(t.seq_len, PROBE_SHORT_LEN)
+            timer = StepTimer(device, warmup=PROBE_WARMUP)
+
+            def step(i: int) -> None:
+                nonlocal carried
+                j = (i * length) % max(1, train.size(1) - length - 1)
+                x, y = train[:, j : j + length], train[:, j + 1 : j + length + 1]
                 with timer:
                     _, carried = train_step(model, optimizer, x, y, carried, clip)
-                if i >= PROBE_WARMUP + PROBE_MIN_STEPS - 1 and sum(timer.samples_s()) >= PROBE_TIME_S:
+
+            for i in itertools.count():
+                timed = timer.samples_s()
+                if len(timed) >= max(1, max_steps) or (
+                    len(timed) >= PROBE_MIN_STEPS and sum(timed) * t.seq_len / length >= PROBE_TIME_S
+                ):
                     break
-            step_s = statistics.median(timer.samples_s())
+                step(i)
+                if i == PROBE_WARMUP and length < t.seq_len and timer.samples_s()[0] < PROBE_SLOW_STEP_S:
+                    length, carried = t.seq_len, None  # a fast shape: timed at the run's own length,
+                    timer = StepTimer(device, warmup=PROBE_WARMUP)  # after a step of that length
+            step_s = statistics.median(timer.samples_s()) * t.seq_len / length
             synchronize(device)
             start = time.perf_counter()
-            _, n_chars, _ = evaluate(model, val[:, : PROBE_EVAL_STEPS * t.seq_len + 1], t.seq_len)
+            _, n_chars, _ = evaluate(model, val[:, : PROBE_EVAL_STEPS * length + 1], length)
             eval_rate = n_chars / max(time.perf_counter() - start, 1e-9)
     finally:
         torch.set_rng_state(state)  # a probe leaves the runs' random numbers as they were
