@@ -441,9 +441,15 @@ def paper_part(page: Page, v: ExperimentView) -> Lines:
         worst = "; ".join(
             f"{r.cell.upper()} {r.num_layers}x{r.size} {r.diff_nats:+.3f}" for r in stats["worst"].itertuples()
         )
+        rank = (  # undefined for one cell
+            f"Spearman rank correlation **{stats['spearman']:.2f}**"
+            if math.isfinite(stats["spearman"])
+            else "no rank correlation (it needs two cells)"
+        )
+        cells = f"{stats['n']} cell{'s' if stats['n'] != 1 else ''}"
         out += [
-            f"Over the {stats['n']} cells with both values: mean absolute difference **{stats['mad']:.3f} nats**, "
-            f"Spearman rank correlation **{stats['spearman']:.2f}**. Largest differences: {worst}.",
+            f"Over the {cells} with both values: mean absolute difference **{stats['mad']:.3f} nats**, "
+            f"{rank}. Largest differences: {worst}.",
             "",
         ]
     return out, {}
