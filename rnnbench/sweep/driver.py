@@ -6,7 +6,7 @@
     >>> grid = Grid.from_settings(dataset="synthetic", cells=("gru",), layers=(1,), sizes=(16,),
     ...                           size_mode="hidden", devices=("cpu",), batch_size=8, seq_len=16,
     ...                           max_steps=10, eval_every_steps=5)
-    >>> [r.status for r in run_sweep(grid, tempfile.mkdtemp())]   # run_sweep(load_preset("smoke")): a minute
+    >>> [r.status for r in run_sweep(grid, tempfile.mkdtemp())]   # run_sweep(load_preset("smoke")): minutes
     ['ok']
 
 Every check that can fail for the whole sweep (devices, corpus, sizes) runs before any training.

@@ -213,9 +213,10 @@ def probe(cfg: RunConfig, corpus: Corpus, max_steps: int = PROBE_STEPS) -> tuple
 
     A slow shape (its steps of PROBE_SHORT_LEN characters take PROBE_SLOW_STEP_S or more) is timed
     at that length and its step time scaled to the run's: a recurrent step's time is its time
-    steps' (sequential, each the same products) plus a fixed part (the optimizer's update, a few
-    milliseconds), which the scaling counts seq_len / PROBE_SHORT_LEN times, under 3% of such a
-    step. The largest paper models then cost a plan about one step of theirs, not five."""
+    steps' (sequential, each the same products) plus a fixed part (the optimizer's update), which
+    the scaling counts seq_len / PROBE_SHORT_LEN times: small beside a step of a second or more
+    (`benchmarks/plan_accuracy.py --slow-shapes` compares it with a long probe at full length).
+    The largest paper models then cost a plan about one step of theirs, not five."""
     t, device = cfg.train, torch.device(cfg.device)
     hidden = hidden_size_for(cfg.cell, cfg.num_layers, cfg.size, corpus.vocab_size, cfg.size_mode)
     state = torch.get_rng_state()
