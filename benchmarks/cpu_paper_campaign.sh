@@ -44,6 +44,9 @@ sweep() {  # one sweep of the paper preset on this CPU, with the campaign's time
 
 lane() {  # the row's stages in order, one run at a time; stop at the first sweep that was stopped
   local size="$1" rc=0 status=0
+  # A lane outlives a SIGTERM of its own (`pkill -f` signals it with the script): the script's
+  # on_stop stops the lane's sweep, and the lane, which alone is its parent, waits for it to save.
+  trap ':' TERM
   sweep --sizes "$size" --jobs 1 --threads 1 --layers 1 --dropout 0,0.25 || rc=$?
   [ "$rc" -eq "$STOPPED" ] && return "$STOPPED"
   status=$rc

@@ -39,7 +39,15 @@ def test_two_lanes_stop_on_sigterm_and_a_second_start_finishes_the_rest(tmp_path
     deadline = time.monotonic() + 120
     while not list((tmp_path / "runs").glob("*.json")) and time.monotonic() < deadline:
         time.sleep(0.2)
-    first.send_signal(signal.SIGTERM)
+    # As `pkill -f cpu_paper_campaign.sh` does: the script and its two lane subshells all get SIGTERM,
+    # and no lane may die leaving its sweep running on.
+    script = subprocess.run(["pgrep", "-f", f"cpu_paper_campaign.sh {tmp_path} "], capture_output=True, text=True)
+    assert len(script.stdout.split()) == 3, script.stdout  # the script and its two lanes
+    for pid in script.stdout.split():
+        os.kill(int(pid), signal.SIGTERM)
+    first.wait(timeout=120)  # not communicate(): that waits until every holder of its pipe is gone
+    sweeps = subprocess.run(["pgrep", "-f", "--", f"--results-dir {tmp_path} "], capture_output=True, text=True)
+    assert sweeps.stdout == "", f"sweeps left running: {sweeps.stdout}"
     output, _ = first.communicate(timeout=120)
     assert first.returncode == 75, output
     assert "stopped: run the same command again to go on" in output
