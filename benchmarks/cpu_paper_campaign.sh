@@ -5,7 +5,8 @@
 # its claims keep them from training the same run. Safe to start again at any moment: stored runs
 # are skipped and a stopped run resumes from its latest.pt. SIGTERM or Ctrl-C to this script
 # stops every sweep it runs (each saves its runs' state) and it exits 75. STOP_AFTER=SECONDS ends the whole campaign gracefully
-# after that long: each sweep gets the time left, and starts no run that would not fit.
+# after that long, as a SIGTERM then would: both lanes train to the end (a run that cannot finish
+# in the time left still starts, and resumes at the next start), and a stopped run trains first then.
 #
 # For each size:
 #   1. the 1-layer models at dropout 0 and 0.25, then the 2- and 3-layer models at dropout 0
@@ -29,17 +30,16 @@ results="$1"
 sizes="$2"
 shift 2
 here="$(cd "$(dirname "$0")" && pwd)"
-deadline=$(($(date +%s) + ${STOP_AFTER:-315360000}))
 STOPPED=75
 stop_mark=$(mktemp)
 rm -f "$stop_mark"  # its existence says "stop": the lanes are subshells and share no variables
 extra=("$@")
 
-sweep() {  # one sweep of the paper preset on this CPU, with the campaign's time left
-  local left=$((deadline - $(date +%s)))
-  [ "$left" -gt 0 ] && [ ! -e "$stop_mark" ] || return "$STOPPED"
-  rnnbench sweep --preset paper --devices cpu --results-dir "$results" --no-progress \
-    --stop-after "$left" "$@" "${extra[@]}"
+sweep() {  # one sweep of the paper preset on this CPU, unless the campaign is stopping
+  [ ! -e "$stop_mark" ] || return "$STOPPED"
+  # No --stop-after: a sweep with a deadline starts no run that would not fit in it, and would leave
+  # its lane idle; the campaign's own timer (STOP_AFTER) stops the sweeps instead, and they resume.
+  rnnbench sweep --preset paper --devices cpu --results-dir "$results" --no-progress "$@" "${extra[@]}"
 }
 
 lane() {  # the row's stages in order, one run at a time; stop at the first sweep that was stopped
@@ -74,7 +74,7 @@ children=()
 status=0
 in_background() {  # run "$@" in the background and wait for it, so that a SIGTERM is handled at once
   local rc=0
-  "$@" &
+  { trap ':' TERM; "$@"; } &  # outlives a SIGTERM of its own, as a lane does
   children=($!)
   wait "$!" || rc=$?
   children=()
@@ -83,6 +83,7 @@ in_background() {  # run "$@" in the background and wait for it, so that a SIGTE
 
 on_stop() {  # each sweep saves its runs' state and exits 75; the script then says it stopped
   touch "$stop_mark"
+  stop_timer  # before the wait below, which would wait for it
   for pid in "${children[@]}"; do pkill -TERM -P "$pid"; done
   wait
   rm -f "$stop_mark"
@@ -90,6 +91,13 @@ on_stop() {  # each sweep saves its runs' state and exits 75; the script then sa
   exit "$STOPPED"
 }
 trap on_stop TERM INT
+timer=""
+stop_timer() { [ -z "$timer" ] || { pkill -P "$timer"; kill "$timer"; } 2>/dev/null; timer=""; }
+trap stop_timer EXIT
+if [ -n "${STOP_AFTER:-}" ]; then  # the whole campaign's time: then it stops as a SIGTERM stops it
+  ( trap - TERM; sleep "$STOP_AFTER" && kill -TERM $$ ) &
+  timer=$!
+fi
 
 settle() {  # remember a stage's exit code; stop the campaign when the stage was stopped
   [ "$1" -ne 0 ] && status=$1

@@ -20,8 +20,8 @@ REPO = Path(__file__).resolve().parent.parent
 TINY = ["--cells", "rnn", "--size-mode", "hidden", "--batch-size", "4", "--seq-len", "16", "--max-steps", "3"]
 
 
-def campaign(results_dir: Path, sizes: str) -> subprocess.Popen:
-    env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+def campaign(results_dir: Path, sizes: str, **env_vars: str) -> subprocess.Popen:
+    env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"} | env_vars
     return subprocess.Popen(
         ["bash", "benchmarks/cpu_paper_campaign.sh", str(results_dir), sizes, *TINY],
         cwd=REPO,
@@ -46,8 +46,7 @@ def test_two_lanes_stop_on_sigterm_and_a_second_start_finishes_the_rest(tmp_path
     for pid in script.stdout.split():
         os.kill(int(pid), signal.SIGTERM)
     first.wait(timeout=120)  # not communicate(): that waits until every holder of its pipe is gone
-    sweeps = subprocess.run(["pgrep", "-f", "--", f"--results-dir {tmp_path} "], capture_output=True, text=True)
-    assert sweeps.stdout == "", f"sweeps left running: {sweeps.stdout}"
+    assert sweeps_of(tmp_path) == ""
     output, _ = first.communicate(timeout=120)
     assert first.returncode == 75, output
     assert "stopped: run the same command again to go on" in output
@@ -64,3 +63,22 @@ def test_two_lanes_stop_on_sigterm_and_a_second_start_finishes_the_rest(tmp_path
         (size, layers, dropout) for size in (8,) for layers, dropout in ((1, 0.0), (1, 0.25), (2, 0.0), (3, 0.0))
     )
     assert (df.status == "ok").all() and (df.split == "chunked").all()
+
+
+def sweeps_of(results_dir: Path) -> str:
+    """The pids of rnnbench sweeps still running on `results_dir`."""
+    return subprocess.run(["pgrep", "-f", "--", f"--results-dir {results_dir} "], capture_output=True, text=True).stdout
+
+
+@pytest.mark.skipif(real_corpus_dir() is None, reason=REAL_CORPORA_REASON)
+def test_stop_after_ends_the_campaign_as_a_sigterm_would(tmp_path):
+    # Its sweeps get no deadline of their own (they would leave a lane idle rather than start a run
+    # that cannot finish); the campaign's timer stops them, each saving its state.
+    started = time.monotonic()
+    first = campaign(tmp_path, "8", STOP_AFTER="6")
+    first.wait(timeout=120)
+    assert 6 <= time.monotonic() - started < 60
+    assert sweeps_of(tmp_path) == ""
+    output, _ = first.communicate(timeout=10)
+    assert first.returncode == 75, output
+    assert "stopped: run the same command again to go on" in output

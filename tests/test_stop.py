@@ -3,12 +3,13 @@ command resumes to the losses of a sweep never stopped."""
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
 import time
 
-from conftest import tiny_args
+from conftest import TINY, tiny_args
 from test_cli import invoke, stored
 
 from rnnbench.sweep.estimate import Estimate, Estimator
@@ -60,3 +61,22 @@ def test_sigterm_stops_every_job_and_resume_matches_a_sweep_never_stopped(tiny_t
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert any(r.metrics["resumed_at_steps"] for r in stored(out).values())
     assert losses_of(out) == losses_of(whole)
+
+
+def test_a_run_stopped_part_way_trains_first_when_the_sweep_starts_again(tiny_text, tmp_path, monkeypatch):
+    """Its row lands soonest, and its saved state stops being the only copy of the work."""
+    monkeypatch.setattr(Estimator, "estimate", lambda self, cfg: Estimate(0.5, "probe"))
+    out, long = tmp_path / "r", dict(max_steps=1500, eval_every=500)  # a run that the stop falls inside
+
+    def planned() -> list[str]:  # the run ids of the plan's table, in its order
+        result = invoke(tiny_args(tiny_text, out, **long) + ["--plan"])
+        assert result.exit_code == 0, result.output
+        return re.findall(r"│ ([0-9a-f]{12}) │", result.output)
+
+    fresh = planned()
+    assert len(fresh) == 3
+    stopped = invoke(tiny_args(tiny_text, out, cells=TINY["cells"].split(",")[-1], **long) + ["--stop-after", "1"])
+    assert stopped.exit_code == 75, stopped.output
+    (saved,) = [p.parent.name for p in out.glob("checkpoints/*/latest.pt")]
+    assert fresh[0] != saved  # the grid's order would train it last
+    assert planned() == [saved] + [run for run in fresh if run != saved]

@@ -239,8 +239,9 @@ class SweepPlan:
     grid_runs: int  # runs of the whole grid (a shard's are fewer)
     stored: dict[str, results.Record]  # identity -> the finished record stored for it
     identities: dict[str, str]  # run id -> identity
-    todo: list[RunConfig]
+    todo: list[RunConfig]  # stopped runs first (see `stopped`), then in the grid's order
     estimates: dict[str, Estimate]  # run id -> its expected seconds, for every run to train
+    stopped: set[str]  # run ids of the runs to train that were stopped part-way (a latest.pt to resume)
 
     @classmethod
     def make(
@@ -260,15 +261,20 @@ class SweepPlan:
         stored = folder.stored()
         identities = {cfg.run_id: results.identity("sweep", cfg.as_dict(), cfg.hardware) for cfg in runs}
         todo = [cfg for cfg in runs if force or identities[cfg.run_id] not in stored]
+        # A run stopped part-way goes first: finishing it lands its row soonest, and its state lives
+        # only on this disk until then. (--force starts it over, so it is a run like the others.)
+        stopped = set() if force else {cfg.run_id for cfg in todo if folder.run_files(cfg.run_id).latest.exists()}
+        todo.sort(key=lambda cfg: cfg.run_id not in stopped)
         # CPU shapes are probed as their runs will train: `jobs` at once, as far as the cores go.
         threads = max([cfg.hardware.threads or 1 for cfg in todo if cfg.hardware is not None] or [1])
         estimator.probe_side_by_side(todo, min(execution.jobs, max(1, (os.cpu_count() or 1) // threads)))
-        return cls(runs, grid_runs, stored, identities, todo, {cfg.run_id: estimator.estimate(cfg) for cfg in todo})
+        estimates = {cfg.run_id: estimator.estimate(cfg) for cfg in todo}
+        return cls(runs, grid_runs, stored, identities, todo, estimates, stopped)
 
     def longest_first(self) -> None:
         """Order the runs to train by their estimates, longest first (unknown ones last): with a
-        deadline, the short runs fill the time the long ones leave."""
-        self.todo.sort(key=lambda cfg: -(self.estimates[cfg.run_id].seconds or -1.0))
+        deadline, the short runs fill the time the long ones leave. Stopped runs stay first."""
+        self.todo.sort(key=lambda cfg: (cfg.run_id not in self.stopped, -(self.estimates[cfg.run_id].seconds or -1.0)))
 
     def seconds(self, cfgs: list[RunConfig]) -> tuple[float, int]:
         """(the summed estimates of `cfgs`, how many of them have none)."""
