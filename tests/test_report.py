@@ -361,3 +361,13 @@ def test_the_report_opens_with_its_summary_then_its_contents():
     committed = (REPO / "results" / "REPORT.md").read_text()
     headings = [line for line in committed.splitlines() if line.startswith(("## ", "**Contents**"))]
     assert headings[:3] == ["## Table 1 reproduced", "## At a glance", "**Contents**"]
+
+
+def test_an_experiment_of_too_few_cells_for_a_rank_correlation_prints_none(tmp_path):
+    """Spearman needs three cells: with fewer, the report says so or leaves it blank, never nan."""
+    for record in (paper_record("lstm", 1, loss=1.46), paper_record("gru", 2, loss=1.40)):
+        results.write_run(tmp_path, record)
+    text = render(tmp_path)
+    assert "nan" not in text
+    assert "no rank correlation (it needs three cells)" in text
+    assert "Against the paper's 2 published cells: mean absolute difference" in text

@@ -371,7 +371,8 @@ def findings_summary(df: pd.DataFrame, baseline_of) -> list[str]:
         if stats["n"]:
             both = comparison[0].dropna(subset=["test_loss_nats", "paper_loss_nats"])
             near = f"{(both.diff_nats.abs() <= 0.05).mean():.0%}"
-            paper = [str(stats["n"]), f"{stats['mad']:.3f}", f"{stats['spearman']:.2f}", near]
+            rank = f"{stats['spearman']:.2f}" if math.isfinite(stats["spearman"]) else "-"  # needs 3 cells
+            paper = [str(stats["n"]), f"{stats['mad']:.3f}", rank, near]
         else:
             paper = ["-"] * 4
         ok = values.dropna(subset=["test_loss_nats"])
@@ -511,10 +512,9 @@ def findings(values: pd.DataFrame, comparison, baseline: tuple[int, float, str] 
     if comparison is not None:
         _, stats = comparison
         if stats["n"]:
-            lines.append(
-                f"Against the paper's {stats['n']} published cells: mean absolute difference "
-                f"{stats['mad']:.3f} nats, Spearman rank correlation {stats['spearman']:.2f}."
-            )
+            rank = f", Spearman rank correlation {stats['spearman']:.2f}" if math.isfinite(stats["spearman"]) else ""
+            cells = f"{stats['n']} published cell{'s' if stats['n'] != 1 else ''}"
+            lines.append(f"Against the paper's {cells}: mean absolute difference {stats['mad']:.3f} nats{rank}.")
     return lines
 
 

@@ -441,10 +441,10 @@ def paper_part(page: Page, v: ExperimentView) -> Lines:
         worst = "; ".join(
             f"{r.cell.upper()} {r.num_layers}x{r.size} {r.diff_nats:+.3f}" for r in stats["worst"].itertuples()
         )
-        rank = (  # undefined for one cell
+        rank = (  # computed from three cells on (grids.paper_comparison)
             f"Spearman rank correlation **{stats['spearman']:.2f}**"
             if math.isfinite(stats["spearman"])
-            else "no rank correlation (it needs two cells)"
+            else "no rank correlation (it needs three cells)"
         )
         cells = f"{stats['n']} cell{'s' if stats['n'] != 1 else ''}"
         out += [
