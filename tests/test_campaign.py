@@ -17,7 +17,7 @@ from rnnbench import results
 
 REPO = Path(__file__).resolve().parent.parent
 # Each run a few steps of a tiny model: the campaign's stages and lanes, not its training, are tested.
-TINY = ["--cells", "rnn", "--size-mode", "hidden", "--batch-size", "4", "--seq-len", "16", "--max-steps", "3"]
+TINY = ["--cells", "rnn", "--size-mode", "hidden", "--max-steps", "3"]
 
 
 def campaign(results_dir: Path, sizes: str, **env_vars: str) -> subprocess.Popen:
