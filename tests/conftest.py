@@ -7,7 +7,33 @@ from pathlib import Path
 
 import pytest
 
-from rnnbench.core.synthetic import generate
+# Under pytest-xdist (`-n 2`), the workers share the cores: each worker's torch and every process it
+# starts get their share of them, since torch's default of a thread per core in each slows two
+# processes side by side ten-fold or worse.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    import torch
+
+    # A worker's output is no terminal, as under plain pytest, but it is handed COLUMNS=80, which the
+    # CLI would take for the width of its piped tables: the tests read them at the piped default.
+    os.environ.pop("COLUMNS", None)
+
+    _share = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    os.environ["OMP_NUM_THREADS"] = str(_share)
+    torch.set_num_threads(_share)
+
+
+from rnnbench.core.synthetic import generate  # noqa: E402  (after the worker's settings above)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The Ray tests run on one worker, one after another: two local Ray clusters at once would
+    contend for the ports Ray does not choose at random."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        if item.get_closest_marker("ray"):
+            item.add_marker(pytest.mark.xdist_group("ray"))
+
 
 # The real corpora, for the tests of their exact sizes: wherever $RNNBENCH_DATA_DIR says (those
 # tests are skipped, and say how to run them, when it is not set).

@@ -30,3 +30,13 @@ def test_every_relative_link_resolves():
 def test_no_page_sends_a_user_to_a_folder_outside_the_repository():
     for page in PAGES:
         assert "../shared" not in page.read_text(), page.name
+
+
+def test_ci_installs_and_tests_as_the_readme_says():
+    readme, ci = (REPO / "README.md").read_text(), (REPO / ".ci" / "run").read_text()
+    testing = readme.split("## Testing", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    (command,) = [line.split("#")[0].strip() for line in testing.splitlines() if line.strip()]
+    assert ci.rstrip().splitlines()[-1] == command
+    install = readme.split("## Install", 1)[1].split("```", 2)[1]
+    cpu_install = next(line for line in install.splitlines() if "torch==" in line).split("#")[0].strip()
+    assert cpu_install in ci.replace("pip install -q ", "pip install ")  # CI installs quietly
