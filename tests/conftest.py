@@ -27,7 +27,7 @@ from rnnbench.core.synthetic import generate  # noqa: E402  (after the worker's 
 
 def pytest_collection_modifyitems(config, items):
     """The Ray tests run on one worker, one after another: two local Ray clusters at once would
-    contend for the ports Ray does not choose at random."""
+    contend for the ports Ray takes at fixed defaults (its dashboard agent's 52365)."""
     if not config.pluginmanager.hasplugin("xdist"):
         return
     for item in items:
