@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # Table 1 of the paper (War and Peace) under the `paper` preset on a 2-core CPU, one size after
 # another: char-rnn's chunked layout, the paper-era LSTM init, all 50 epochs with early stopping.
-# Two runs at a time, one torch thread each: two sweeps ("lanes") share the results folder, and
-# its claims keep them from training the same run. Safe to start again at any moment: stored runs
-# are skipped and a stopped run resumes from its latest.pt. SIGTERM or Ctrl-C to this script
-# stops every sweep it runs (each saves its runs' state) and it exits 75. STOP_AFTER=SECONDS ends the whole campaign gracefully
-# after that long, as a SIGTERM then would: both lanes train to the end (a run that cannot finish
-# in the time left still starts, and resumes at the next start), and a stopped run trains first then.
+# Two runs at a time, one torch thread each: two "lanes" each walk the whole list below, sweep by
+# sweep, sharing the results folder, whose claims keep them from training the same run. A lane
+# that finds nothing left in a stage goes on to the next (the next size's included) rather than
+# wait for the other lane's last run: no core idles while work is left.
+#
+# Safe to start again at any moment: stored runs are skipped and a stopped run resumes from its
+# latest.pt, before any other run of its sweep starts. SIGTERM or Ctrl-C to this script stops every
+# sweep it runs (each saves its runs' state) and it exits 75. STOP_AFTER=SECONDS ends the campaign
+# after that long as a SIGTERM then would: both lanes train to the end (a run that cannot finish in
+# the time left still starts, and resumes at the next start).
 #
 # For each size:
-#   1. the 1-layer models at dropout 0 and 0.25, then the 2- and 3-layer models at dropout 0
-#      (both lanes work through this list);
+#   1. the 1-layer models at dropout 0 and 0.25, then the 2- and 3-layer models at dropout 0;
 #   2. the 2- and 3-layer models at dropout 0.25 of the cells whose 1-layer model chose 0.25 on
-#      validation (benchmarks/paper_dropout_choice.py): validation decides, not this script;
+#      validation (benchmarks/paper_dropout_choice.py): validation decides, not this script. A lane
+#      that gets here while the other still trains a 1-layer model finds that cell undecided and
+#      leaves the stage to the other lane, which gets here after it with every 1-layer row stored;
 #   3. the checks of that size: at 64, seeds 1 and 2 of the 1-layer models (the spread of a
 #      cell), the GRUs with char-rnn's reset gate, RNN 1x64 under the contiguous layout; at 128,
 #      RNN 1x128 with char-rnn's clipping (--grad-clip-mode clamp), and at seed 1 (its spread).
@@ -35,25 +40,12 @@ stop_mark=$(mktemp)
 rm -f "$stop_mark"  # its existence says "stop": the lanes are subshells and share no variables
 extra=("$@")
 
-sweep() {  # one sweep of the paper preset on this CPU, unless the campaign is stopping
+sweep() {  # one sweep of the paper preset at one size on one thread, unless the campaign is stopping
   [ ! -e "$stop_mark" ] || return "$STOPPED"
   # No --stop-after: a sweep with a deadline starts no run that would not fit in it, and would leave
   # its lane idle; the campaign's own timer (STOP_AFTER) stops the sweeps instead, and they resume.
-  rnnbench sweep --preset paper --devices cpu --results-dir "$results" --no-progress "$@" "${extra[@]}"
-}
-
-lane() {  # the row's stages in order, one run at a time; stop at the first sweep that was stopped
-  local size="$1" rc=0 status=0
-  # A lane outlives a SIGTERM of its own (`pkill -f` signals it with the script): the script's
-  # on_stop stops the lane's sweep, and the lane, which alone is its parent, waits for it to save.
-  trap ':' TERM
-  sweep --sizes "$size" --jobs 1 --threads 1 --layers 1 --dropout 0,0.25 || rc=$?
-  [ "$rc" -eq "$STOPPED" ] && return "$STOPPED"
-  status=$rc
-  rc=0
-  sweep --sizes "$size" --jobs 1 --threads 1 --layers 2,3 --dropout 0 || rc=$?
-  [ "$rc" -ne 0 ] && return "$rc"
-  return "$status"
+  rnnbench sweep --preset paper --devices cpu --results-dir "$results" --no-progress --jobs 1 --threads 1 \
+    "$@" "${extra[@]}"
 }
 
 checks() {  # the checks of one size: a sweep's options a line
@@ -70,17 +62,37 @@ checks() {  # the checks of one size: a sweep's options a line
   esac
 }
 
-children=()
-status=0
-in_background() {  # run "$@" in the background and wait for it, so that a SIGTERM is handled at once
-  local rc=0
-  { trap ':' TERM; "$@"; } &  # outlives a SIGTERM of its own, as a lane does
-  children=($!)
-  wait "$!" || rc=$?
-  children=()
-  return "$rc"
+lane() {  # every size's stages in order, one run at a time; stop at the first sweep that was stopped
+  local name="$1" size cells options rc status=0
+  # A lane outlives a SIGTERM of its own (`pkill -f` signals it with the script): the script's
+  # on_stop stops the lane's sweep, and the lane, which alone is its parent, waits for it to save.
+  trap ':' TERM
+  stage() {  # one sweep; a failed run is remembered (the lane's exit code) and the lane goes on
+    echo "== lane $name, size $size: $1"
+    shift
+    rc=0
+    sweep --sizes "$size" "$@" || rc=$?
+    [ "$rc" -eq "$STOPPED" ] && return "$STOPPED"
+    [ "$rc" -ne 0 ] && status=$rc
+    return 0
+  }
+  for size in ${sizes//,/ }; do
+    stage "the 1-layer models at dropout 0 and 0.25" --layers 1 --dropout 0,0.25 || return
+    stage "the 2- and 3-layer models at dropout 0" --layers 2,3 --dropout 0 || return
+    cells=$(python3 "$here/paper_dropout_choice.py" "$results" "$size") || return
+    if [ -n "$cells" ]; then
+      stage "the 2- and 3-layer models of $cells at dropout 0.25 (their 1-layer model chose it)" \
+        --cells "$cells" --layers 2,3 --dropout 0.25 || return
+    fi
+    while read -r options; do
+      # shellcheck disable=SC2086  # the options are words
+      stage "check $options" $options || return
+    done < <(checks "$size")
+  done
+  return "$status"
 }
 
+children=()
 on_stop() {  # each sweep saves its runs' state and exits 75; the script then says it stopped
   touch "$stop_mark"
   stop_timer  # before the wait below, which would wait for it
@@ -99,41 +111,18 @@ if [ -n "${STOP_AFTER:-}" ]; then  # the whole campaign's time: then it stops as
   timer=$!
 fi
 
-settle() {  # remember a stage's exit code; stop the campaign when the stage was stopped
-  [ "$1" -ne 0 ] && status=$1
-  if [ "$1" -eq "$STOPPED" ]; then
-    rm -f "$stop_mark"
-    echo "stopped: run the same command again to go on" >&2
-    exit "$STOPPED"
+lane 1 &
+children=($!)
+lane 2 &
+children+=($!)
+status=0
+for pid in "${children[@]}"; do
+  rc=0
+  wait "$pid" || rc=$?
+  if [ "$rc" -eq "$STOPPED" ]; then  # a sweep stopped on its own (not by this script's SIGTERM)
+    on_stop
   fi
-}
-
-for size in ${sizes//,/ }; do
-  echo "== size $size: the 1-layer models at dropout 0 and 0.25, then the 2- and 3-layer models at 0 (two lanes)"
-  lane "$size" &
-  children=($!)
-  lane "$size" &
-  children+=($!)
-  for pid in "${children[@]}"; do
-    rc=0
-    wait "$pid" || rc=$?
-    settle "$rc"
-  done
-  children=()
-  cells=$(python3 "$here/paper_dropout_choice.py" "$results" "$size") || exit $?
-  if [ -n "$cells" ]; then
-    echo "== size $size: the 2- and 3-layer models of $cells at dropout 0.25 (their 1-layer model chose it)"
-    rc=0
-    in_background sweep --sizes "$size" --jobs 2 --cells "$cells" --layers 2,3 --dropout 0.25 || rc=$?
-    settle "$rc"
-  fi
-  while read -r options; do
-    echo "== size $size: check $options"
-    rc=0
-    # shellcheck disable=SC2086  # the options are words
-    in_background sweep --sizes "$size" --jobs 2 $options || rc=$?
-    settle "$rc"
-  done < <(checks "$size")
+  [ "$rc" -ne 0 ] && status=$rc
 done
 exit "$status"
 }

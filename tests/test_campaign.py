@@ -82,3 +82,50 @@ def test_stop_after_ends_the_campaign_as_a_sigterm_would(tmp_path):
     output, _ = first.communicate(timeout=10)
     assert first.returncode == 75, output
     assert "stopped: run the same command again to go on" in output
+
+
+FAKE_RNNBENCH = """#!/usr/bin/env bash
+# Logs each sweep it is asked for. The first sweep of size 8's 1-layer models is a lane's long run: it
+# lasts until the other lane has asked for size 128's last check (at most 60 s); every other sweep
+# returns at once, as one whose runs are stored or claimed by the other lane does.
+echo "start $$ $*" >> "$SWEEP_LOG"
+case "$*" in
+  *"--sizes 8 "*)
+    if [[ "$*" == *"--layers 1 "* ]] && mkdir "$SWEEP_LOG.slow" 2>/dev/null; then
+      for _ in $(seq 600); do [ -e "$SWEEP_LOG.reached" ] && break; sleep 0.1; done
+      [ -e "$SWEEP_LOG.reached" ] && echo "end slow" >> "$SWEEP_LOG" || echo "end slow, alone" >> "$SWEEP_LOG"
+    fi ;;
+  *"--sizes 128 "*"--seeds 1"*) touch "$SWEEP_LOG.reached" ;;
+esac
+"""
+
+
+@pytest.mark.skipif(real_corpus_dir() is None, reason=REAL_CORPORA_REASON)  # the dropout rule plans on it
+def test_a_lane_with_nothing_left_goes_on_without_waiting_for_the_other(tmp_path):
+    # Only the script's order is under test: `rnnbench` is a stand-in that trains nothing.
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "rnnbench").write_text(FAKE_RNNBENCH)
+    (fake / "rnnbench").chmod(0o755)
+    log = tmp_path / "sweeps.log"
+    env = os.environ | {"PATH": f"{fake}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(
+        ["bash", "benchmarks/cpu_paper_campaign.sh", str(tmp_path / "results"), "8,128"],
+        cwd=REPO,
+        env=env | {"SWEEP_LOG": str(log), "RNNBENCH_DATA_DIR": str(real_corpus_dir())},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = log.read_text().splitlines()
+    # While one lane trains its long run of size 8, the other goes through size 8's other stages and
+    # size 128's, its checks included.
+    assert "end slow" in lines, lines
+    # Each lane asks for every stage of every size, all on one thread.
+    sweeps = [line.split(" ", 2)[2] for line in lines if line.startswith("start")]
+    assert all("--jobs 1 --threads 1" in sweep for sweep in sweeps)
+    for size in (8, 128):
+        assert sum(f"--sizes {size} --layers 1 --dropout 0,0.25" in s for s in sweeps) == 2
+        assert sum(f"--sizes {size} --layers 2,3 --dropout 0" in s for s in sweeps) == 2
+    assert sum("--grad-clip-mode clamp" in s for s in sweeps) == 2
