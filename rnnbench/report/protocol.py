@@ -56,6 +56,16 @@ def _one(rows: pd.DataFrame, column: str, fmt: Callable = str) -> str:
     return ", ".join(fmt(v) for v in values) if values else "not recorded"
 
 
+def _span(values: pd.Series, fmt: Callable) -> str:
+    """'a' when every value reads the same, else 'a to b' (lowest to highest).
+
+    >>> _span(pd.Series([50.0, 50.0]), lambda v: f"{v:g}"), _span(pd.Series([0, 7.7e-5]), lambda v: f"{100 * v:.2g}%")
+    ('50', '0% to 0.0077%')
+    """
+    low, high = fmt(values.min()), fmt(values.max())
+    return low if low == high else f"{low} to {high}"
+
+
 def _verdict(flags: pd.Series | list[bool]) -> str:
     flags = list(flags)
     return "same" if all(flags) else "differs" if not any(flags) else "partly"
@@ -219,7 +229,7 @@ def _clipping(exp: Experiment) -> Check:
     ours = "; ".join(words[m].format(at) for m in sorted(set(modes)))
     if "clipped_step_share" in rows and rows.clipped_step_share.notna().any():
         share = rows.clipped_step_share.dropna()
-        ours += f" (it acted on {share.min():.1%}-{share.max():.1%} of the steps)"
+        ours += f" (it acted on {_span(share, lambda v: f'{100 * v:.2g}%')} of the steps)"
     return Check(
         "gradient clipping",
         "each element clamped to [-5, 5], of the gradient summed over the 100 time steps (char-rnn)",
@@ -264,7 +274,7 @@ def _epochs(exp: Experiment) -> Check:
             budgets.append(f"up to {_one(rows, column, lambda v: f'{v:,g}')} {unit}")
     trained = rows.epochs_trained.dropna() if "epochs_trained" in rows else pd.Series(dtype=float)
     ours = "; ".join(budgets) + (
-        f" (trained {trained.min():.1f} to {trained.max():.1f} epochs)" if len(trained) else ""
+        f" (trained {_span(trained, lambda v: f'{v:.1f}'.removesuffix('.0'))} epochs)" if len(trained) else ""
     )
     flags = (rows.epochs == 50) & rows[others].isna().all(axis=1)
     return Check("training length", "up to 50 epochs", ours, _verdict(flags))
