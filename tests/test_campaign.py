@@ -1,5 +1,6 @@
-"""The CPU paper campaign script: two lanes that never train one run twice, SIGTERM stops it resumable,
-a second start finishes what is left, and the dropout rule reads validation from the stored rows."""
+"""The CPU paper campaign script: two lanes that never train one run twice nor wait while work is
+left, SIGTERM stops it resumable, a second start finishes what is left, and the dropout rule reads
+validation from the stored rows."""
 
 from __future__ import annotations
 
@@ -129,3 +130,34 @@ def test_a_lane_with_nothing_left_goes_on_without_waiting_for_the_other(tmp_path
         assert sum(f"--sizes {size} --layers 1 --dropout 0,0.25" in s for s in sweeps) == 2
         assert sum(f"--sizes {size} --layers 2,3 --dropout 0" in s for s in sweeps) == 2
     assert sum("--grad-clip-mode clamp" in s for s in sweeps) == 2
+
+
+@pytest.mark.skipif(real_corpus_dir() is None, reason=REAL_CORPORA_REASON)  # the rule plans on it
+def test_the_dropout_rule_takes_a_cell_whose_1_layer_model_chose_0_25_on_validation(monkeypatch):
+    import importlib.util
+    from types import SimpleNamespace
+
+    from rnnbench.config import load_preset
+    from rnnbench.sweep import plan
+    from rnnbench.sweep.runs import LocalExecutor
+
+    spec = importlib.util.spec_from_file_location("paper_dropout_choice", REPO / "benchmarks/paper_dropout_choice.py")
+    rule = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rule)
+    monkeypatch.setenv("RNNBENCH_DATA_DIR", str(real_corpus_dir()))
+    grid = load_preset("paper").replace(sizes=(256,), layers=(1,), dropout=(0.0, 0.25), devices=("cpu",), threads=1)
+    _, runs = plan(grid, executor=LocalExecutor(1))
+    val = {("rnn", 0.0): 1.30, ("rnn", 0.25): 1.28, ("lstm", 0.0): 1.20, ("lstm", 0.25): 1.22, ("gru", 0.0): 1.19}
+    stored = [  # as the sweep stores them; GRU's run at 0.25 is not stored yet
+        SimpleNamespace(
+            identity=results.identity("sweep", cfg.as_dict(), cfg.hardware),
+            status="ok",
+            metrics={"val_loss_nats": val[cfg.cell, cfg.train.dropout]},
+        )
+        for cfg in runs
+        if (cfg.cell, cfg.train.dropout) in val
+    ]
+    monkeypatch.setattr(rule, "iter_records", lambda folder: (stored, []))
+    cells, lines = rule.chosen("any folder", 256)
+    assert cells == ["rnn"]  # GRU undecided: a lane that gets here early leaves it to the other
+    assert "gru 1x256: validation loss at dropout 0: 1.1900, 0.25: not stored" in lines
