@@ -15,7 +15,8 @@ import hashlib
 import json
 import math
 import numbers
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, field
 from importlib import resources
 
 import numpy as np
@@ -84,6 +85,8 @@ class Experiment:
     key: tuple
     rows: pd.DataFrame
     names: tuple[str, ...] = tuple(EXPERIMENT_KEYS)  # the columns the key's values are of
+    # cell_values by dropout, computed once: a report's sections ask for the same grid many times.
+    values_by_dropout: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def first(self):
@@ -177,6 +180,19 @@ def place(rows: pd.DataFrame) -> pd.Series:
 
 
 def experiments(df: pd.DataFrame) -> list[Experiment]:
+    """The sweep rows of `df` as experiments. Found once per frame while it lives (a report's
+    sections each ask, and each experiment keeps the grids computed from it): the report reads the
+    rows it is given and never changes them in place."""
+    if id(df) not in _FOUND:
+        _FOUND[id(df)] = _experiments(df)
+        weakref.finalize(df, _FOUND.pop, id(df), None)
+    return list(_FOUND[id(df)])
+
+
+_FOUND: dict[int, list[Experiment]] = {}  # id of a live frame -> its experiments
+
+
+def _experiments(df: pd.DataFrame) -> list[Experiment]:
     sweeps = df[df["kind"] == "sweep"] if "kind" in df else df
     if sweeps.empty:
         return []
@@ -226,6 +242,12 @@ def cell_values(exp: Experiment, dropout: float | None = None) -> pd.DataFrame:
     the dropout value chosen on validation (or of `dropout`), which `dropout` names.
     Throughput comes from solo runs where there are any; `throughput_shared` says when it could
     only come from runs that shared the machine."""
+    if dropout not in exp.values_by_dropout:
+        exp.values_by_dropout[dropout] = _cell_values(exp, dropout)
+    return exp.values_by_dropout[dropout].copy()  # a copy: a caller may change its own
+
+
+def _cell_values(exp: Experiment, dropout: float | None) -> pd.DataFrame:
     out = []
     for (cell, layers, size), all_runs in exp.rows.groupby(["cell", "num_layers", "size"]):
         value = dropout if dropout is not None else chosen_dropout(all_runs)

@@ -67,6 +67,7 @@ def time_to_target(exp, curves: pd.DataFrame, target: float) -> pd.DataFrame | N
     data = curves[curves.run_id.isin(rows.run_id)]
     if data.empty or "train_s" not in data or data.train_s.isna().all():
         return None
+    by_run = {run_id: curve for run_id, curve in data.groupby("run_id")}
     out = []
     for (cell, layers, size), runs in rows.groupby(["cell", "num_layers", "size"]):
         value = chosen_dropout(runs)
@@ -74,7 +75,7 @@ def time_to_target(exp, curves: pd.DataFrame, target: float) -> pd.DataFrame | N
             runs = runs[runs.dropout == value]
         times, walls, bests = [], [], []
         for run_id in runs.run_id:
-            curve = data[data.run_id == run_id].dropna(subset=["val_loss_nats"]).sort_values("step")
+            curve = by_run.get(run_id, data.iloc[0:0]).dropna(subset=["val_loss_nats"]).sort_values("step")
             reached = curve[curve.val_loss_nats <= target]
             if not reached.empty:
                 times.append(float(reached.train_s.iloc[0]))
