@@ -34,6 +34,7 @@ def campaign(results_dir: Path, sizes: str, **env_vars: str) -> subprocess.Popen
     )
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(real_corpus_dir() is None, reason=REAL_CORPORA_REASON)
 def test_two_lanes_stop_on_sigterm_and_a_second_start_finishes_the_rest(tmp_path):
     first = campaign(tmp_path, "8")
@@ -71,6 +72,7 @@ def sweeps_of(results_dir: Path) -> str:
     return subprocess.run(["pgrep", "-f", "--", f"--results-dir {results_dir} "], capture_output=True, text=True).stdout
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(real_corpus_dir() is None, reason=REAL_CORPORA_REASON)
 def test_stop_after_ends_the_campaign_as_a_sigterm_would(tmp_path):
     # Its sweeps get no deadline of their own (they would leave a lane idle rather than start a run
@@ -101,6 +103,7 @@ esac
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(real_corpus_dir() is None, reason=REAL_CORPORA_REASON)  # the dropout rule plans on it
 def test_a_lane_with_nothing_left_goes_on_without_waiting_for_the_other(tmp_path):
     # Only the script's order is under test: `rnnbench` is a stand-in that trains nothing.

@@ -247,6 +247,7 @@ def test_results_lists_rows_of_every_kind_beside_old_sweep_rows(tiny_text, tmp_p
     assert shown.exit_code == 0 and "1 sweep runs" in shown.output and "and 1 baseline rows" in shown.output
 
 
+@pytest.mark.slow
 def test_threads_are_a_setting_of_a_sweep_and_combine_with_jobs(tiny_text, tmp_path):
     import os
 

@@ -31,6 +31,7 @@ TINY = [
 ]
 
 
+@pytest.mark.slow
 def test_cpu_end_to_end_through_the_cli(tiny_text, tmp_path):
     out, report = tmp_path / "results", tmp_path / "devices.md"
     result = runner.invoke(

@@ -35,6 +35,7 @@ def lent_machine_python(tmp_path: Path) -> dict:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(real_corpus_dir() is None, reason=REAL_CORPORA_REASON)
 def test_a_dry_gpu_session_runs_the_campaign_then_the_checks_and_packs_only_its_new_rows(tmp_path):
     results_dir, out = tmp_path / "results", tmp_path / "out"

@@ -26,6 +26,7 @@ def losses(folder: Path) -> dict[str, float]:
     return {run_id: r.metrics.get("test_loss_nats") for run_id, r in stored(folder).items()}
 
 
+@pytest.mark.slow
 def test_two_jobs_store_the_same_runs_as_one(tiny_text, tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
     threads = torch.get_num_threads()
@@ -48,6 +49,7 @@ def test_two_jobs_store_the_same_runs_as_one(tiny_text, tmp_path):
     assert {r.env["runs_sharing_device"] for r in stored(one).values()} == {1}
 
 
+@pytest.mark.slow
 def test_a_failing_run_among_jobs_is_recorded_and_the_rest_go_on(tiny_text, tmp_path):
     # An RNN 100,000 wide asks the CPU allocator for about 40 GB at once: it fails in the worker.
     out = tmp_path / "r"
@@ -59,6 +61,7 @@ def test_a_failing_run_among_jobs_is_recorded_and_the_rest_go_on(tiny_text, tmp_
     assert by_size[16] == {"ok"} and by_size[100000] <= {"failed", "oom"}
 
 
+@pytest.mark.slow
 def test_a_worker_that_dies_fails_its_run_only(tiny_text, tmp_path):
     from rnnbench.sweep import run_sweep
     from rnnbench.sweep.processes import ProcessExecutor
@@ -92,6 +95,7 @@ def test_a_worker_that_dies_fails_its_run_only(tiny_text, tmp_path):
     assert not any(w.is_alive() for w in executor.workers)
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_every_job_and_the_same_command_resumes(tiny_text, tmp_path):
     out = tmp_path / "r"
     args = (

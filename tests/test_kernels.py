@@ -37,6 +37,7 @@ def test_deepbench_s_flop_count_is_the_one_behind_its_published_rates():
         assert shape.deepbench_flops() / (row.fwd_ms / 1e3) / 1e12 == pytest.approx(row.tflops_fwd, rel=0.02)
 
 
+@pytest.mark.slow
 def test_rows_are_stored_resumed_and_reported(tmp_path):
     out = tmp_path / "results"
     first = runner.invoke(app, ["kernels", *QUICK, "--results-dir", str(out), "--no-progress"])

@@ -188,6 +188,7 @@ def test_empty_results_is_a_clear_message(tmp_path):
     assert not (tmp_path / "REPORT.md").exists()
 
 
+@pytest.mark.slow
 def test_committed_report_is_what_rnnbench_renders(tmp_path):
     """Rendered from the committed rows only, so runs a developer adds locally do not count."""
     import shutil

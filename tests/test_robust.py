@@ -132,6 +132,7 @@ def test_a_claim_of_a_live_sweep_is_respected_and_a_dead_ones_taken_over(tmp_pat
         sleeper.kill()
 
 
+@pytest.mark.slow
 def test_two_sweeps_on_one_folder_train_each_run_once(tiny_text, tmp_path):
     out = tmp_path / "results"
     args = [sys.executable, "-m", "rnnbench"] + tiny_args(

@@ -119,6 +119,7 @@ def two_threads():
     torch.set_num_threads(before)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif((__import__("os").cpu_count() or 1) < 2, reason="needs 2 cores to make two hardware identities")
 def test_the_same_grid_on_two_thread_counts_is_two_sets_of_rows_in_one_folder(tiny_text, tmp_path, two_threads):
     out = tmp_path / "results"
@@ -171,6 +172,7 @@ def test_time_to_target_reads_the_curves_clock_and_says_not_reached(tmp_path):
     assert bad.exit_code == 2 and "CORPUS=NATS" in bad.output
 
 
+@pytest.mark.slow
 def test_cross_hardware_table_with_a_named_baseline(tmp_path):
     for r in (row("lstm", CPU2, (9, 10, 11)), row("lstm", GPU, (1, 1, 1)), row("gru", CPU2, (9, 10, 11))):
         results.write_run(tmp_path, r)

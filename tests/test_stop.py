@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from conftest import TINY, tiny_args
 from test_cli import invoke, stored
 
@@ -19,6 +20,7 @@ def losses_of(folder):
     return {run_id: r.metrics["test_loss_nats"] for run_id, r in stored(folder).items()}
 
 
+@pytest.mark.slow
 def test_stop_after_saves_the_run_in_flight_and_resume_matches_a_run_never_stopped(tiny_text, tmp_path, monkeypatch):
     # An estimate that fits the deadline, so that the run starts and the deadline falls inside it.
     monkeypatch.setattr(Estimator, "estimate", lambda self, cfg: Estimate(0.5, "probe"))
@@ -38,6 +40,7 @@ def test_stop_after_saves_the_run_in_flight_and_resume_matches_a_run_never_stopp
     assert losses_of(out) == losses_of(whole)
 
 
+@pytest.mark.slow
 def test_sigterm_stops_every_job_and_resume_matches_a_sweep_never_stopped(tiny_text, tmp_path):
     whole, out = tmp_path / "whole", tmp_path / "stopped"
     command = [sys.executable, "-m", "rnnbench"]

@@ -101,6 +101,7 @@ def test_evaluate_scores_every_character_but_the_last_of_each_stream():
     assert loss == pytest.approx(math.log(CORPUS.vocab_size), rel=0.05)  # untrained: near uniform
 
 
+@pytest.mark.slow
 def test_synthetic_corpus_separates_gated_cells_from_the_vanilla_rnn():
     """The smoke preset's claim, at its settings for one layer: memory pays on `synthetic`."""
     from rnnbench.config import load_preset
