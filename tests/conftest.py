@@ -26,18 +26,8 @@ from rnnbench.core.synthetic import generate  # noqa: E402  (after the worker's 
 
 
 def pytest_collection_modifyitems(config, items):
-    """The slow tests (processes started, tens of seconds each) and the Ray tests go first, then the
-    docstrings' examples (some render the published report), so that the workers share out the long
-    ones and end on short ones instead of one worker finishing a long test alone. The Ray tests run
-    on one worker, one after another: two local Ray clusters at once would contend for the ports
-    Ray takes at fixed defaults (its dashboard agent's 52365)."""
-
-    def order(item) -> int:
-        if item.get_closest_marker("slow") or item.get_closest_marker("ray"):
-            return 0
-        return 1 if isinstance(item, pytest.DoctestItem) else 2
-
-    items.sort(key=order)  # stable: the files' order within each
+    """The Ray tests run on one worker, one after another: two local Ray clusters at once would
+    contend for the ports Ray takes at fixed defaults (its dashboard agent's 52365)."""
     if not config.pluginmanager.hasplugin("xdist"):
         return
     for item in items:
