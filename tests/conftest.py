@@ -72,6 +72,25 @@ TINY = dict(
 )
 
 
+def tiny_grid(text: Path, **overrides):
+    """TINY as a Grid, for the tests that call the library rather than the CLI."""
+    from rnnbench.config import Grid
+
+    settings = dict(
+        dataset=str(text),
+        cells=tuple(TINY["cells"].split(",")),
+        layers=(int(TINY["layers"]),),
+        sizes=(int(TINY["sizes"]),),
+        size_mode=TINY["size_mode"],
+        devices=(TINY["devices"],),
+        batch_size=TINY["batch_size"],
+        seq_len=TINY["seq_len"],
+        max_steps=TINY["max_steps"],
+        eval_every_steps=TINY["eval_every"],
+    )
+    return Grid.from_settings(**settings | overrides)
+
+
 def tiny_args(text: Path, results: Path, **overrides) -> list[str]:
     options = {**TINY, "dataset": str(text), "results_dir": str(results), **overrides}
     args = ["sweep", "--no-progress"]

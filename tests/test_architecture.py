@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import without_clock
+from conftest import tiny_grid, without_clock
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -121,18 +121,7 @@ def test_the_report_tells_experiments_apart_by_what_runs_learn():
 def test_a_sweep_reports_what_it_does_as_events(tiny_text, tmp_path):
     from rnnbench.sweep import run_sweep
 
-    grid = Grid.from_settings(
-        dataset=str(tiny_text),
-        cells=("rnn", "gru"),
-        layers=(1,),
-        sizes=(16,),
-        size_mode="hidden",
-        devices=("cpu",),
-        batch_size=8,
-        seq_len=16,
-        max_steps=20,
-        eval_every_steps=10,
-    )
+    grid = tiny_grid(tiny_text, cells=("rnn", "gru"))
     events = []
     records = run_sweep(grid, str(tmp_path), on_event=events.append)
     assert isinstance(events[0], SweepPlanned) and (events[0].runs, events[0].to_run) == (2, 2)

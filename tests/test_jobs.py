@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 import torch
-from conftest import tiny_args
+from conftest import tiny_args, tiny_grid
 from test_cli import invoke, stored
 
 from rnnbench import report, results
@@ -66,18 +66,7 @@ def test_a_worker_that_dies_fails_its_run_only(tiny_text, tmp_path):
     from rnnbench.sweep import run_sweep
     from rnnbench.sweep.processes import ProcessExecutor
 
-    grid = Grid.from_settings(
-        dataset=str(tiny_text),
-        cells=("rnn", "lstm", "gru"),
-        layers=(1,),
-        sizes=(16,),
-        size_mode="hidden",
-        devices=("cpu",),
-        batch_size=8,
-        seq_len=16,
-        max_steps=1000,
-        eval_every_steps=100,
-    )
+    grid = tiny_grid(tiny_text, max_steps=1000, eval_every_steps=100)
     executor = ProcessExecutor(jobs=2)
     started = []
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import tiny_args
+from conftest import tiny_args, tiny_grid
 from typer.testing import CliRunner
 
 from rnnbench import results
@@ -39,24 +39,11 @@ def test_plan_trains_nothing_and_estimates_from_a_probe_then_from_stored_rows(ti
 
 
 def test_the_estimate_of_a_run_is_its_steps_times_its_step_time_plus_its_evaluations(tiny_text, tmp_path):
-    from rnnbench.config import Grid
     from rnnbench.core.data import load_corpus
     from rnnbench.results import ResultsFolder
 
     corpus = load_corpus(str(tiny_text))
-    grid = Grid.from_settings(
-        dataset=str(tiny_text),
-        cells=("gru",),
-        layers=(1,),
-        sizes=(16,),
-        size_mode="hidden",
-        devices=("cpu",),
-        batch_size=8,
-        seq_len=16,
-        max_steps=300,
-        eval_every_steps=100,
-        time_budget_s=1e6,
-    )
+    grid = tiny_grid(tiny_text, cells=("gru",), max_steps=300, eval_every_steps=100, time_budget_s=1e6)
     cfg = grid.expand(corpus.sha256, dataset_name=corpus.name)[0]
     estimator = estimates.Estimator(ResultsFolder(tmp_path), corpus, probe_steps=5)
     e = estimator.estimate(cfg)

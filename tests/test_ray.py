@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_args
+from conftest import tiny_args, tiny_grid
 from ray_head import local_head
 from test_cli import invoke, stored
 
 from rnnbench import results
-from rnnbench.config import Grid, Hardware
+from rnnbench.config import Hardware
 from rnnbench.sweep import run_sweep
 
 pytestmark = pytest.mark.ray
@@ -93,18 +93,7 @@ def test_a_task_that_raises_or_dies_is_recorded_and_the_sweep_goes_on(tiny_text,
             os._exit(3)  # the worker process dies, as on a lost node
         return run_task(cfg, corpus, board, threads, keep_checkpoint, cuda_graphs)
 
-    grid = Grid.from_settings(
-        dataset=str(tiny_text),
-        cells=("rnn", "lstm", "gru"),
-        layers=(1,),
-        sizes=(16,),
-        size_mode="hidden",
-        devices=("cpu",),
-        batch_size=8,
-        seq_len=16,
-        max_steps=20,
-        eval_every_steps=10,
-    )
+    grid = tiny_grid(tiny_text)
     out = tmp_path / "results"
     records = run_sweep(grid, str(out), executor=RayExecutor(ray_address, max_retries=0, task=flaky_task))
     by_cell = {r.config["cell"]: r for r in records}
@@ -130,18 +119,7 @@ def test_runs_go_on_when_the_progress_actor_is_lost(tiny_text, tmp_path, ray_add
         ray.kill(board)
         return run_task(cfg, corpus, board, threads, keep_checkpoint, cuda_graphs)
 
-    grid = Grid.from_settings(
-        dataset=str(tiny_text),
-        cells=("rnn", "gru"),
-        layers=(1,),
-        sizes=(16,),
-        size_mode="hidden",
-        devices=("cpu",),
-        batch_size=8,
-        seq_len=16,
-        max_steps=20,
-        eval_every_steps=10,
-    )
+    grid = tiny_grid(tiny_text, cells=("rnn", "gru"))
     records = run_sweep(grid, str(tmp_path / "results"), executor=RayExecutor(ray_address, task=board_killing_task))
     assert [r.status for r in records] == ["ok", "ok"]
 
@@ -203,18 +181,7 @@ def test_a_run_whose_node_dies_is_retried_then_recorded(tiny_text, tmp_path, two
             time.sleep(120)
         return run_task(cfg, corpus, board, threads, keep_checkpoint, cuda_graphs)
 
-    grid = Grid.from_settings(
-        dataset=str(tiny_text),
-        cells=("rnn", "gru"),
-        layers=(1,),
-        sizes=(16,),
-        size_mode="hidden",
-        devices=("cpu",),
-        batch_size=8,
-        seq_len=16,
-        max_steps=200,
-        eval_every_steps=100,
-    )
+    grid = tiny_grid(tiny_text, cells=("rnn", "gru"), max_steps=200, eval_every_steps=100)
     records = run_sweep(
         grid,
         str(tmp_path / "results"),
