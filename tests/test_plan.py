@@ -38,6 +38,17 @@ def test_plan_trains_nothing_and_estimates_from_a_probe_then_from_stored_rows(ti
     assert set(second.estimate_source) == {"stored"} and (second.estimated_s > 0).all()
 
 
+def test_the_plan_lists_a_stopped_run_first_with_the_steps_it_has_done(tiny_text, tmp_path):
+    out = tmp_path / "results"
+    first = runner.invoke(app, [*tiny_args(tiny_text, out), "--plan"])
+    last = re.findall(r"│ ([0-9a-f]{12}) │", first.output)[-1]
+    results.ResultsFolder(out).run_files(last).save_latest({"run_id": last, "step": 7})  # as a stop leaves it
+    again = runner.invoke(app, [*tiny_args(tiny_text, out), "--plan"])
+    rows = [line for line in again.output.splitlines() if re.search(r"│ [0-9a-f]{12} │", line)]
+    assert last in rows[0] and "20 (7 done)" in rows[0], again.output
+    assert not any("done" in row for row in rows[1:])
+
+
 def test_the_estimate_of_a_run_is_its_steps_times_its_step_time_plus_its_evaluations(tiny_text, tmp_path):
     from rnnbench.core.data import load_corpus
     from rnnbench.results import ResultsFolder

@@ -561,13 +561,16 @@ def run_pairs_table(table, title: str):
 
 
 def plan_table(plan, jobs: int):
-    """`rnnbench sweep --plan`: every run to train, longest first, with its estimate; the totals."""
+    """`rnnbench sweep --plan`: every run to train (a stopped one first, with the steps it has done),
+    then longest first, with its estimate; the totals."""
     from rnnbench.sweep.estimate import lanes_wall_s
 
     rows = []
     for cfg in plan.todo:
         e = plan.estimates[cfg.run_id]
         steps = "-" if e.steps is None else f"{e.steps:,}"
+        if e.done_steps:  # a stopped run resumes from its saved state: how far it got
+            steps += f" ({e.done_steps:,} done)"
         step = "-" if e.step_s is None else f"{e.step_s * 1e3:,.1f}"
         rows.append(
             [
