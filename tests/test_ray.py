@@ -24,7 +24,9 @@ from rnnbench import results
 from rnnbench.config import Hardware
 from rnnbench.sweep import run_sweep
 
-pytestmark = pytest.mark.ray
+# On one worker of `pytest -n N --dist loadgroup`, one after another: two local Ray clusters at once
+# contend for the ports Ray takes at fixed defaults (its dashboard agent's 52365) and for the cores.
+pytestmark = [pytest.mark.ray, pytest.mark.xdist_group("ray")]
 ray = pytest.importorskip("ray", reason="the ray tests need pip install 'rnnbench[ray]' (in the test extra)")
 
 
