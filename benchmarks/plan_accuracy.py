@@ -16,8 +16,11 @@ times at a quarter of their sequence: that probe against the long one.
     python benchmarks/plan_accuracy.py results --slow-shapes 4
 
 Runs that were stopped and resumed are left out: their estimate was of the part still to train,
-their wall time is of the whole. Prints one line per run and the median absolute error in percent,
-by where the estimate came from (stored rows of the same shape, or a probe).
+their wall time is of the whole; so are runs that stopped early (the estimate is of every epoch).
+Prints one line per run and the median absolute error in percent, by where the estimate came from
+(stored rows of the same shape, or a probe). Then the same per step (`estimated_step_ms` against
+the row's median step): there every run counts, a resumed one or one that stopped early too, since
+neither changes what a step takes.
 """
 
 from __future__ import annotations
@@ -144,26 +147,47 @@ def main() -> None:
     needed = {"estimated_s", "wall_s", "estimate_source"}
     if df.empty or not needed <= set(df.columns):
         raise SystemExit(f"no run in {args.results_dir} has an estimate (rows from a sweep with --stop-after have)")
-    df = df[df.estimated_s.notna() & df.wall_s.notna() & (df.status == "ok")]
-    if "resumed_at_steps" in df.columns:
-        df = df[df.resumed_at_steps.map(lambda r: not (isinstance(r, list) and r))]
     if args.device:
         df = df[df.device.str.startswith(args.device)]
-    if df.empty:
-        raise SystemExit("no finished run with an estimate that was not resumed")
-    df = df.assign(error_pct=100 * (df.estimated_s - df.wall_s) / df.wall_s)
-    print(f"{'run':<13} {'model':<10} {'device':<6} {'from':<7} {'estimate s':>10} {'took s':>8} {'error':>7}")
-    for r in df.sort_values("wall_s").itertuples():
-        model = f"{r.cell} {r.num_layers}x{r.size}"
+    whole_runs(df[df.estimated_s.notna() & df.wall_s.notna() & (df.status == "ok")])
+    if "estimated_step_ms" in df.columns:
+        per_step(df[df.estimated_step_ms.notna() & df.step_ms_median.notna() & (df.status == "ok")])
+
+
+def judge(df, estimated: str, took: str, unit: str) -> None:
+    """One line per run, the estimate (column `estimated`) against what it took (`took`), then the
+    median absolute error in percent by where the estimate came from."""
+    df = df.assign(error_pct=100 * (df[estimated] - df[took]) / df[took])
+    header = f"{'run':<13} {'model':<10} {'device':<6} {'from':<7} {'estimate ' + unit:>12} {'took ' + unit:>10}"
+    print(f"{header} {'error':>7}")
+    for r in df.sort_values(took).itertuples():
         print(
-            f"{r.run_id:<13} {model:<10} {r.device:<6} {r.estimate_source:<7} "
-            f"{r.estimated_s:>10,.0f} {r.wall_s:>8,.0f} {r.error_pct:>+6.0f}%"
+            f"{r.run_id:<13} {f'{r.cell} {r.num_layers}x{r.size}':<10} {r.device:<6} {r.estimate_source:<7} "
+            f"{getattr(r, estimated):>12,.1f} {getattr(r, took):>10,.1f} {r.error_pct:>+6.0f}%"
         )
     for source, part in df.groupby("estimate_source"):
         print(
             f"from {source}: {len(part)} run(s), median absolute error "
             f"{statistics.median(part.error_pct.abs()):.0f}%, median signed {statistics.median(part.error_pct):+.0f}%"
         )
+
+
+def whole_runs(df) -> None:
+    if "resumed_at_steps" in df.columns:
+        df = df[df.resumed_at_steps.map(lambda r: not (isinstance(r, list) and r))]
+    if "stop_reason" in df.columns:
+        df = df[df.stop_reason != "early_stop"]
+    if df.empty:
+        print("whole runs: none with an estimate that was neither resumed nor stopped early")
+        return
+    print("whole runs:")
+    judge(df, "estimated_s", "wall_s", "s")
+
+
+def per_step(df) -> None:
+    if not df.empty:
+        print("\nper step (resumed runs and early stops too):")
+        judge(df, "estimated_step_ms", "step_ms_median", "ms")
 
 
 if __name__ == "__main__":

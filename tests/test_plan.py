@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from conftest import tiny_args, tiny_grid
 from typer.testing import CliRunner
 
@@ -36,6 +37,10 @@ def test_plan_trains_nothing_and_estimates_from_a_probe_then_from_stored_rows(ti
     second = results.load(out)
     second = second[second.seed == 1]
     assert set(second.estimate_source) == {"stored"} and (second.estimated_s > 0).all()
+    # and per step, by which a run resumed or stopped early is judged: the stored rows' step time
+    assert (stored.estimated_step_ms > 0).all()
+    expected = stored.set_index("cell").step_ms_median.to_dict()
+    assert second.set_index("cell").estimated_step_ms.to_dict() == pytest.approx(expected)
 
 
 def test_the_plan_lists_a_stopped_run_first_with_the_steps_it_has_done(tiny_text, tmp_path):

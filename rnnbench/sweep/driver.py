@@ -470,6 +470,8 @@ def store_finished(
         # what the plan expected, beside what it took (metrics.wall_s)
         "estimated_s": estimate.seconds,
         "estimate_source": estimate.source,
+        # per step too: a run resumed or stopped early is judged by it (metrics.step_ms_median)
+        "estimated_step_ms": None if estimate.step_s is None else estimate.step_s * 1e3,
     }
     folder.store(done.record, done.best_checkpoint, sweep.stored_under(done.cfg), save_checkpoints)
     events.tell(RunFinished(done.cfg, done.record))
