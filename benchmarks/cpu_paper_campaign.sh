@@ -8,7 +8,8 @@
 #
 # Safe to start again at any moment: stored runs are skipped and a stopped run resumes from its
 # latest.pt, before any other run of its sweep starts. SIGTERM or Ctrl-C to this script stops every
-# sweep it runs (each saves its runs' state) and it exits 75. STOP_AFTER=SECONDS ends the campaign
+# sweep it runs (each saves its runs' state) and it exits 75; so does one sweep stopped from outside
+# (its exit code 75), at once. STOP_AFTER=SECONDS ends the campaign
 # after that long as a SIGTERM then would: both lanes train to the end (a run that cannot finish in
 # the time left still starts, and resumes at the next start).
 #
@@ -116,13 +117,19 @@ children=($!)
 lane 2 &
 children+=($!)
 status=0
-for pid in "${children[@]}"; do
+running=("${children[@]}")
+while [ "${#running[@]}" -gt 0 ]; do  # whichever lane ends first, as it ends
   rc=0
-  wait "$pid" || rc=$?
+  ended=""
+  wait -n -p ended "${running[@]}" || rc=$?
+  [ -n "$ended" ] || break  # no lane left to wait for
   if [ "$rc" -eq "$STOPPED" ]; then  # a sweep stopped on its own (not by this script's SIGTERM)
-    on_stop
+    on_stop  # the other lane's sweep saves its state too, now rather than when its stage ends
   fi
   [ "$rc" -ne 0 ] && status=$rc
+  left=()
+  for pid in "${running[@]}"; do [ "$pid" = "$ended" ] || left+=("$pid"); done
+  running=("${left[@]}")
 done
 exit "$status"
 }

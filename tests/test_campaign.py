@@ -135,6 +135,42 @@ def test_a_lane_with_nothing_left_goes_on_without_waiting_for_the_other(tmp_path
     assert sum("--grad-clip-mode clamp" in s for s in sweeps) == 2
 
 
+FAKE_STOPPED_SWEEP = """#!/usr/bin/env bash
+# The first sweep asked for trains until SIGTERM (then saves and exits 75, as a sweep does); the
+# next one, the other lane's, ends at once with 75, as a sweep stopped from outside the campaign does.
+if mkdir "$SWEEP_LOG.long" 2>/dev/null; then
+  trap 'echo "long run stopped" >> "$SWEEP_LOG"; exit 75' TERM
+  for _ in $(seq 600); do sleep 0.1; done
+  echo "long run ended alone" >> "$SWEEP_LOG"
+else
+  echo "stopped from outside" >> "$SWEEP_LOG"
+  exit 75
+fi
+"""
+
+
+def test_a_sweep_stopped_from_outside_stops_the_other_lane_at_once(tmp_path):
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "rnnbench").write_text(FAKE_STOPPED_SWEEP)
+    (fake / "rnnbench").chmod(0o755)
+    log = tmp_path / "sweeps.log"
+    env = os.environ | {"PATH": f"{fake}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    started = time.monotonic()
+    done = subprocess.run(
+        ["bash", "benchmarks/cpu_paper_campaign.sh", str(tmp_path / "results"), "8"],
+        cwd=REPO,
+        env=env | {"SWEEP_LOG": str(log)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 75, done.stdout + done.stderr
+    assert "stopped: run the same command again to go on" in done.stderr
+    assert sorted(log.read_text().splitlines()) == ["long run stopped", "stopped from outside"]
+    assert time.monotonic() - started < 30  # not after the long run's 60 s
+
+
 @pytest.mark.skipif(real_corpus_dir() is None, reason=REAL_CORPORA_REASON)  # the rule plans on it
 def test_the_dropout_rule_takes_a_cell_whose_1_layer_model_chose_0_25_on_validation(monkeypatch):
     import importlib.util
