@@ -87,6 +87,26 @@ def test_stop_after_ends_the_campaign_as_a_sigterm_would(tmp_path):
     assert "stopped: run the same command again to go on" in output
 
 
+def with_stand_in(tmp_path: Path, script: str, sizes: str, timeout_s: float, **env_vars: str):
+    """The campaign run to its end with `script` as `rnnbench` (a stand-in that trains nothing and logs
+    to SWEEP_LOG): only the script's order is under test. Returns the finished process and the log."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "rnnbench").write_text(script)
+    (fake / "rnnbench").chmod(0o755)
+    log = tmp_path / "sweeps.log"
+    path = f"{fake}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    done = subprocess.run(
+        ["bash", "benchmarks/cpu_paper_campaign.sh", str(tmp_path / "results"), sizes],
+        cwd=REPO,
+        env=os.environ | {"PATH": path, "SWEEP_LOG": str(log)} | env_vars,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+    return done, log
+
+
 FAKE_RNNBENCH = """#!/usr/bin/env bash
 # Logs each sweep it is asked for. The first sweep of size 8's 1-layer models is a lane's long run: it
 # lasts until the other lane has asked for size 128's last check (at most 60 s); every other sweep
@@ -106,21 +126,7 @@ esac
 @pytest.mark.slow
 @pytest.mark.skipif(real_corpus_dir() is None, reason=REAL_CORPORA_REASON)  # the dropout rule plans on it
 def test_a_lane_with_nothing_left_goes_on_without_waiting_for_the_other(tmp_path):
-    # Only the script's order is under test: `rnnbench` is a stand-in that trains nothing.
-    fake = tmp_path / "bin"
-    fake.mkdir()
-    (fake / "rnnbench").write_text(FAKE_RNNBENCH)
-    (fake / "rnnbench").chmod(0o755)
-    log = tmp_path / "sweeps.log"
-    env = os.environ | {"PATH": f"{fake}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    done = subprocess.run(
-        ["bash", "benchmarks/cpu_paper_campaign.sh", str(tmp_path / "results"), "8,128"],
-        cwd=REPO,
-        env=env | {"SWEEP_LOG": str(log), "RNNBENCH_DATA_DIR": str(real_corpus_dir())},
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    done, log = with_stand_in(tmp_path, FAKE_RNNBENCH, "8,128", 180, RNNBENCH_DATA_DIR=str(real_corpus_dir()))
     assert done.returncode == 0, done.stdout + done.stderr
     lines = log.read_text().splitlines()
     # While one lane trains its long run of size 8, the other goes through size 8's other stages and
@@ -150,21 +156,8 @@ fi
 
 
 def test_a_sweep_stopped_from_outside_stops_the_other_lane_at_once(tmp_path):
-    fake = tmp_path / "bin"
-    fake.mkdir()
-    (fake / "rnnbench").write_text(FAKE_STOPPED_SWEEP)
-    (fake / "rnnbench").chmod(0o755)
-    log = tmp_path / "sweeps.log"
-    env = os.environ | {"PATH": f"{fake}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     started = time.monotonic()
-    done = subprocess.run(
-        ["bash", "benchmarks/cpu_paper_campaign.sh", str(tmp_path / "results"), "8"],
-        cwd=REPO,
-        env=env | {"SWEEP_LOG": str(log)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done, log = with_stand_in(tmp_path, FAKE_STOPPED_SWEEP, "8", 120)
     assert done.returncode == 75, done.stdout + done.stderr
     assert "stopped: run the same command again to go on" in done.stderr
     assert sorted(log.read_text().splitlines()) == ["long run stopped", "stopped from outside"]
