@@ -146,7 +146,10 @@ def main() -> None:
     df = results.load(args.results_dir)
     needed = {"estimated_s", "wall_s", "estimate_source"}
     if df.empty or not needed <= set(df.columns):
-        raise SystemExit(f"no run in {args.results_dir} has an estimate (a sweep stores one from --stop-after's probes, or from stored rows or kept probes of the shape)")
+        raise SystemExit(
+            f"no run in {args.results_dir} has an estimate (a sweep stores one from --stop-after's probes, "
+            "or from stored rows or kept probes of the shape)"
+        )
     if args.device:
         df = df[df.device.str.startswith(args.device)]
     whole_runs(df[df.estimated_s.notna() & df.wall_s.notna() & (df.status == "ok")])
