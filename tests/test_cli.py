@@ -273,6 +273,23 @@ def test_threads_are_a_setting_of_a_sweep_and_combine_with_jobs(tiny_text, tmp_p
     assert ray.exit_code == 2 and "--ray-cpus-per-run" in ray.output
 
 
+@pytest.mark.parametrize(
+    ("jobs", "threads", "advice"),
+    [(8, 1, "use --jobs 2 --threads 1"), (2, 2, "use --threads 1"), (1, 4, "use --threads 2")],
+)
+def test_crowded_cpu_runs_get_advice_that_fits_the_cores(tiny_text, monkeypatch, jobs, threads, advice):
+    # The paper preset's 8 jobs (meant for a GPU) on a 2-core CPU: no thread count mends that.
+    from types import SimpleNamespace
+
+    from conftest import tiny_grid
+
+    monkeypatch.setattr(driver, "busy_cores", lambda: 0.0)
+    monkeypatch.setattr(driver.os, "cpu_count", lambda: 2)
+    grid = tiny_grid(tiny_text, devices=("cpu",), jobs=jobs)
+    (notice,) = driver.machine_notices(grid, SimpleNamespace(threads=threads))
+    assert notice.endswith(f"CPU runs will slow each other down; {advice}"), notice
+
+
 def test_a_busy_machine_is_said_once_before_the_runs(tiny_text, tmp_path, monkeypatch):
     monkeypatch.setattr(driver, "busy_cores", lambda: 1.5)
     result = invoke(tiny_args(tiny_text, tmp_path / "r", cells="gru"))

@@ -54,6 +54,20 @@ def test_the_plan_lists_a_stopped_run_first_with_the_steps_it_has_done(tiny_text
     assert not any("done" in row for row in rows[1:])
 
 
+def test_a_plan_whose_cpu_runs_outnumber_the_cores_says_what_fits(tiny_text, tmp_path, monkeypatch):
+    # The paper preset's 8 jobs, meant for a GPU, on a 2-core CPU: the plan's wall time assumes the
+    # runs do not slow each other, so it says so, and what to give instead.
+    from rnnbench.sweep import driver
+
+    monkeypatch.setattr(driver.os, "cpu_count", lambda: 2)
+    out = tmp_path / "results"
+    crowded = runner.invoke(app, [*tiny_args(tiny_text, out), "--jobs", "8", "--threads", "1", "--plan"])
+    assert crowded.exit_code == 0, crowded.output
+    assert "slow each other down; use --jobs 2 --threads 1" in crowded.output
+    fits = runner.invoke(app, [*tiny_args(tiny_text, out), "--jobs", "2", "--threads", "1", "--plan"])
+    assert fits.exit_code == 0 and "slow each other down" not in fits.output
+
+
 def test_the_estimate_of_a_run_is_its_steps_times_its_step_time_plus_its_evaluations(tiny_text, tmp_path):
     from rnnbench.core.data import load_corpus
     from rnnbench.results import ResultsFolder

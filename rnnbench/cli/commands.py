@@ -273,11 +273,14 @@ def sweep(
     runner = sweep_executor(executor, grid.execution, ray_options)
     data = str(data_dir) if data_dir else None
     if plan_only:
-        from rnnbench.sweep import plan_sweep
+        from rnnbench.sweep import crowded_cores_notice, plan_sweep
 
         with terminal.status("planning: estimating each run (a short probe of each model shape without stored rows)"):
             sweep_plan = plan_sweep(grid, results_dir, data, force, runner if executor == "ray" else None, slice_)
         terminal.show(terminal.plan_table(sweep_plan, grid.execution.jobs))
+        crowded = crowded_cores_notice(grid, runner)  # the wall time above assumes the runs fit the cores
+        if crowded:
+            terminal.note(crowded)
         return
     stopper = Stopper(grid.execution.stop_after_s)
     # What a batch scheduler sends before its time limit: stop as --stop-after does, at once.

@@ -113,18 +113,24 @@ def machine_notices(grid: Grid, executor: Executor) -> list[str]:
             f"average {os.getloadavg()[0]:.1f}); these runs' timings will not be solo figures, and their rows "
             "say so (other_cpu_cores)"
         )
+    crowded = crowded_cores_notice(grid, executor)
+    return out + ([crowded] if crowded else [])
+
+
+def crowded_cores_notice(grid: Grid, executor: Executor) -> str | None:
+    """The sweep's CPU runs would run more torch threads at once than the machine has cores, and
+    what to give instead; None when they fit (or no run is on a CPU)."""
     threads = getattr(executor, "threads", None)
     cores = os.cpu_count() or 1
-    if (
-        "cpu" in {d.split(":")[0] for d in grid.devices}
-        and threads is not None
-        and grid.execution.jobs * threads > cores
-    ):
-        out.append(
-            f"{grid.execution.jobs} jobs x {threads} torch threads = {grid.execution.jobs * threads} threads on "
-            f"{cores} cores: CPU runs will slow each other down; use --threads {max(1, cores // grid.execution.jobs)}"
-        )
-    return out
+    jobs = grid.execution.jobs
+    if "cpu" not in {d.split(":")[0] for d in grid.devices} or threads is None or jobs * threads <= cores:
+        return None
+    # More jobs than cores cannot be mended with threads (each job has one at least): fewer jobs can.
+    advice = f"--jobs {cores} --threads 1" if jobs > cores else f"--threads {cores // jobs}"
+    return (
+        f"{jobs} jobs x {threads} torch threads = {jobs * threads} threads on {cores} cores: CPU runs "
+        f"will slow each other down; use {advice}"
+    )
 
 
 class DeviceSharing:
