@@ -91,6 +91,23 @@ def test_the_estimate_of_a_run_is_its_steps_times_its_step_time_plus_its_evaluat
     assert 0 < resumed.eval_s < e.eval_s
     restarted = estimates.Estimator(ResultsFolder(tmp_path), corpus, probe_steps=5, resume=False).estimate(cfg)
     assert restarted.done_steps == 0 and restarted.steps == 300  # --force starts it over
+    # A stopped run that timed enough steps is estimated at its own pace, as loaded as it was,
+    # rather than the probe's: the median of its steps, and its evaluations' rate.
+    few = {"step_samples_s": [0.5] * (estimates.OWN_MIN_STEPS - 1), "eval_chars": 1000, "eval_s": 2.0}
+    ResultsFolder(tmp_path).run_files(cfg.run_id).save_latest({"run_id": cfg.run_id, "step": 200, "loop": few})
+    assert estimator.estimate(cfg).source == "probe"  # too few to go by
+    timed = [0.5] * estimates.OWN_MIN_STEPS + [9.0]
+    loop = {"step_samples_s": timed, "eval_chars": 1000, "eval_s": 2.0}
+    ResultsFolder(tmp_path).run_files(cfg.run_id).save_latest({"run_id": cfg.run_id, "step": 200, "loop": loop})
+    own = estimator.estimate(cfg)
+    assert (own.source, own.done_steps, own.step_s) == ("so far", 200, 0.5)
+    probed_rate = estimator.measured[estimates.shape(cfg, corpus.vocab_size)][1]
+    assert own.eval_s * (1000 / 2.0) == pytest.approx(resumed.eval_s * probed_rate)  # the same characters
+    assert own.seconds == 100 * 0.5 + own.eval_s
+    # even where nothing else knows its shape (no rows, no probe kept, no probing)
+    elsewhere.run_files(cfg.run_id).save_latest({"run_id": cfg.run_id, "step": 200, "loop": loop})
+    alone = estimates.Estimator(elsewhere, corpus, probe=False).estimate(cfg)
+    assert (alone.source, alone.seconds) == ("so far", own.seconds)
 
 
 def test_runs_on_lanes_longest_first():
@@ -132,10 +149,24 @@ def test_a_probe_is_measured_once_per_shape_and_kept_for_the_next_plan(tiny_text
     probed = []
     real = estimates.Estimator._probe
     monkeypatch.setattr(estimates.Estimator, "_probe", lambda self, cfg: probed.append(cfg) or real(self, cfg))
+    monkeypatch.setattr(estimates, "busy_cores", lambda: 0.1)  # other processes' load on the cores
     first = runner.invoke(app, [*tiny_args(tiny_text, out), "--seeds", "0,1", "--plan"])
     assert first.exit_code == 0 and len(probed) == 3  # six runs, three shapes
+    assert {p["other_cpu_cores"] for p in results.ResultsFolder(out).probes().values()} == {0.1}
     second = runner.invoke(app, [*tiny_args(tiny_text, out), "--plan"])
     assert second.exit_code == 0 and len(probed) == 3 and second.output.count("probe") >= 3
+    assert "rest on probes taken while" not in second.output
+    # On cores loaded otherwise (a test suite beside it, now gone), a kept probe would mislead: again,
+    # and the plan says its probes ran beside other work.
+    monkeypatch.setattr(estimates, "busy_cores", lambda: 0.1 + estimates.BUSY_CORES)
+    third = runner.invoke(app, [*tiny_args(tiny_text, out), "--plan"])
+    assert third.exit_code == 0 and len(probed) == 6
+    assert "3 estimate(s) rest on probes taken while other processes kept up to 0.6 cores busy" in third.output
+    # and a sweep, which does not probe without a deadline, takes what is kept
+    monkeypatch.setattr(estimates.Estimator, "_probe", lambda self, cfg: pytest.fail("a sweep probed"))
+    monkeypatch.setattr(estimates, "busy_cores", lambda: 1.9)
+    assert runner.invoke(app, tiny_args(tiny_text, out)).exit_code == 0
+    assert set(results.load(out).estimate_source) == {"probe"}
 
 
 class FixedTimer:

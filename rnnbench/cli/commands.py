@@ -279,8 +279,9 @@ def sweep(
             sweep_plan = plan_sweep(grid, results_dir, data, force, runner if executor == "ray" else None, slice_)
         terminal.show(terminal.plan_table(sweep_plan, grid.execution.jobs))
         crowded = crowded_cores_notice(grid, runner)  # the wall time above assumes the runs fit the cores
-        if crowded:
-            terminal.note(crowded)
+        for notice in [crowded, terminal.busy_probes_notice(sweep_plan)]:
+            if notice:
+                terminal.note(notice)
         return
     stopper = Stopper(grid.execution.stop_after_s)
     # What a batch scheduler sends before its time limit: stop as --stop-after does, at once.

@@ -607,6 +607,20 @@ def plan_table(plan, jobs: int):
     return fitted_table(title, columns, rows, stdout.width)
 
 
+def busy_probes_notice(plan) -> str | None:
+    """The estimates of a plan that rest on CPU probes taken while other processes kept the cores
+    busy (BUSY_CORES or more): they overstate a quieter machine."""
+    from rnnbench.core.devices import BUSY_CORES
+
+    busy = [e.probe_busy_cores for e in plan.estimates.values() if (e.probe_busy_cores or 0.0) >= BUSY_CORES]
+    if not busy:
+        return None
+    return (
+        f"{len(busy)} estimate(s) rest on probes taken while other processes kept up to {max(busy):.1f} cores "
+        "busy: on a quieter machine those runs take less"
+    )
+
+
 def ngram_table(records: list[Record], title: str):
     """`rnnbench baseline ngram`: one row per order, validation and test loss of each smoothing; the
     order validation picks for a smoothing is starred."""

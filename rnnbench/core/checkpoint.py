@@ -26,6 +26,7 @@ import io
 import os
 import pickle
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -78,6 +79,18 @@ def load(path: str | Path) -> dict:
     return checkpoint
 
 
+@dataclass(frozen=True)
+class SavedProgress:
+    """What a stopped run's latest.pt says of its training so far: the step it saved at, the
+    seconds of each timed step (after each session's warm-up), and its evaluations' characters and
+    seconds. A plan estimates the rest of the run from these (sweep.estimate)."""
+
+    step: int
+    step_samples_s: list[float]
+    eval_chars: int
+    eval_s: float
+
+
 class RunFiles:
     """One run's checkpoints, RESULTS_DIR/checkpoints/RUN_ID: best.pt, the best-validation weights
     (what `rnnbench sample` reads), and latest.pt, everything needed to continue the run exactly,
@@ -116,16 +129,21 @@ class RunFiles:
         """The saved state to continue from, None when there is none (UsageError if unreadable)."""
         return load(self.latest) if self.latest.exists() else None
 
-    def saved_step(self) -> int | None:
-        """The step an unfinished run saved its state at (None: no saved state, or unreadable), read
+    def saved_progress(self) -> SavedProgress | None:
+        """How far an unfinished run got and how fast (None: no saved state, or unreadable), read
         without loading its tensors."""
         if not self.latest.exists():
             return None
         try:
-            step = torch.load(self.latest, map_location="cpu", weights_only=True, mmap=True).get("step")
+            saved = torch.load(self.latest, map_location="cpu", weights_only=True, mmap=True)
         except Exception:  # noqa: BLE001 - an unreadable file is recover_latest's to report, not a planner's
             return None
-        return int(step) if isinstance(step, int) else None
+        step, loop = saved.get("step"), saved.get("loop") or {}
+        if not isinstance(step, int):
+            return None
+        return SavedProgress(
+            step, list(loop.get("step_samples_s") or []), loop.get("eval_chars") or 0, loop.get("eval_s") or 0.0
+        )
 
     def drop_latest(self) -> None:
         """The run finished (or starts over): only best.pt is kept."""

@@ -24,9 +24,14 @@ and on CUDA whether the steps replay a graph), their median; without such rows, 
 timed training steps (after warm-up, until half a second and three, or `probe_steps`; a slow
 shape's at a quarter of its sequence, scaled: probe()) and a timed evaluation of a few batches,
 once per shape, kept in the results folder (probes.json) so that the sweep after a plan, and the
-next plan, do not probe that shape again. A probe of runs that will train side by side is
-measured alone, so it is a lower bound for them; a probe steps eagerly, so for a run that will
-replay a CUDA graph it is an upper bound. A run stopped earlier (a latest.pt) is estimated for the steps it has left.
+next plan, do not probe that shape again; a CPU shape's probe keeps the load other processes put
+on the cores while it ran, and a plan probes again where that load and today's differ by
+BUSY_CORES or more (the sweep itself takes what is kept). CPU runs that will train side by side are probed
+side by side (probe_side_by_side); a GPU probe is measured alone, so it is a lower bound for GPU
+runs that will share the device; a probe steps eagerly, so for a run that will
+replay a CUDA graph it is an upper bound. A run stopped earlier (a latest.pt) is estimated for the
+steps it has left, at its own pace so far (the median of the steps it timed, and its evaluations'
+rate: source "so far") once it has timed OWN_MIN_STEPS.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ import torch
 
 from rnnbench.config import RunConfig
 from rnnbench.core.data import Corpus, Layout
-from rnnbench.core.devices import kind_of, torch_threads
+from rnnbench.core.devices import BUSY_CORES, busy_cores, kind_of, torch_threads
 from rnnbench.core.models import hidden_size_for
 from rnnbench.core.timing import StepTimer, synchronize
 from rnnbench.core.train import GradClip, build_model, build_optimizer, evaluate, planned_steps, train_step
@@ -55,6 +60,7 @@ PROBE_WARMUP = 1  # the first step builds the kernels' plans and the allocator's
 PROBE_EVAL_STEPS = 3  # batches of a probe's evaluation
 PROBE_SHORT_LEN = 25  # characters per row of a probe's first steps, and of every step of a slow shape
 PROBE_SLOW_STEP_S = 0.25  # a shape whose short steps take this long is timed at the short length
+OWN_MIN_STEPS = 20  # timed steps of a stopped run from which its rest is estimated at its own pace
 
 
 @dataclass(frozen=True)
@@ -62,11 +68,15 @@ class Estimate:
     """A run's expected seconds on its hardware (None: unknown) and what they rest on."""
 
     seconds: float | None
-    source: str  # "stored" (rows of the same hardware and shape), "probe", "time budget" or "unknown"
+    # "stored" (rows of the same hardware and shape), "probe", "so far" (a stopped run's own timed
+    # steps), "time budget" or "unknown"
+    source: str
     steps: int | None = None
     step_s: float | None = None
     eval_s: float | None = None  # of all its evaluations together
     done_steps: int = 0  # steps a stopped run trained before, not counted in `seconds`
+    # from a CPU probe: the cores other processes kept busy while it ran (it overstates a quieter machine)
+    probe_busy_cores: float | None = None
 
     @property
     def text(self) -> str:
@@ -133,6 +143,8 @@ class Estimator:
         self.resume = resume  # False (--force): a stopped run starts over, so its saved steps do not count
         self.measured: dict[tuple, tuple[float, float, str]] = {}  # shape -> (step s, eval chars/s, source)
         self.probes = folder.probes()  # the probes kept from earlier plans and sweeps
+        self._background: float | None = None  # other processes' load on the cores now (busy_cores)
+        self.probe_load: dict[tuple, float] = {}  # CPU shape -> other processes' load during its probe
         rows: dict[tuple, list[tuple[float, float]]] = {}
         for record in folder.scan():
             m = record.metrics
@@ -155,16 +167,21 @@ class Estimator:
         steps_per_epoch = layout.steps_per_epoch(self.corpus.n_bytes)
         steps, _ = planned_steps(cfg, steps_per_epoch)
         key = shape(cfg, self.corpus.vocab_size, self.cuda_graphs)
-        kept = self.probes.get(probe_key(key))
-        if key not in self.measured and kept is not None:
-            self.measured[key] = (kept["step_s"], kept["eval_chars_per_s"], "probe")
-        if key not in self.measured and self.probe:
-            self._store(key, *self._probe(cfg))
-        if key not in self.measured or steps is None:
+        saved = self.folder.run_files(cfg.run_id).saved_progress() if self.resume else None
+        own_steps = saved.step_samples_s if saved and len(saved.step_samples_s) >= OWN_MIN_STEPS else None
+        own_eval = saved.eval_chars / saved.eval_s if saved and saved.eval_s > 0 and saved.eval_chars > 0 else None
+        # A stopped run's own pace on this machine, as loaded as it was while it trained, is a better
+        # guide to its rest than a probe (a few steps, perhaps under another load) or other runs' rows.
+        found = None if own_steps and own_eval else self._shape_measure(key, cfg)
+        if own_steps:
+            step_s, source = statistics.median(own_steps), "so far"
+            eval_rate = own_eval or (found[1] if found else math.nan)
+        elif found:
+            step_s, eval_rate, source = found
+        if steps is None or not (own_steps or found):
             budget = t.time_budget_s
             return Estimate(budget, "time budget" if budget is not None else "unknown", steps)
-        step_s, eval_rate, source = self.measured[key]
-        done = min(self.folder.run_files(cfg.run_id).saved_step() or 0, steps) if self.resume else 0
+        done = min(saved.step, steps) if saved else 0
         left = steps - done
         epochs = math.ceil(left / steps_per_epoch)
         n_evals = math.ceil(left / t.eval_every_steps) + epochs  # an upper bound: epoch ends and intervals
@@ -172,13 +189,44 @@ class Estimator:
         seconds = left * step_s + eval_s
         if t.time_budget_s is not None:
             seconds = min(seconds, t.time_budget_s)
-        return Estimate(seconds, source, steps, step_s, eval_s, done)
+        busy = self.probe_load.get(key) if source == "probe" else None
+        return Estimate(seconds, source, steps, step_s, eval_s, done, busy)
 
-    def _store(self, key: tuple, step_s: float, eval_rate: float) -> None:
+    def _shape_measure(self, key: tuple, cfg: RunConfig) -> tuple[float, float, str] | None:
+        """(step seconds, evaluation characters per second, source) of a shape: from stored rows, a
+        kept probe, or (when this estimator probes) a probe now; None when none of these has it."""
+        kept = self._kept_probe(key, cfg)
+        if key not in self.measured and kept is not None:
+            self.measured[key] = (kept["step_s"], kept["eval_chars_per_s"], "probe")
+            if kept.get("other_cpu_cores") is not None:
+                self.probe_load[key] = kept["other_cpu_cores"]
+        if key not in self.measured and self.probe:
+            self.background_cores()  # before the probe adds its own load
+            self._store(key, cfg, *self._probe(cfg))
+        return self.measured.get(key)
+
+    def background_cores(self) -> float:
+        """The cores other processes keep busy now, measured once (a quarter of a second)."""
+        if self._background is None:
+            self._background = busy_cores()
+        return self._background
+
+    def _kept_probe(self, key: tuple, cfg: RunConfig) -> dict | None:
+        """The probe kept for this shape, unless this estimator probes and the probe was of a CPU
+        shape on cores loaded otherwise than now (by BUSY_CORES or more, or not recorded): a probe
+        beside a test suite, kept, would overstate every later plan of that shape two-fold."""
+        kept = self.probes.get(probe_key(key))
+        if kept is None or not self.probe or not kind_of(cfg.device).threads:
+            return kept
+        then = kept.get("other_cpu_cores")
+        return kept if then is not None and abs(then - self.background_cores()) < BUSY_CORES else None
+
+    def _store(self, key: tuple, cfg: RunConfig, step_s: float, eval_rate: float) -> None:
         self.measured[key] = (step_s, eval_rate, "probe")
-        self.folder.store_probe(
-            probe_key(key), {"step_s": step_s, "eval_chars_per_s": eval_rate, "measured_at": utc_now()}
-        )
+        probe = {"step_s": step_s, "eval_chars_per_s": eval_rate, "measured_at": utc_now()}
+        if kind_of(cfg.device).threads:  # a CPU shape: with the load it was measured under
+            probe["other_cpu_cores"] = self.probe_load[key] = self.background_cores()
+        self.folder.store_probe(probe_key(key), probe)
 
     def probe_side_by_side(self, cfgs: list[RunConfig], lanes: int) -> None:
         """Probe the CPU shapes of `cfgs` that have no stored rows and no kept probe, `lanes` at a
@@ -188,7 +236,7 @@ class Estimator:
         need: dict[tuple, RunConfig] = {}
         for cfg in cfgs:
             key = shape(cfg, self.corpus.vocab_size, self.cuda_graphs)
-            if kind_of(cfg.device).threads and key not in self.measured and probe_key(key) not in self.probes:
+            if kind_of(cfg.device).threads and key not in self.measured and self._kept_probe(key, cfg) is None:
                 need.setdefault(key, cfg)
         if not self.probe or lanes < 2 or len(need) < 2:
             return
@@ -197,10 +245,11 @@ class Estimator:
 
         corpus = (self.corpus.name, self.corpus.data, self.corpus.source)
         context = multiprocessing.get_context("spawn")
+        self.background_cores()  # before the probes add their own load
         with ProcessPoolExecutor(min(lanes, len(need)), mp_context=context) as pool:
             futures = {key: pool.submit(_probe_in_worker, cfg, corpus, self.probe_steps) for key, cfg in need.items()}
             for key, future in futures.items():
-                self._store(key, *future.result())
+                self._store(key, need[key], *future.result())
 
     def _probe(self, cfg: RunConfig) -> tuple[float, float]:
         return probe(cfg, self.corpus, self.probe_steps)
