@@ -197,6 +197,11 @@ def test_a_sweep_interrupted_mid_run_continues_that_run(tiny_text, tmp_path, mon
     monkeypatch.setattr(runs, "train", interrupted_at_step_20)
     args = tiny_args(tiny_text, out, cells="gru", max_steps=30, eval_every=5)
     assert runner.invoke(app, args).exit_code == 130
+    # what a plan reads of it (sweep.estimate: the rest at its own pace), from the file as it was written
+    (run_dir,) = (out / "checkpoints").iterdir()
+    saved = checkpoint.RunFiles(run_dir).saved_progress()
+    assert saved.step == 15 and 0 < len(saved.step_samples_s) <= 15 and min(saved.step_samples_s) > 0
+    assert saved.eval_chars > 0 and saved.eval_s > 0
     monkeypatch.setattr(runs, "train", real_train)
     assert runner.invoke(app, args).exit_code == 0
     (record,) = results.iter_records(out)[0]
