@@ -148,7 +148,7 @@ def main() -> None:
     if df.empty or not needed <= set(df.columns):
         raise SystemExit(
             f"no run in {args.results_dir} has an estimate (a sweep stores one from --stop-after's probes, "
-            "or from stored rows or kept probes of the shape)"
+            "or from stored rows or kept probes of the shape, or a stopped run's own steps)"
         )
     if args.device:
         df = df[df.device.str.startswith(args.device)]
