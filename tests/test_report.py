@@ -373,3 +373,41 @@ def test_an_experiment_of_too_few_cells_for_a_rank_correlation_prints_none(tmp_p
     assert "nan" not in text
     assert "no rank correlation (it needs three cells)" in text
     assert "Against the paper's 2 published cells: mean absolute difference" in text
+
+
+def unigram_record(val_loss: float, test_loss: float, split: str = "chunked"):
+    """A stored 1-gram of War and Peace, as `rnnbench baseline ngram` writes it: the characters' frequencies."""
+    config = {"model": "ngram", "order": 1, "smoothing": "kn", "dataset": "warpeace", "split": split}
+    config |= {"train_fraction": 0.8, "val_fraction": 0.1, "batch_size": 100, "seq_len": 100}
+    metrics = {"val_loss_nats": val_loss, "test_loss_nats": test_loss, "vocab_size": 87, "max_order": 1}
+    metrics |= {"seconds": 1.0, "peak_rss_mb": 500.0}
+    return results.make_record("baseline", content_id(config), "ok", config, {"host": "box"}, metrics)
+
+
+def test_a_model_no_better_than_the_characters_frequencies_is_named_and_the_rest_measured_without_it(tmp_path):
+    """A model that learned nothing from the context (its test loss at the stored 1-gram's) stands
+    out in the headline and the findings, and the distance to the paper is given over the others too."""
+    records = [
+        paper_record("lstm", 1, loss=1.46),  # paper 1.449: +0.011
+        paper_record("gru", 1, loss=1.40),  # paper 1.398: +0.002
+        paper_record("rnn", 2, loss=1.41),  # paper 1.401: +0.009
+        paper_record("rnn", 3, loss=3.15),  # paper 1.396: stuck at the characters' frequencies
+    ]
+    for r in records:
+        results.write_run(tmp_path, r)
+    from rnnbench.report.grids import reproduction_headline
+
+    df = results.load(tmp_path)
+    (before,) = reproduction_headline(df)  # without a 1-gram stored, nothing tells it apart
+    assert "the farthest RNN 3x64 at +1.754" in before and "learned nothing" not in before
+    results.write_run(tmp_path, unigram_record(3.13, 3.12))
+    results.write_run(tmp_path, unigram_record(3.10, 3.05, split="contiguous"))  # another layout's: not read
+    text = render(tmp_path)
+    headline = text.split("## Table 1 reproduced")[1].split("##")[0]
+    assert "mean absolute difference 0.444 nats, 3 of 4 within 0.05, the farthest RNN 3x64 at +1.754" in headline
+    assert "RNN 3x64 (3.150 nats) learned nothing from the context: no lower than the characters' " in headline
+    assert "(3.120). Over the other 3: mean absolute difference 0.007 nats, the farthest LSTM 1x64 at" in headline
+    assert (
+        "RNN 3x64 ended no lower than the characters' frequencies alone (3.150 against the stored 1-gram's "
+        "3.120 nats, same layout): it learned nothing from the context." in text
+    )

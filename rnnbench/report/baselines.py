@@ -2,10 +2,12 @@
 on validation and test, the order validation picks, and the paper's 20-gram beside them.
 
     >>> from rnnbench.results import load
-    >>> from rnnbench.report.baselines import stored_baseline
+    >>> from rnnbench.report.baselines import frequency_floor, stored_baseline
     >>> order, loss, smoothing = stored_baseline(load("results"), "warpeace", "chunked")   # the published rows
     >>> order, round(loss, 3), smoothing.split(",")[0]
     (20, 1.192, 'modified Kneser-Ney')
+    >>> round(frequency_floor(load("results"), "warpeace", "chunked"), 3)   # no context: the 1-gram
+    3.121
 """
 
 from __future__ import annotations
@@ -37,19 +39,32 @@ def baseline_rows(df: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
+def _stored(df: pd.DataFrame, dataset: str, split: str) -> pd.DataFrame:
+    rows = baseline_rows(df)
+    return rows[(rows.dataset == dataset) & (rows.split == split)] if not rows.empty else rows
+
+
 def stored_baseline(df: pd.DataFrame, dataset: str, split: str = "contiguous") -> tuple[int, float, str] | None:
     """(order, test loss, smoothing) of the baseline a grid of `dataset` under the `split` layout is
     held against: the paper's order (else the highest stored), the lowest test loss among the
     smoothings stored for it (a fair n-gram is the best one counted); None if there is none."""
-    rows = baseline_rows(df)
-    if rows.empty:
-        return None
-    rows = rows[(rows.dataset == dataset) & (rows.split == split)]
+    rows = _stored(df, dataset, split)
     if rows.empty:
         return None
     order = PAPER_ORDER if (rows.order == PAPER_ORDER).any() else int(rows.order.max())
     best = rows[rows.order == order].sort_values("test_loss_nats").iloc[0]
     return order, float(best.test_loss_nats), str(best.smoothing)
+
+
+def frequency_floor(
+    df: pd.DataFrame, dataset: str, split: str = "contiguous", loss: str = "test_loss_nats"
+) -> float | None:
+    """The loss (`loss`: test or validation) of the characters' frequencies alone: the stored 1-gram
+    of `dataset` under the `split` layout, the lowest of its smoothings. A model that ends no lower
+    learned nothing from the context; None if no 1-gram is stored."""
+    rows = _stored(df, dataset, split)
+    rows = rows[rows.order == 1] if not rows.empty else rows
+    return float(rows[loss].min()) if not rows.empty else None
 
 
 def baselines_markdown(df: pd.DataFrame, figures_prefix: str = "figures/") -> tuple[list[str], dict[str, FigureFn]]:

@@ -216,9 +216,14 @@ def paper_scatter_figure(joined: pd.DataFrame, title: str) -> FigureFn:
         ax.set_ylabel("ours, nats per character")
         ax.set_title(f"{title}\nabove the line: ours is higher", fontsize=8)
         ax.grid(alpha=0.3)
-        off = int((ok.test_loss_nats > high).sum())
-        if off:
-            ax.text(0.02, 0.98, f"{off} cell(s) above the axis", transform=ax.transAxes, fontsize=7, va="top")
+        off = ok[ok.test_loss_nats > high]
+        if len(off):  # named, with its loss: a model that did not train should not vanish from the picture
+            names = ", ".join(
+                f"{r.cell.upper()} {int(r.num_layers)}x{int(r['size'])} at {r.test_loss_nats:.3f} "
+                f"(paper {r.paper_loss_nats:.3f})"
+                for _, r in off.iterrows()
+            )
+            ax.text(0.02, 0.98, f"above the axis: {names}", transform=ax.transAxes, fontsize=7, va="top", wrap=True)
         legend = ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5), labelspacing=1.0)
         for handle, text in zip(legend.legend_handles, legend.get_texts()):
             if hasattr(handle, "set_sizes") and not text.get_text().startswith("size "):

@@ -453,25 +453,54 @@ def headline_experiments(df: pd.DataFrame) -> list[tuple[str, Experiment, pd.Dat
     return out
 
 
-def reproduction_headline(df: pd.DataFrame) -> list[str]:
+def model_name(row) -> str:
+    """'RNN 3x256': a grid cell as the paper's table names it."""
+    return f"{row.cell.upper()} {int(row.num_layers)}x{int(row['size'])}"
+
+
+def untrained(values: pd.DataFrame, floor: float | None) -> pd.DataFrame:
+    """The cells whose test loss is no lower than `floor`, the characters' frequencies alone (the
+    stored 1-gram, baselines.frequency_floor): models that learned nothing from the context."""
+    if floor is None:
+        return values.iloc[0:0]
+    return values[values.test_loss_nats >= floor]
+
+
+def _farthest(both: pd.DataFrame) -> str:
+    worst = both.loc[both.diff_nats.abs().idxmax()]
+    return f"the farthest {model_name(worst)} at {worst.diff_nats:+.3f}"
+
+
+def reproduction_headline(df: pd.DataFrame, floor_of=lambda exp: None) -> list[str]:
     """A sentence per paper corpus: how many of Table 1's published cells the paper-protocol
     experiment with the most of them has, and how close they are (the report's and README's
-    headline, so that neither is typed)."""
+    headline, so that neither is typed). `floor_of(exp)`: the loss of the characters' frequencies
+    for its corpus and layout, or None; cells that end no lower are named, and the distance over
+    the other cells follows, so that one model that did not train neither hides nor drowns the rest."""
     paper = paper_table()
     out = []
     for dataset, exp, joined, stats in headline_experiments(df):
         both = joined.dropna(subset=["test_loss_nats", "paper_loss_nats"])
         n = len(both)
-        worst = both.loc[both.diff_nats.abs().idxmax()]
         published = int(paper[paper.dataset == dataset].test_loss_nats.notna().sum())
         within = int((both.diff_nats.abs() <= 0.05).sum())
         spearman_text = f", Spearman rank correlation {stats['spearman']:.2f}" if n > 2 else ""
-        out.append(
+        line = (
             f"{DATASET_TITLES[dataset]}: {n} of the paper's {published} cells trained under its protocol "
             f"({exp.first['device']}, {exp.first['hardware']}): mean absolute difference {stats['mad']:.3f} "
-            f"nats, {within} of {n} within 0.05, the farthest {worst.cell.upper()} "
-            f"{int(worst.num_layers)}x{int(worst['size'])} at {worst.diff_nats:+.3f}{spearman_text}."
+            f"nats, {within} of {n} within 0.05, {_farthest(both)}{spearman_text}."
         )
+        floor = floor_of(exp)
+        stuck = untrained(both, floor)
+        rest = both.drop(stuck.index)
+        if len(stuck) and len(rest):
+            names = ", ".join(f"{model_name(r)} ({r.test_loss_nats:.3f} nats)" for _, r in stuck.iterrows())
+            line += (
+                f" {names} learned nothing from the context: no lower than the characters' frequencies "
+                f"({floor:.3f}). Over the other {len(rest)}: mean absolute difference "
+                f"{rest.diff_nats.abs().mean():.3f} nats, {_farthest(rest)}."
+            )
+        out.append(line)
     return out
 
 
@@ -509,12 +538,15 @@ def findings_by_size(values: pd.DataFrame, comparison, baseline: tuple[int, floa
     return rows
 
 
-def findings(values: pd.DataFrame, comparison, baseline: tuple[int, float, str] | None = None) -> list[str]:
-    """What stands out, as measured facts with their numbers."""
+def findings(
+    values: pd.DataFrame, comparison, baseline: tuple[int, float, str] | None = None, floor: float | None = None
+) -> list[str]:
+    """What stands out, as measured facts with their numbers. `floor`: the test loss of the
+    characters' frequencies alone (the stored 1-gram), where there is one."""
     ok = values.dropna(subset=["test_loss_nats"])
     if ok.empty:
         return ["No run finished with a test loss."]
-    lines = best_per_size_lines(ok) + depth_lines(ok) + unstable_lines(ok)
+    lines = best_per_size_lines(ok) + depth_lines(ok) + unstable_lines(ok, floor)
     not_ok = values[values.status != "ok"]
     if len(not_ok):
         lines.append(
@@ -575,13 +607,17 @@ def depth_lines(ok: pd.DataFrame) -> list[str]:
     return lines
 
 
-def unstable_lines(ok: pd.DataFrame) -> list[str]:
-    """Models that ended worse than a uniform guess over the vocabulary."""
-    if not ok.vocab_size.notna().any():
-        return []
-    uniform = math.log(float(ok.vocab_size.dropna().iloc[0]))
-    return [
-        f"{r.cell.upper()} {r.num_layers}x{r.size} ended worse than a uniform guess over the "
-        f"vocabulary ({r.test_loss_nats:.3f} against {uniform:.3f} nats): its training went unstable."
-        for r in ok[ok.test_loss_nats > uniform].itertuples()
+def unstable_lines(ok: pd.DataFrame, floor: float | None = None) -> list[str]:
+    """Models that ended worse than a uniform guess over the vocabulary, and those that ended no
+    lower than `floor`, the characters' frequencies alone (the stored 1-gram)."""
+    uniform = math.log(float(ok.vocab_size.dropna().iloc[0])) if ok.vocab_size.notna().any() else math.inf
+    lines = [
+        f"{model_name(r)} ended worse than a uniform guess over the vocabulary "
+        f"({r.test_loss_nats:.3f} against {uniform:.3f} nats): its training went unstable."
+        for _, r in ok[ok.test_loss_nats > uniform].iterrows()
+    ]
+    return lines + [
+        f"{model_name(r)} ended no lower than the characters' frequencies alone ({r.test_loss_nats:.3f} "
+        f"against the stored 1-gram's {floor:.3f} nats, same layout): it learned nothing from the context."
+        for _, r in untrained(ok[ok.test_loss_nats <= uniform], floor).iterrows()
     ]

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from rnnbench.files import write_atomic
-from rnnbench.report.baselines import baselines_markdown, stored_baseline
+from rnnbench.report.baselines import baselines_markdown, frequency_floor, stored_baseline
 from rnnbench.report.devices import device_comparison_markdown, speedup_bars
 from rnnbench.report.figures import (
     FigureFn,
@@ -82,6 +82,12 @@ def baseline_of(df: pd.DataFrame):
     return lambda exp: stored_baseline(df, exp.first["dataset"], exp.first["split"])
 
 
+def floor_of(df: pd.DataFrame):
+    """The loss of the characters' frequencies alone (the stored 1-gram) for an experiment's corpus
+    and layout: a model no lower learned nothing from the context."""
+    return lambda exp: frequency_floor(df, exp.first["dataset"], exp.first["split"])
+
+
 def layout_text(row) -> str:
     """How a run's text was split, in words: 'chunked 80/10/10'."""
     t, v = float(row["train_fraction"]), float(row["val_fraction"])
@@ -91,7 +97,7 @@ def layout_text(row) -> str:
 def headline_markdown(df: pd.DataFrame, prefix: str = "figures/") -> Lines:
     """Table 1 as reproduced so far, a line per corpus (README.md quotes these lines), and each
     corpus's cells against the paper's in one figure of a name that does not change (README shows it)."""
-    lines = reproduction_headline(df)
+    lines = reproduction_headline(df, floor_of(df))
     if not lines:
         return glance_markdown(df), {}
     out, figures = ["## Table 1 reproduced", ""] + [f"- {line}" for line in lines] + [""], {}
@@ -321,6 +327,9 @@ class Page:
     def baseline_of(self, exp):
         return baseline_of(self.df)(exp)
 
+    def floor_of(self, exp):
+        return floor_of(self.df)(exp)
+
 
 @dataclass
 class ExperimentView:
@@ -500,7 +509,7 @@ def time_to_target_part(page: Page, v: ExperimentView) -> Lines:
 
 def findings_part(page: Page, v: ExperimentView) -> Lines:
     baseline = page.baseline_of(v.exp)
-    lines = findings(v.values, v.comparison, baseline)
+    lines = findings(v.values, v.comparison, baseline, page.floor_of(v.exp))
     out = ["### What stands out", ""] + [f"- {line}" for line in lines] + [""]
     by_size = findings_by_size(v.values, v.comparison, baseline)
     if by_size and v.comparison is not None:
