@@ -16,12 +16,18 @@
 # For each size:
 #   1. the 1-layer models at dropout 0 and 0.25, then the 2- and 3-layer models at dropout 0;
 #   2. the 2- and 3-layer models at dropout 0.25 of the cells whose 1-layer model chose 0.25 on
-#      validation (benchmarks/paper_dropout_choice.py): validation decides, not this script. A lane
-#      that gets here while the other still trains a 1-layer model finds that cell undecided and
-#      leaves the stage to the other lane, which gets here after it with every 1-layer row stored;
+#      validation, and any 2- or 3-layer model whose own run at 0 learned nothing from the context
+#      (benchmarks/paper_dropout_choice.py): validation decides, not this script. A lane that gets
+#      here while the other still trains a model finds it undecided and leaves the stage to the
+#      other lane, which gets here after it with that row stored;
 #   3. the checks of that size: at 64, seeds 1 and 2 of the 1-layer models (the spread of a
 #      cell), the GRUs with char-rnn's reset gate, RNN 1x64 under the contiguous layout; at 128,
 #      RNN 1x128 with char-rnn's clipping (--grad-clip-mode clamp), and at seed 1 (its spread).
+#
+# Before the lanes start, a folder without the n-gram baselines of the preset's corpus and layout
+# gets them (`rnnbench baseline ngram --preset paper`, orders 1 to NGRAM_ORDER, default the paper's
+# 20, about two minutes): the report holds the models against the 20-gram, and stage 2 tells a
+# model that learned nothing by the 1-gram.
 #
 # Usage: benchmarks/cpu_paper_campaign.sh RESULTS_DIR SIZES [more sweep options...]
 #   e.g. RNNBENCH_DATA_DIR=../shared/datasets benchmarks/cpu_paper_campaign.sh results 128,256
@@ -80,11 +86,12 @@ lane() {  # every size's stages in order, one run at a time; stop at the first s
   for size in ${sizes//,/ }; do
     stage "the 1-layer models at dropout 0 and 0.25" --layers 1 --dropout 0,0.25 || return
     stage "the 2- and 3-layer models at dropout 0" --layers 2,3 --dropout 0 || return
-    cells=$(python3 "$here/paper_dropout_choice.py" "$results" "$size") || return
-    if [ -n "$cells" ]; then
-      stage "the 2- and 3-layer models of $cells at dropout 0.25 (their 1-layer model chose it)" \
-        --cells "$cells" --layers 2,3 --dropout 0.25 || return
-    fi
+    at_0_25=$(python3 "$here/paper_dropout_choice.py" "$results" "$size") || return
+    while read -r options; do
+      [ -n "$options" ] || continue
+      # shellcheck disable=SC2086  # the options are words
+      stage "the deeper models that run at dropout 0.25 too: $options" $options --dropout 0.25 || return
+    done <<< "$at_0_25"
     while read -r options; do
       # shellcheck disable=SC2086  # the options are words
       stage "check $options" $options || return
@@ -110,6 +117,11 @@ trap stop_timer EXIT
 if [ -n "${STOP_AFTER:-}" ]; then  # the whole campaign's time: then it stops as a SIGTERM stops it
   ( trap - TERM; sleep "$STOP_AFTER" && kill -TERM $$ ) &
   timer=$!
+fi
+
+if ! python3 "$here/paper_dropout_choice.py" "$results" --floor 2>/dev/null; then
+  echo "== the n-gram baselines of the preset's corpus and layout, orders 1 to ${NGRAM_ORDER:-20}"
+  rnnbench baseline ngram --preset paper --order "${NGRAM_ORDER:-20}" --results-dir "$results" || exit
 fi
 
 lane 1 &
