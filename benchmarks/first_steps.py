@@ -55,9 +55,12 @@ def main() -> None:
     norms = ", ".join(f"{n:.2f}" for n in recurrent_norms(rnn))
     print(f"{cfg.label}, dropout {cfg.train.dropout:g}, clipping {cfg.train.grad_clip_mode}: hidden {trainer.hidden}")
     print(f"step 0: recurrent spectral norms {norms}")
-    for i in range(args.steps):
+    for n in range(args.steps):
+        i = n % trainer.steps_per_epoch  # the step's place in its epoch
+        if n and not i:
+            trainer.state = None  # a new epoch starts its streams afresh, as in training
         trainer.step(i)
-        if (i + 1) % EVERY:
+        if (n + 1) % EVERY:
             continue
         loss = trainer.loss_sum.item() / trainer.loop.loss_steps
         trainer.loss_sum.zero_()
@@ -67,7 +70,7 @@ def main() -> None:
             saturated = (rnn(x)[0].abs() > 0.99).float().mean().item()
         norms = ", ".join(f"{n:.2f}" for n in recurrent_norms(rnn))
         print(
-            f"step {i + 1}: training loss {loss:.3f} nats, recurrent spectral norms {norms}, "
+            f"step {n + 1}: training loss {loss:.3f} nats, recurrent spectral norms {norms}, "
             f"top layer at |h| > 0.99: {saturated:.0%}, clipping acted on {int(trainer.clip.acted_steps)} step(s)"
         )
 
