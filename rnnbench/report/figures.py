@@ -19,7 +19,7 @@ from collections.abc import Callable
 import pandas as pd
 
 from rnnbench.core.models import cell_colour, in_cell_order
-from rnnbench.report.grids import Experiment, chosen_dropout, not_solo, place
+from rnnbench.report.grids import Experiment, chosen_dropout, model_name, not_solo, place
 
 FigureFn = Callable[[str], None]  # draws one figure into the PNG file at the given path
 # Series styles: a cell's colour, a depth's line style and marker, a size's colour or marker.
@@ -219,9 +219,7 @@ def paper_scatter_figure(joined: pd.DataFrame, title: str) -> FigureFn:
         off = ok[ok.test_loss_nats > high]
         if len(off):  # named, with its loss: a model that did not train should not vanish from the picture
             names = ", ".join(
-                f"{r.cell.upper()} {int(r.num_layers)}x{int(r['size'])} at {r.test_loss_nats:.3f} "
-                f"(paper {r.paper_loss_nats:.3f})"
-                for _, r in off.iterrows()
+                f"{model_name(r)} at {r.test_loss_nats:.3f} (paper {r.paper_loss_nats:.3f})" for _, r in off.iterrows()
             )
             ax.text(0.02, 0.98, f"above the axis: {names}", transform=ax.transAxes, fontsize=7, va="top", wrap=True)
         legend = ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5), labelspacing=1.0)

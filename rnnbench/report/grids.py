@@ -562,7 +562,7 @@ def findings(
         best = ok.loc[ok.test_loss_nats.idxmin()]
         verdict = "beats" if best.test_loss_nats < loss else "does not beat"
         lines.append(
-            f"The best model here, {best.cell.upper()} {best.num_layers}x{best['size']} "
+            f"The best model here, {model_name(best)} "
             f"({best.test_loss_nats:.3f} nats), {verdict} the stored {order}-gram baseline ({loss:.3f} nats, "
             f"{smoothing}, same layout)."
         )

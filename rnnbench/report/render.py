@@ -50,6 +50,7 @@ from rnnbench.report.grids import (
     grid_markdown,
     headline_experiments,
     is_paper_protocol,
+    model_name,
     not_solo,
     paper_comparison,
     paper_table,
@@ -121,7 +122,7 @@ def glance_markdown(df: pd.DataFrame) -> list[str]:
         order, loss, _ = baseline
         lines.append(
             f"{DATASET_TITLES[dataset]}: the best of its models trained under the paper's protocol so far, "
-            f"{best.cell.upper()} {int(best.num_layers)}x{int(best['size'])} ({best.test_loss_nats:.3f} nats), "
+            f"{model_name(best)} ({best.test_loss_nats:.3f} nats), "
             f"{'beats' if best.test_loss_nats < loss else 'does not beat'} the {order}-gram of the same layout "
             f"({loss:.3f})."
         )
